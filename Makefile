@@ -1,0 +1,36 @@
+# The two set-up commands of the README: `make run` (the main job on built-in defaults) and
+# `make test`. Both create .venv on first use; versions come from pyproject.toml only.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+RUN_DIR ?= runs/quickstart
+
+.PHONY: install run test lint bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# The main job on built-in defaults (no data, no board needed).
+run: $(STAMP)
+	$(BIN)/dynscale dnn train --out $(RUN_DIR)/dnn
+	$(BIN)/dynscale dnn bench --checkpoint $(RUN_DIR)/dnn
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/dnn_bench.py
+	$(BIN)/python benchmarks/env_bench.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .ruff_cache

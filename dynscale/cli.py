@@ -1,0 +1,69 @@
+"""The ``dynscale`` command line: parse, call one library function, print, return an exit code.
+
+Each verb group lives in its own private module with a ``register(subparsers)`` function that adds
+its parsers and sets ``handler`` on them. Handlers import their library lazily so that ``--help``
+and the light verbs start fast and the board-side verbs never pull in gymnasium, simpy or SB3.
+
+Errors a user can fix (bad input, missing files, absent hardware) are typed exceptions of the
+packages; they become one line on stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from dynscale import __version__, _board, _dnn, _learn, _platform, _trace
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+# (module, class) of every package's user-error base class. Looked up in sys.modules when an
+# exception escapes: a package that was never imported cannot have raised, so nothing heavy loads.
+_USER_ERRORS = (
+    ("dnn.errors", "DNNError"),
+    ("platform_models.errors", "PlatformError"),
+    ("traces.errors", "TraceError"),
+    ("envs.errors", "EnvError"),
+    ("controllers.errors", "ControllerError"),
+    ("hw_agents.errors", "BoardError"),
+)
+
+
+def _user_error_types() -> tuple[type[BaseException], ...]:
+    found = []
+    for module_name, class_name in _USER_ERRORS:
+        module = sys.modules.get(module_name)
+        if module is not None:
+            found.append(getattr(module, class_name))
+    return tuple(found)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dynscale",
+        description="Runtime performance scaling of a dynamic DNN on heterogeneous embedded boards.",
+    )
+    parser.add_argument("--version", action="version", version=f"dynscale {__version__}")
+    subparsers = parser.add_subparsers(dest="verb", metavar="VERB")
+    subparsers.required = True
+    for module in (_dnn, _platform, _trace, _learn, _board):
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except KeyboardInterrupt:
+        print("dynscale: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        if isinstance(exc, _user_error_types()):
+            sys.stdout.flush()
+            print(f"dynscale: error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        raise

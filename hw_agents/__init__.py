@@ -1,0 +1,1 @@
+"""hw_agents (being built)."""

@@ -1,0 +1,1 @@
+"""platform_models (being built)."""

@@ -1,0 +1,139 @@
+"""The controller's observation: one vector, built by the same code in the simulator and on the board.
+
+A controller sees, at the start of every inference, what a runtime manager on the board can know:
+the budgets in force, how the last inference did against them, the competing load and frequency of
+every processing element (PE), and the configuration it is in (groups k and PE). ``envs`` and
+``hw_agents`` both call :meth:`ObservationSpec.build`; heuristic controllers read the vector back with
+:meth:`ObservationSpec.decode`. Only numpy is imported, so this runs on the boards.
+
+Layout (``OBSERVATION_VERSION``), every entry scaled to about [0, 1] so that learned policies need no
+normalisation wrapper:
+
+====================  =====================================================================
+index                 meaning
+====================  =====================================================================
+0, 1, 2               latency, power, energy budget / the platform's scale (0 when absent)
+3, 4, 5               1.0 where that budget is present, else 0.0
+6, 7, 8               last latency, power, energy / its budget (/ the scale when absent), <= 10
+9                     frames waiting behind the current one / 10, <= 1
+9 + 1 + i             competing load of PE i: busy cores / cores (GPU: busy share)
+9 + 1 + P + i         frequency of PE i / its highest frequency
+9 + 1 + 2P            active groups k / G
+9 + 2 + 2P + i        1.0 for the PE the DNN ran on last, else 0.0
+====================  =====================================================================
+
+The scales are the platform's worst case over every configuration with all cores free (slowest
+latency, highest power, highest energy), so a budget of 1.0 means "anything fits".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+OBSERVATION_VERSION = "dynscale-obs-1"
+
+_RATIO_CAP = 10.0
+_BACKLOG_SCALE = 10.0
+_N_HEADER = 10  # budgets (3), presence flags (3), last ratios (3), backlog (1)
+
+
+@dataclass(frozen=True)
+class ObservationView:
+    """An observation decoded back into the units of the board (NaN = budget absent)."""
+
+    latency_budget_ms: float
+    power_budget_w: float
+    energy_budget_mj: float
+    last_latency_ms: float
+    last_power_w: float
+    last_energy_mj: float
+    backlog: int
+    load: dict[str, float]
+    freq_mhz: dict[str, float]
+    groups: int
+    pe: str
+
+
+class ObservationSpec:
+    """Builds and decodes the observation vector of one platform."""
+
+    def __init__(self, platform: Any) -> None:
+        self.pe_names: tuple[str, ...] = tuple(pe.name for pe in platform.pes)
+        self.groups = int(platform.groups)
+        self._n_cores = np.array([float(pe.n_cores) for pe in platform.pes])
+        self._max_freq = np.array([float(max(pe.freqs_mhz)) for pe in platform.pes])
+        self._pe_index = {name: i for i, name in enumerate(self.pe_names)}
+        latency, power, energy = [], [], []
+        for c in platform.configs():
+            cores = platform.pe(c.pe).n_cores
+            latency.append(platform.latency_ms(c.pe, c.freq_mhz, cores, c.groups))
+            power.append(platform.power_w(c.pe, c.freq_mhz, cores, c.groups))
+            energy.append(platform.energy_mj(c.pe, c.freq_mhz, cores, c.groups))
+        self.scales = np.array([max(latency), max(power), max(energy)], dtype=np.float64)
+        n_pe = len(self.pe_names)
+        self.size = _N_HEADER + 2 * n_pe + 1 + n_pe
+        self.low = np.zeros(self.size, dtype=np.float32)
+        self.high = np.full(self.size, 1.0, dtype=np.float32)
+        self.high[0:3] = np.inf  # a budget looser than the worst case is allowed
+        self.high[6:9] = _RATIO_CAP
+
+    def build(
+        self,
+        *,
+        budgets: tuple[float, float, float],
+        last: tuple[float, float, float],
+        load: Mapping[str, float],
+        freq_mhz: Mapping[str, float],
+        groups: int,
+        pe: str,
+        backlog: int = 0,
+    ) -> np.ndarray:
+        """The observation for ``budgets`` (latency ms, power W, energy mJ; NaN = absent), ``last``
+        (latency ms, power W, energy mJ of the last inference; NaN before the first), the competing
+        ``load`` and ``freq_mhz`` of every PE, and the current configuration."""
+        n_pe = len(self.pe_names)
+        obs = np.zeros(self.size, dtype=np.float32)
+        budget = np.asarray(budgets, dtype=np.float64)
+        present = np.isfinite(budget)
+        obs[0:3] = np.where(present, budget / self.scales, 0.0)
+        obs[3:6] = present
+        reference = np.where(present, budget, self.scales)
+        last_arr = np.asarray(last, dtype=np.float64)
+        obs[6:9] = np.clip(np.nan_to_num(last_arr / reference, nan=0.0), 0.0, _RATIO_CAP)
+        obs[9] = min(backlog / _BACKLOG_SCALE, 1.0)
+        base = _N_HEADER
+        for i, name in enumerate(self.pe_names):
+            obs[base + i] = min(load[name] / self._n_cores[i], 1.0)
+            obs[base + n_pe + i] = freq_mhz[name] / self._max_freq[i]
+        obs[base + 2 * n_pe] = groups / self.groups
+        obs[base + 2 * n_pe + 1 + self._pe_index[pe]] = 1.0
+        return obs
+
+    def decode(self, obs: np.ndarray) -> ObservationView:
+        """The inverse of :meth:`build` (up to float32 rounding)."""
+        obs = np.asarray(obs, dtype=np.float64)
+        n_pe = len(self.pe_names)
+        present = obs[3:6] > 0.5
+        budget = np.where(present, obs[0:3] * self.scales, np.nan)
+        reference = np.where(present, budget, self.scales)
+        last = obs[6:9] * reference
+        base = _N_HEADER
+        one_hot = obs[base + 2 * n_pe + 1 : base + 3 * n_pe + 1]
+        names = self.pe_names
+        return ObservationView(
+            latency_budget_ms=float(budget[0]),
+            power_budget_w=float(budget[1]),
+            energy_budget_mj=float(budget[2]),
+            last_latency_ms=float(last[0]),
+            last_power_w=float(last[1]),
+            last_energy_mj=float(last[2]),
+            backlog=round(obs[9] * _BACKLOG_SCALE),
+            load={n: float(obs[base + i] * self._n_cores[i]) for i, n in enumerate(names)},
+            freq_mhz={n: float(obs[base + n_pe + i] * self._max_freq[i]) for i, n in enumerate(names)},
+            groups=round(obs[base + 2 * n_pe] * self.groups),
+            pe=self.pe_names[int(np.argmax(one_hot))],
+        )
