@@ -1,4 +1,4 @@
-"""The verbs board probe, profile, deploy."""
+"""The verb board probe: what a board's kernel exposes, and what is missing or not permitted."""
 
 from __future__ import annotations
 
