@@ -1,1 +1,29 @@
-"""platform_models (being built)."""
+"""Platform models: latency and power of the dynamic DNN per (PE, frequency, cores, groups).
+
+A platform is a descriptor (YAML) and a table (CSV), measured by the profiler or derived from
+public board constants (docs/formats.md). numpy and PyYAML only, so it also runs on the boards.
+"""
+
+from platform_models.descriptor import PE, Descriptor
+from platform_models.errors import PlatformError
+from platform_models.model import Config, ConfigMetrics, PlatformModel
+from platform_models.observation import OBSERVATION_VERSION, ObservationSpec, ObservationView
+from platform_models.store import load_platform, save_platform, shipped_platforms, validate_platform
+from platform_models.table import COLUMNS
+
+__all__ = [
+    "COLUMNS",
+    "OBSERVATION_VERSION",
+    "PE",
+    "Config",
+    "ConfigMetrics",
+    "Descriptor",
+    "ObservationSpec",
+    "ObservationView",
+    "PlatformError",
+    "PlatformModel",
+    "load_platform",
+    "save_platform",
+    "shipped_platforms",
+    "validate_platform",
+]

@@ -1,0 +1,284 @@
+"""The platform descriptor (YAML): name, processing elements (PEs), the DNN, and provenance.
+
+``read_descriptor`` parses and checks a descriptor file and returns every problem it finds, each
+with the line of the YAML key it concerns, so ``platform validate`` can list them all and
+``load_platform`` can raise the first. The format is in docs/formats.md.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from platform_models._problems import Problem, as_int, as_number, short
+
+PE_KINDS = ("cpu", "gpu")
+PROVENANCE_KINDS = ("derived", "measured")
+_PE_NAME = re.compile(r"[a-z0-9_]+\Z")
+_MEASURED_KEYS = ("host", "date", "tool", "method")
+_DERIVED_KEYS = ("model", "sources")
+
+
+@dataclass(frozen=True)
+class PE:
+    """A processing element: a CPU cluster (its cores run the DNN) or a GPU (``n_cores`` is 1)."""
+
+    name: str
+    kind: str
+    cpus: tuple[int, ...]
+    freqs_mhz: tuple[float, ...]
+    idle_power_w: float
+    dvfs_transition_ms: float
+    migration_ms: float
+
+    @property
+    def n_cores(self) -> int:
+        """Cores the DNN can use on this PE: the CPU count of a cluster, 1 for a GPU."""
+        return len(self.cpus) if self.kind == "cpu" else 1
+
+
+@dataclass(frozen=True)
+class Descriptor:
+    """A checked descriptor; ``raw`` keeps the whole YAML mapping (derivation constants live there)."""
+
+    path: Path
+    name: str
+    table_path: Path
+    provenance_kind: str
+    pes: tuple[PE, ...]
+    groups: int
+    accuracy: tuple[float, ...]
+    raw: dict
+
+
+def read_descriptor(path: Path) -> tuple[Descriptor | None, list[Problem]]:
+    """Parse and check the descriptor at ``path``: (descriptor, []) or (None, every problem)."""
+    where = str(path)
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except OSError as exc:
+        return None, [Problem(where, None, None, f"cannot read the descriptor ({exc.strerror or exc})")]
+    except UnicodeDecodeError as exc:
+        return None, [Problem(where, None, None, f"not UTF-8 text ({exc.reason} at byte {exc.start})")]
+    try:
+        data = yaml.safe_load(text)
+        lines: dict[tuple, int] = {}
+        root = yaml.compose(text)
+        if root is not None:
+            _index_lines(root, (), lines)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        return None, [Problem(where, line, None, f"not valid YAML: {reason}")]
+    except (RecursionError, ValueError, TypeError) as exc:
+        # PyYAML's constructors raise these on some malformed scalars (e.g. a bad timestamp).
+        return None, [Problem(where, None, None, f"not valid YAML: {exc}")]
+    return check_descriptor(data, path, lines)
+
+
+def check_descriptor(
+    data: Any, path: Path, lines: dict[tuple, int] | None = None
+) -> tuple[Descriptor | None, list[Problem]]:
+    """Check descriptor data (as loaded from YAML): (descriptor, []) or (None, every problem).
+
+    ``lines`` maps a key path such as ``("pes", 0, "freqs_mhz")`` to its line in the file.
+    """
+    checker = _Checker(str(path), lines or {})
+    if not isinstance(data, dict):
+        checker.add((), "expected a mapping (name, table, provenance, dnn, pes)")
+        return None, checker.problems
+    name = checker.text(data, ("name",))
+    table = checker.text(data, ("table",))
+    kind = _check_provenance(checker, data)
+    groups, accuracy = _check_dnn(checker, data)
+    pes = _check_pes(checker, data)
+    if checker.problems:
+        return None, checker.problems
+    assert name is not None and table is not None and kind is not None and groups is not None
+    descriptor = Descriptor(
+        path=path,
+        name=name,
+        table_path=path.parent / table,
+        provenance_kind=kind,
+        pes=pes,
+        groups=groups,
+        accuracy=accuracy,
+        raw=data,
+    )
+    return descriptor, []
+
+
+class _Checker:
+    """Collects problems, each placed at the line of the deepest key of its path found in the file."""
+
+    def __init__(self, where: str, lines: dict[tuple, int]) -> None:
+        self.where = where
+        self.lines = lines
+        self.problems: list[Problem] = []
+
+    def add(self, keys: tuple, message: str) -> None:
+        line = None
+        for n in range(len(keys), -1, -1):
+            if keys[:n] in self.lines:
+                line = self.lines[keys[:n]]
+                break
+        field = ".".join(str(k) for k in keys) if keys else None
+        self.problems.append(Problem(self.where, line, field, message))
+
+    def get(self, data: dict, keys: tuple) -> Any:
+        if keys[-1] not in data:
+            self.add(keys, "missing")
+            return None
+        return data[keys[-1]]
+
+    def text(self, data: dict, keys: tuple) -> str | None:
+        value = self.get(data, keys)
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value.strip():
+            self.add(keys, f"expected a non-empty string, got {short(value)}")
+            return None
+        return value
+
+    def number(self, data: dict, keys: tuple, *, low: float = 0.0) -> float | None:
+        value = self.get(data, keys)
+        if value is None:
+            return None
+        number = as_number(value)
+        if number is None or number < low:
+            self.add(keys, f"expected a number >= {low:g}, got {short(value)}")
+            return None
+        return number
+
+    def mapping(self, data: dict, keys: tuple) -> dict | None:
+        value = self.get(data, keys)
+        if value is None:
+            return None
+        if not isinstance(value, dict):
+            self.add(keys, f"expected a mapping, got {short(value)}")
+            return None
+        return value
+
+
+def _check_provenance(checker: _Checker, data: dict) -> str | None:
+    prov = checker.mapping(data, ("provenance",))
+    if prov is None:
+        return None
+    kind = prov.get("kind")
+    if kind not in PROVENANCE_KINDS:
+        checker.add(
+            ("provenance", "kind"), f"expected one of {', '.join(PROVENANCE_KINDS)}, got {short(kind)}"
+        )
+        return None
+    for key in _DERIVED_KEYS if kind == "derived" else _MEASURED_KEYS:
+        if key not in prov or prov[key] in (None, "", {}):
+            checker.add(("provenance", key), f"missing (a {kind} platform states its {key})")
+    return kind
+
+
+def _check_dnn(checker: _Checker, data: dict) -> tuple[int | None, tuple[float, ...]]:
+    dnn = checker.mapping(data, ("dnn",))
+    if dnn is None:
+        return None, ()
+    checker.text(dnn, ("dnn", "arch"))
+    groups_value = checker.get(dnn, ("dnn", "groups"))
+    groups = as_int(groups_value) if groups_value is not None else None
+    if groups_value is not None and (groups is None or groups < 1):
+        checker.add(("dnn", "groups"), f"expected an integer >= 1, got {short(groups_value)}")
+        groups = None
+    shape = dnn.get("input_shape")
+    if not isinstance(shape, list) or not shape or any((as_int(s) or 0) < 1 for s in shape):
+        checker.add(("dnn", "input_shape"), f"expected a list of positive integers, got {short(shape)}")
+    accuracy = dnn.get("accuracy_top1")
+    values = [as_number(a) for a in accuracy] if isinstance(accuracy, list) else []
+    if not values or any(v is None or not 0.0 <= v <= 1.0 for v in values):
+        checker.add(
+            ("dnn", "accuracy_top1"), f"expected a list of fractions in [0, 1], got {short(accuracy)}"
+        )
+        return groups, ()
+    if groups is not None and len(values) != groups:
+        checker.add(
+            ("dnn", "accuracy_top1"), f"expected {groups} values (one per k = 1..G), got {len(values)}"
+        )
+    checker.text(dnn, ("dnn", "accuracy_source"))
+    return groups, tuple(float(v) for v in values if v is not None)
+
+
+def _check_pes(checker: _Checker, data: dict) -> tuple[PE, ...]:
+    pes = checker.get(data, ("pes",))
+    if pes is None:
+        return ()
+    if not isinstance(pes, list) or not pes:
+        checker.add(("pes",), f"expected a non-empty list of PEs, got {short(pes)}")
+        return ()
+    result, seen = [], set()
+    for i, entry in enumerate(pes):
+        pe = _check_pe(checker, entry, i)
+        if pe is None:
+            continue
+        if pe.name in seen:
+            checker.add(("pes", i, "name"), f"PE '{pe.name}' is listed twice")
+        seen.add(pe.name)
+        result.append(pe)
+    return tuple(result)
+
+
+def _check_pe(checker: _Checker, entry: Any, i: int) -> PE | None:
+    if not isinstance(entry, dict):
+        checker.add(("pes", i), f"expected a mapping (name, kind, cpus, freqs_mhz, ...), got {short(entry)}")
+        return None
+    n_before = len(checker.problems)
+    name = checker.text(entry, ("pes", i, "name"))
+    if name is not None and not _PE_NAME.match(name):
+        checker.add(("pes", i, "name"), f"expected lower-case letters, digits or _, got {short(name)}")
+    kind = entry.get("kind")
+    if kind not in PE_KINDS:
+        checker.add(("pes", i, "kind"), f"expected one of {', '.join(PE_KINDS)}, got {short(kind)}")
+    cpus = entry.get("cpus")
+    cpu_ids = [as_int(c) for c in cpus] if isinstance(cpus, list) else None
+    if cpu_ids is None or any(c is None or c < 0 for c in cpu_ids) or len(set(cpu_ids)) != len(cpu_ids):
+        checker.add(("pes", i, "cpus"), f"expected a list of distinct CPU ids >= 0, got {short(cpus)}")
+    elif kind == "cpu" and not cpu_ids:
+        checker.add(("pes", i, "cpus"), "a cpu PE needs at least one CPU id")
+    freqs = entry.get("freqs_mhz")
+    freq_values = [as_number(f) for f in freqs] if isinstance(freqs, list) else []
+    if not freq_values or any(f is None or f <= 0 for f in freq_values):
+        checker.add(
+            ("pes", i, "freqs_mhz"), f"expected a non-empty list of frequencies > 0, got {short(freqs)}"
+        )
+    elif any(b <= a for a, b in itertools.pairwise(freq_values)):  # type: ignore[operator]
+        checker.add(("pes", i, "freqs_mhz"), "expected strictly ascending frequencies")
+    idle = checker.number(entry, ("pes", i, "idle_power_w"))
+    dvfs = checker.number(entry, ("pes", i, "dvfs_transition_ms"))
+    migration = checker.number(entry, ("pes", i, "migration_ms"))
+    if len(checker.problems) > n_before:
+        return None
+    return PE(
+        name=name,  # type: ignore[arg-type]
+        kind=kind,
+        cpus=tuple(cpu_ids),  # type: ignore[arg-type]
+        freqs_mhz=tuple(freq_values),  # type: ignore[arg-type]
+        idle_power_w=idle,  # type: ignore[arg-type]
+        dvfs_transition_ms=dvfs,  # type: ignore[arg-type]
+        migration_ms=migration,  # type: ignore[arg-type]
+    )
+
+
+def _index_lines(node: yaml.Node, prefix: tuple, out: dict[tuple, int]) -> None:
+    """Record the 1-based line of every key path under ``node`` (mappings by key, lists by index)."""
+    out.setdefault(prefix, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            if isinstance(key_node, yaml.ScalarNode):
+                key = (*prefix, key_node.value)
+                out[key] = key_node.start_mark.line + 1
+                _index_lines(value_node, key, out)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _index_lines(item, (*prefix, i), out)
