@@ -1,0 +1,193 @@
+"""Putting a board back: every file a session writes gets its original bytes back.
+
+A ``Restorer`` saves a file's original bytes before its first write, journals them to a JSON file
+(written atomically before the change, so a SIGKILLed run can be undone later by
+``restore_journal``), and restores everything in reverse order on normal exit, on an exception, and
+on SIGINT and SIGTERM (its handlers restore, then chain to the handlers that were there before).
+
+Journal format (JSON): ``{"version": 1, "pid": N, "board": NAME, "sysfs_root": DIR,
+"entries": [{"path": ABS_PATH, "original_hex": HEX, "computed": BOOL}, ...]}`` in write order.
+``computed`` marks a file whose original text is computed by the kernel and refused on write
+(``scaling_setspeed`` reads "<unsupported>" unless the governor is userspace): it is restored when
+the kernel takes it (a fake tree does), and a refusal is expected, since restoring the governor
+restores it.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import signal
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from hw_agents._sysfs import write_bytes, write_verified
+from hw_agents.errors import BoardError
+
+JOURNAL_VERSION = 1
+# cpufreq's show_scaling_setspeed() prints this when the governor has no setspeed.
+_KERNEL_COMPUTED_TEXT = (b"<unsupported>",)
+# A min/max pair restored in the wrong order is refused once (min > max); a second pass succeeds.
+_RESTORE_PASSES = 2
+
+
+@dataclass(frozen=True)
+class _Entry:
+    path: Path
+    original: bytes
+    computed: bool
+
+
+def default_journal_path(sysfs_root: str | Path) -> Path:
+    """Where a session journals by default.
+
+    A fake tree's journal lies beside it (``ROOT.dynscale-journal.json``); the real root's in
+    ``$XDG_RUNTIME_DIR`` or, without one, the temporary directory, named after the user id.
+    """
+    root = Path(sysfs_root).resolve()
+    if root != Path("/"):
+        return root.with_name(root.name + ".dynscale-journal.json")
+    runtime_dir = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
+    return Path(runtime_dir) / f"dynscale-board-journal-{os.geteuid()}.json"
+
+
+class Restorer:
+    """Saves, journals and restores the files one session writes.
+
+    Args:
+        journal_path: the journal file; refused if it already exists (an unrestored run).
+        board: board name, recorded in the journal.
+        sysfs_root: the tree's root, recorded in the journal.
+    """
+
+    def __init__(self, journal_path: Path, board: str, sysfs_root: Path) -> None:
+        self.journal_path = journal_path
+        self._header = {"version": JOURNAL_VERSION, "pid": os.getpid(), "board": board,
+                        "sysfs_root": str(sysfs_root)}
+        self._entries: list[_Entry] = []
+        self._saved: set[Path] = set()
+        self._lock = threading.RLock()
+        self._previous_handlers: dict[int, object] = {}
+        if journal_path.exists():
+            raise BoardError(
+                "journal of an unrestored run exists; undo it with "
+                f"`dynscale board restore --journal {journal_path}`", path=journal_path)
+
+    def write(self, path: Path, value: str) -> None:
+        """Save ``path``'s original bytes (once, journalled first), then write ``value`` verified."""
+        with self._lock:
+            if path not in self._saved:
+                original = path.read_bytes()
+                computed = original.strip() in _KERNEL_COMPUTED_TEXT
+                self._entries.append(_Entry(path, original, computed))
+                self._saved.add(path)
+                self._write_journal()
+            write_verified(path, value)
+
+    def restore(self) -> list[tuple[Path, str]]:
+        """Put back every saved file in reverse order; the journal goes once all succeeded.
+
+        Returns:
+            (path, why) of each file that could not be restored (empty when all were).
+        """
+        with self._lock:
+            failures = restore_entries(self._entries)
+            if not failures:
+                self._entries.clear()
+                self._saved.clear()
+                self.journal_path.unlink(missing_ok=True)
+            return failures
+
+    def install_handlers(self) -> None:
+        """Restore on interpreter exit, SIGINT and SIGTERM (main thread only; others keep atexit)."""
+        atexit.register(self.restore)
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            self._previous_handlers[signum] = signal.getsignal(signum)
+            signal.signal(signum, self._on_signal)
+
+    def uninstall_handlers(self) -> None:
+        """Give the signals back to the handlers that were there before."""
+        atexit.unregister(self.restore)
+        for signum, handler in self._previous_handlers.items():
+            signal.signal(signum, handler)
+        self._previous_handlers.clear()
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        self.restore()
+        previous = self._previous_handlers.get(signum, signal.SIG_DFL)
+        self.uninstall_handlers()
+        if callable(previous):
+            previous(signum, frame)
+        elif previous == signal.SIG_DFL:
+            # Die of the signal as the process would have without us (exit status 128 + signum).
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+
+    def _write_journal(self) -> None:
+        payload = dict(self._header)
+        payload["entries"] = [
+            {"path": str(e.path.resolve()), "original_hex": e.original.hex(), "computed": e.computed}
+            for e in self._entries
+        ]
+        _write_atomic(self.journal_path, json.dumps(payload, indent=1))
+
+
+def restore_entries(entries: list[_Entry]) -> list[tuple[Path, str]]:
+    """Write back original bytes in reverse order; retry refused files once (see the constants)."""
+    pending = list(reversed(entries))
+    failures: list[tuple[Path, str]] = []
+    for _ in range(_RESTORE_PASSES):
+        failures, retry = [], []
+        for entry in pending:
+            try:
+                write_bytes(entry.path, entry.original)
+            except OSError as err:
+                if not entry.computed:
+                    failures.append((entry.path, err.strerror or str(err)))
+                    retry.append(entry)
+        pending = retry
+        if not pending:
+            break
+    return failures
+
+
+def restore_journal(journal_path: str | Path) -> list[tuple[Path, str]]:
+    """Undo the run that wrote ``journal_path`` (e.g. one killed by SIGKILL); remove the journal.
+
+    Returns:
+        (path, why) of each file that could not be restored; the journal stays if any.
+
+    Raises:
+        BoardError: the journal is absent or malformed.
+    """
+    path = Path(journal_path)
+    if not path.exists():
+        raise BoardError("no journal here: nothing to restore", path=path)
+    try:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+        if payload.get("version") != JOURNAL_VERSION:
+            raise BoardError(f"journal version {payload.get('version')!r}, expected {JOURNAL_VERSION}",
+                             path=path, field="version")
+        entries = [_Entry(Path(e["path"]), bytes.fromhex(e["original_hex"]), bool(e["computed"]))
+                   for e in payload["entries"]]
+    except (ValueError, KeyError, TypeError, AttributeError) as err:
+        raise BoardError(f"malformed journal: {err}", path=path) from None
+    failures = restore_entries(entries)
+    if not failures:
+        path.unlink()
+    return failures
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    with os.fdopen(handle, "w", encoding="utf-8") as file:
+        file.write(text)
+        file.flush()
+        os.fsync(file.fileno())
+    os.replace(temp_name, path)
