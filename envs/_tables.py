@@ -1,0 +1,118 @@
+"""Operating table: what every action does in every segment of one trace, computed once per trace.
+
+The simulator's hot path must never query the platform model per event: at 10,000 steps per second
+there are about 100 us per step in all. So, the first time a trace is used,
+:func:`build_operating_table` evaluates every configuration in every trace segment with the
+platform's vectorised ``config_metrics`` and stores segments x actions arrays; the per-event code
+then reads one float from a list of lists.
+
+How competing load becomes the DNN's speed (the model the tables encode):
+
+* CPU PE with ``n`` cores and competing load ``L`` busy cores: the DNN gets ``c = n - L`` cores, at
+  the platform model's latency and power for ``cores = c`` (fractional: interpolated; below one
+  core a time share ``c`` of one core: latency / c at one core's power - the platform's rule).
+* GPU PE with busy share ``b``: the DNN gets the share ``1 - b``: the table's latency / (1 - b), at
+  the table's power (the rail draws it whoever keeps the GPU busy).
+* The share is floored at ``SHARE_FLOOR`` so that an inference always finishes (the Linux scheduler
+  never starves a runnable thread completely); an action on such a PE is masked anyway.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+SHARE_FLOOR = 0.05
+"""The least share of one core (or of the GPU) the DNN gets, however busy the PE."""
+
+
+
+@dataclass(frozen=True)
+class OperatingTable:
+    """Per trace segment ``s`` and action ``a`` (index into ``platform.configs()``).
+
+    Array attributes have shape (segments, actions) unless noted; the ``*_rows`` attributes are the
+    same data as lists of lists of floats, which the per-event code indexes faster than numpy.
+    """
+
+    seg_start_ms: np.ndarray
+    """(segments,) start of each segment in ms."""
+    seg_end_ms: np.ndarray
+    """(segments,) end of each segment in ms (the last one: ``inf``, its load holds on)."""
+    rate_per_ms: np.ndarray
+    """Inferences per ms (1 / latency) at the share the competing load leaves."""
+    power_w: np.ndarray
+    """Power charged to the DNN while it runs."""
+    latency_cv: np.ndarray
+    """Latency std / mean of the operating point (the spread of the noise)."""
+    action_mask: np.ndarray
+    """Bool: the action's PE has at least the mask's minimum share left (never all False)."""
+    share_left: np.ndarray
+    """(segments, PEs) share of the PE left to the DNN (cores for a CPU PE, fraction for a GPU)."""
+    budgets: np.ndarray
+    """(segments, 3) latency ms, power W, energy mJ budgets; ``inf`` where absent (no limit)."""
+    rate_rows: list[list[float]]
+    power_rows: list[list[float]]
+    cv_rows: list[list[float]]
+    budget_rows: list[tuple[float, float, float]]
+    """Budgets as the observation builder takes them (NaN where absent)."""
+    load_rows: list[dict[str, float]]
+    """Competing load per PE name, per segment."""
+
+
+def build_operating_table(platform: Any, trace: Any, min_share: float) -> OperatingTable:
+    """The operating table of ``trace`` on ``platform``.
+
+    Args:
+        platform: a ``platform_models.PlatformModel``.
+        trace: a ``traces.Trace`` whose load columns are the platform's PEs.
+        min_share: an action is usable (mask True) when its PE leaves the DNN at least this share
+            of one core (GPU: of the GPU). Where no PE does, the PE whose fastest configuration is
+            fastest stays usable (the mask is never all False).
+
+    Returns:
+        The table; its arrays are read-only.
+    """
+    pes = platform.pes
+    pe_of_action = platform.config_pe_index
+    is_gpu = np.array([pe.kind == "gpu" for pe in pes])
+    n_cores = np.array([float(pe.n_cores) for pe in pes])
+    load = np.stack([np.asarray(trace.load[pe.name], dtype=np.float64) for pe in pes], axis=1)
+    share_left = np.maximum(np.where(is_gpu, 1.0, n_cores) - load, 0.0)  # (segments, PEs)
+    cores_query = np.where(is_gpu, 1.0, np.clip(share_left, SHARE_FLOOR, n_cores))
+    gpu_slowdown = np.where(is_gpu, np.maximum(share_left, SHARE_FLOOR), 1.0)[:, pe_of_action]
+    latency, std, power = [], [], []
+    for cores in cores_query:
+        metrics = platform.config_metrics(cores)
+        latency.append(metrics.latency_ms)
+        std.append(metrics.latency_std_ms)
+        power.append(metrics.power_w)
+    latency_ms = np.array(latency) / gpu_slowdown
+    cv = np.array(std) / np.array(latency)
+    power_w = np.array(power)
+    rate = 1.0 / latency_ms
+    usable = share_left >= min_share
+    starved = np.flatnonzero(~usable.any(axis=1))
+    if starved.size:  # every PE taken: leave the one whose fastest configuration is fastest
+        best_rate = np.stack([rate[starved][:, pe_of_action == p].max(axis=1) for p in range(len(pes))],
+                             axis=1)
+        usable[starved, np.argmax(best_rate, axis=1)] = True
+    mask = usable[:, pe_of_action]
+    starts = np.asarray(trace.time_s, dtype=np.float64) * 1000.0
+    ends = np.append(starts[1:], np.inf)
+    budget_nan = np.stack([trace.latency_budget_ms, trace.power_budget_w, trace.energy_budget_mj], axis=1)
+    budgets = np.where(np.isnan(budget_nan), np.inf, budget_nan)
+    arrays = [starts, ends, rate, power_w, cv, mask, share_left, budgets]
+    for array in arrays:
+        array.setflags(write=False)
+    names = [pe.name for pe in pes]
+    return OperatingTable(
+        *arrays,
+        rate_rows=rate.tolist(),
+        power_rows=power_w.tolist(),
+        cv_rows=cv.tolist(),
+        budget_rows=[tuple(row) for row in budget_nan.tolist()],
+        load_rows=[dict(zip(names, row, strict=True)) for row in load.tolist()],
+    )

@@ -1,0 +1,341 @@
+"""The Gymnasium environment: one step = one inference of the dynamic DNN on a simulated SoC.
+
+Registered as ``dynscale/DynamicDNN-v0`` when ``envs`` is imported. The SoC itself (frame arrivals,
+the inference re-rated under changing load, the competing workloads, DVFS and migration costs) is
+the SimPy model in :mod:`envs.soc`; this module is the Gymnasium face of it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from envs._reward import W_ACCURACY, W_ENERGY, W_MISS, W_VIOLATION, reward
+from envs._tables import OperatingTable, build_operating_table
+from envs.errors import EnvError
+from envs.soc import FrameResult, SocSimulation, n_frames_of
+
+MASK_MIN_SHARE = 0.1
+"""Default: a PE whose competing load leaves the DNN less than 0.1 core (GPU: 10 %) is masked."""
+
+
+class DynamicDNNEnv(gym.Env):
+    """Pick groups, PE and frequency for every inference of a dynamic DNN under competing load.
+
+    **Episode.** One pass over a trace: frames arrive every ``trace.frame_period_ms`` from t = 0 until
+    ``trace.duration_s``; the episode terminates when the last of them has its result (frames queued
+    behind a slow inference are still served after the trace's end, at its last segment's load), or
+    is truncated after ``max_frames`` steps. With a list of traces, ``reset`` draws one with
+    ``self.np_random``. The DNN starts on the platform's first PE, every PE at its highest frequency.
+
+    **Action.** ``Discrete(len(platform.configs()))``: an index into ``platform.configs()``, the
+    (groups, pe, freq_mhz) triples in the platform's fixed order (``envs.MultiDiscreteAction`` gives
+    a (k, pe, freq index) form). ``action_masks()`` is False for the configurations of a PE whose
+    competing load leaves the DNN less than ``mask_min_share`` of one core (GPU: of its time); when
+    every PE is that busy, the PE whose fastest configuration is fastest stays allowed, so the mask
+    is never all False. A masked action may still be taken (it runs at the little share left).
+
+    **Step.** The action is applied at the frame's start (a frame starts when it has arrived and the
+    previous one is done). The simulation then runs until the frame's result is known and on to the
+    next frame's start, where the observation is taken. Changing the PE costs that PE's
+    ``migration_ms``, changing its frequency its ``dvfs_transition_ms`` (descriptor values), paid
+    before the inference. The inference's work is the table's mean latency times a noise factor
+    ``1 + cv * z`` (``cv`` = the table's std / mean, ``z`` standard normal from ``self.np_random``;
+    ``latency_noise=False`` turns it off), and is re-rated whenever the competing load on its PE
+    changes mid-inference.
+
+    **Observation.** ``platform_models.ObservationSpec(platform).build(...)`` (see that module for the
+    table of entries and bounds), ``Box(spec.low, spec.high)``, float32: budgets in force, the last
+    inference's latency/power/energy relative to its budget, frames waiting, per-PE competing load
+    and frequency, the current k and PE.
+
+    **Reward.** ``envs.reward`` (see :mod:`envs._reward`): ``w_accuracy * accuracy(k)`` when every
+    budget is met, else ``-(w_miss + w_violation * min(relative overshoot, violation_cap))``; minus
+    ``w_energy * energy / worst-case energy``. A frame's budgets are those in force at its start.
+
+    **info** (every step): latency_ms (arrival to result), energy_mj, power_w (mean while running),
+    accuracy, budget_met, groups, pe, freq_mhz, time_s (simulated time of the result),
+    latency_budget_ms, power_budget_w, energy_budget_mj (``inf`` where the trace sets none), missed
+    (frames over budget so far in the episode), frame (index), backlog (frames waiting), queue_ms
+    (arrival to start), overhead_ms (migration + DVFS), competing_speed (lowest frequency / maximum
+    frequency over the PEs with competing load: how much the DNN's frequency choice slows the other
+    applications sharing a cluster's frequency domain; 1.0 when none).
+
+    Args:
+        platform: a shipped platform name, a descriptor path, or a ``PlatformModel``.
+        trace: a trace path or ``Trace``, or a list of them (one drawn per reset).
+        accuracy: top-1 accuracy per k (G fractions) instead of the platform descriptor's.
+        max_frames: truncate an episode after this many steps (None: the whole trace).
+        latency_noise: draw each inference's latency from the table's spread (False: exact means).
+        mask_min_share: see Action.
+        w_accuracy, w_miss, w_violation, w_energy, violation_cap: reward weights (``envs.reward``).
+        render_mode: None or "ansi" (a line of text for the last step).
+
+    Raises:
+        EnvError, PlatformError, TraceError: on bad arguments or files (one line naming what).
+
+    Version history: v0 - first version.
+    """
+
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi"], "render_fps": 10}
+
+    def __init__(
+        self,
+        platform: Any,
+        trace: Any,
+        *,
+        accuracy: Sequence[float] | None = None,
+        max_frames: int | None = None,
+        latency_noise: bool = True,
+        mask_min_share: float = MASK_MIN_SHARE,
+        w_accuracy: float = W_ACCURACY,
+        w_miss: float = W_MISS,
+        w_violation: float = W_VIOLATION,
+        w_energy: float = W_ENERGY,
+        violation_cap: float = 10.0,
+        render_mode: str | None = None,
+    ) -> None:
+        from platform_models import ObservationSpec
+
+        self.platform = _as_platform(platform)
+        if accuracy is not None:
+            self.platform = self.platform.with_accuracy(accuracy)
+        self._traces = [_as_trace(t, self.platform) for t in _as_list(trace)]
+        if max_frames is not None and (not isinstance(max_frames, (int, np.integer)) or max_frames < 1):
+            raise EnvError(f"field 'max_frames': expected an integer >= 1 or None, got {max_frames!r}")
+        if not 0.0 <= mask_min_share <= 1.0:
+            raise EnvError(f"field 'mask_min_share': expected a number in [0, 1], got {mask_min_share!r}")
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise EnvError(f"field 'render_mode': expected None or 'ansi', got {render_mode!r}")
+        self.render_mode = render_mode
+        self.max_frames = max_frames
+        self.latency_noise = bool(latency_noise)
+        self.mask_min_share = float(mask_min_share)
+        self.configs = self.platform.configs()
+        self.observation_spec = ObservationSpec(self.platform)
+        self.reward_weights = {
+            "w_accuracy": w_accuracy, "w_miss": w_miss, "w_violation": w_violation, "w_energy": w_energy,
+            "violation_cap": violation_cap, "energy_scale_mj": float(self.observation_spec.scales[2]),
+        }
+        self.action_space = spaces.Discrete(len(self.configs))
+        spec = self.observation_spec
+        self.observation_space = spaces.Box(spec.low, spec.high, dtype=np.float32)
+
+        pes = self.platform.pes
+        self._pe_names = [pe.name for pe in pes]
+        self._max_freq_mhz = [float(max(pe.freqs_mhz)) for pe in pes]
+        self._pe_of_action = self.platform.config_pe_index
+        self._freq_of_action = np.array([float(c.freq_mhz) for c in self.configs])
+        self._groups_of_action = [c.groups for c in self.configs]
+        self._accuracy_of_action = np.array([self.platform.accuracy[c.groups - 1] for c in self.configs])
+        self._accuracy_list = self._accuracy_of_action.tolist()
+        self._tables: dict[int, OperatingTable] = {}
+        self.trace = self._traces[0]
+        self._table = self._operating_table(0)
+        self._sim: SocSimulation | None = None
+        self._lookahead: dict[str, np.ndarray] | None = None
+        self._last_info: dict[str, Any] | None = None
+
+    # --- Gymnasium API ----------------------------------------------------------------------------
+
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        sim = self._sim
+        if sim is None or sim.done:
+            raise EnvError("step() called before reset() or after the episode ended; call reset()")
+        a = int(action)
+        if not 0 <= a < len(self.configs):
+            raise EnvError(
+                f"field 'action': expected an integer in 0..{len(self.configs) - 1}, got {action!r}"
+            )
+        result = sim.run_frame(a)
+        self._lookahead = None
+        info = self._frame_info(a, result)
+        terminated = sim.done
+        truncated = not terminated and self.max_frames is not None and sim.frames_done >= self.max_frames
+        if truncated:
+            sim.n_frames = sim.frames_done  # the episode ends here; step() refuses to go on
+        self._last_info = info
+        rew = reward(
+            info["accuracy"], info["latency_ms"], info["power_w"], info["energy_mj"],
+            info["latency_budget_ms"], info["power_budget_w"], info["energy_budget_mj"],
+            **self.reward_weights,
+        )
+        return self._observe(), rew, terminated, truncated, info
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        super().reset(seed=seed)
+        index = int(self.np_random.integers(len(self._traces))) if len(self._traces) > 1 else 0
+        self.trace = self._traces[index]
+        self._table = self._operating_table(index)
+        n_frames = n_frames_of(self.trace.duration_s, self.trace.frame_period_ms)
+        n_noise = min(n_frames, self.max_frames or n_frames)
+        noise_z = self.np_random.standard_normal(n_noise).tolist() if self.latency_noise else [0.0] * n_noise
+        self._sim = SocSimulation(
+            self._table,
+            n_frames=n_frames,
+            period_ms=self.trace.frame_period_ms,
+            pe_of_action=self._pe_of_action,
+            freq_of_action=self._freq_of_action,
+            migration_ms=[pe.migration_ms for pe in self.platform.pes],
+            dvfs_transition_ms=[pe.dvfs_transition_ms for pe in self.platform.pes],
+            noise_z=noise_z,
+            start_pe=0,
+            start_freq_mhz=self._max_freq_mhz,
+        )
+        self._groups = self.platform.groups
+        self._last = (math.nan, math.nan, math.nan)
+        self._missed = 0
+        self._lookahead = None
+        self._last_info = None
+        return self._observe(), {"trace_index": index, "n_frames": n_frames}
+
+    def render(self) -> str | None:
+        if self.render_mode != "ansi":
+            return None
+        info = self._last_info
+        if info is None:
+            return f"t={self._sim.now_ms / 1000.0 if self._sim else 0.0:.3f}s  (no frame yet)\n"
+        verdict = "met " if info["budget_met"] else "MISS"
+        return (
+            f"t={info['time_s']:.3f}s frame={info['frame']} k={info['groups']} pe={info['pe']} "
+            f"f={info['freq_mhz']:g}MHz lat={info['latency_ms']:.2f}/{info['latency_budget_ms']:g}ms "
+            f"P={info['power_w']:.2f}/{info['power_budget_w']:g}W E={info['energy_mj']:.2f}/"
+            f"{info['energy_budget_mj']:g}mJ {verdict} backlog={info['backlog']} missed={info['missed']}\n"
+        )
+
+    # --- for controllers ------------------------------------------------------------------------
+
+    def action_masks(self) -> np.ndarray:
+        """Bool per action: True where the action's PE is usable now (see the class doc)."""
+        sim = self._sim
+        segment = sim.segment() if sim is not None else 0
+        return self._table.action_mask[segment].copy()
+
+    def lookahead_all(self) -> dict[str, np.ndarray]:
+        """The clairvoyant outcome of every action for the frame about to start (arrays over actions).
+
+        Keys as :meth:`lookahead`. Computed once per frame (then cached): a vectorised walk over the
+        trace's true future segments, without noise, changing nothing.
+        """
+        if self._lookahead is None:
+            sim = self._sim
+            if sim is None or sim.done:
+                raise EnvError("lookahead() called before reset() or after the episode ended; call reset()")
+            latency_ms, busy_ms, energy_mj = sim.expected()
+            power_w = energy_mj / busy_ms
+            budget = self._table.budgets[sim.segment()]
+            met = (latency_ms <= budget[0]) & (power_w <= budget[1]) & (energy_mj <= budget[2])
+            value = reward(self._accuracy_of_action, latency_ms, power_w, energy_mj, *budget,
+                           **self.reward_weights)
+            self._lookahead = {
+                "latency_ms": latency_ms, "energy_mj": energy_mj, "power_w": power_w,
+                "accuracy": self._accuracy_of_action, "budget_met": met, "reward": value,
+            }
+        return self._lookahead
+
+    def lookahead(self, action: int) -> dict[str, Any]:
+        """The outcome ``action`` would get if taken now, from the trace's true future load.
+
+        Returns:
+            latency_ms, energy_mj, power_w, accuracy, budget_met, reward (no noise, no state change).
+        """
+        return {key: values[action].item() for key, values in self.lookahead_all().items()}
+
+    # --- helpers ----------------------------------------------------------------------------------
+
+    def _operating_table(self, index: int) -> OperatingTable:
+        table = self._tables.get(index)
+        if table is None:
+            table = self._tables[index] = build_operating_table(
+                self.platform, self._traces[index], self.mask_min_share
+            )
+        return table
+
+    def _observe(self) -> np.ndarray:
+        sim = self._sim
+        segment = sim.segment()
+        table = self._table
+        return self.observation_spec.build(
+            budgets=table.budget_rows[segment],
+            last=self._last,
+            load=table.load_rows[segment],
+            freq_mhz=dict(zip(self._pe_names, sim.freq_mhz, strict=True)),
+            groups=self._groups,
+            pe=self._pe_names[sim.pe],
+            backlog=sim.backlog,
+        )
+
+    def _frame_info(self, a: int, result: FrameResult) -> dict[str, Any]:
+        sim = self._sim
+        table = self._table
+        latency_budget, power_budget, energy_budget = table.budgets[result.segment].tolist()
+        energy_mj = result.energy_mj
+        power_w = energy_mj / result.busy_ms if result.busy_ms > 0.0 else 0.0
+        met = result.latency_ms <= latency_budget and power_w <= power_budget and energy_mj <= energy_budget
+        if not met:
+            self._missed += 1
+        self._groups = self._groups_of_action[a]
+        self._last = (result.latency_ms, power_w, energy_mj)
+        p = sim.pe
+        load = table.load_rows[result.segment]
+        speeds = [f / m for f, m, name in zip(sim.freq_mhz, self._max_freq_mhz, self._pe_names, strict=True)
+                  if load[name] > 0.0]
+        return {
+            "latency_ms": result.latency_ms,
+            "energy_mj": energy_mj,
+            "power_w": power_w,
+            "accuracy": self._accuracy_list[a],
+            "budget_met": met,
+            "groups": self._groups,
+            "pe": self._pe_names[p],
+            "freq_mhz": sim.freq_mhz[p],
+            "time_s": result.end_ms / 1000.0,
+            "latency_budget_ms": latency_budget,
+            "power_budget_w": power_budget,
+            "energy_budget_mj": energy_budget,
+            "missed": self._missed,
+            "frame": sim.frames_done - 1,
+            "backlog": sim.backlog,
+            "queue_ms": result.start_ms - result.arrival_ms,
+            "overhead_ms": result.overhead_ms,
+            "competing_speed": min(speeds, default=1.0),
+        }
+
+
+def _as_list(value: Any) -> list:
+    if isinstance(value, (list, tuple)):
+        if not value:
+            raise EnvError("field 'trace': expected a trace or a non-empty list of traces, got an empty list")
+        return list(value)
+    return [value]
+
+
+def _as_platform(platform: Any) -> Any:
+    from platform_models import PlatformModel, load_platform
+
+    if isinstance(platform, PlatformModel):
+        return platform
+    if isinstance(platform, (str, Path)):
+        return load_platform(platform)
+    raise EnvError(
+        f"field 'platform': expected a name, a descriptor path or a PlatformModel, got {platform!r}"
+    )
+
+
+def _as_trace(trace: Any, platform: Any) -> Any:
+    from traces import Trace, load_trace
+
+    if isinstance(trace, (str, Path)):
+        trace = load_trace(trace)
+    elif not isinstance(trace, Trace):
+        raise EnvError(f"field 'trace': expected a trace path or a Trace, got {trace!r}")
+    trace.check_platform(platform)
+    return trace
