@@ -37,6 +37,7 @@ from platform_models.table import Row
 # The order of the quantities in a grid point tuple and along the last axis of ``PlatformModel.grid``.
 _MEAN, _STD, _P95, _POWER, _POWER_STD = range(5)
 _LATENCY_LIKE = (True, True, True, False, False)  # interpolated in 1/f and 1/cores (else in f, cores)
+_CACHE_SIZE = 1 << 16
 
 
 class Config(NamedTuple):
@@ -111,6 +112,13 @@ class PlatformModel:
             dtype=np.int64,
         )
         self.config_groups = np.array([c.groups for c in self._configs], dtype=np.int64)
+        # config_metrics: each config's points over cores (n_configs, C, 5), and each PE's block of configs.
+        self._config_grid = self.grid[self.config_pe_index, self.config_freq_index, :, self.config_groups - 1]
+        counts = np.bincount(self.config_pe_index, minlength=len(self.pes))
+        ends = np.cumsum(counts)
+        self._config_spans = [(int(e - n), int(e)) for e, n in zip(ends, counts, strict=True)]
+        self._n_cores_array = np.array([pe.n_cores for pe in self.pes], dtype=np.float64)
+        self._extra: dict[tuple, tuple[float, ...]] = {}  # interpolated queries seen so far (bounded)
 
     def __repr__(self) -> str:
         return f"PlatformModel({self.name!r}, {self.provenance_kind}, pes={[pe.name for pe in self.pes]})"
@@ -185,7 +193,7 @@ class PlatformModel:
             cores_by_pe: cores left per PE, in ``pes`` order, each in (0, n_cores] (fractional
                 allowed); None = all cores of every PE.
         """
-        n_cores = np.array([pe.n_cores for pe in self.pes], dtype=np.float64)
+        n_cores = self._n_cores_array
         cores = n_cores if cores_by_pe is None else np.asarray(cores_by_pe, dtype=np.float64)
         if cores.shape != n_cores.shape or not np.all((cores > 0) & (cores <= n_cores)):
             raise PlatformError(
@@ -193,19 +201,23 @@ class PlatformModel:
                 f"(n_cores {n_cores.tolist()}), got {cores.tolist()}",
                 field="cores",
             )
-        c = cores[self.config_pe_index]
-        share = np.maximum(c, 1.0)  # below one core: a time share of one core (module docstring)
-        lo = np.floor(share).astype(np.int64)
-        hi = np.minimum(lo + 1, n_cores[self.config_pe_index].astype(np.int64))
-        index = (self.config_pe_index, self.config_freq_index)
-        at_lo = self.grid[(*index, lo - 1, self.config_groups - 1)]
-        at_hi = self.grid[(*index, hi - 1, self.config_groups - 1)]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            w_latency = np.where(hi > lo, (1.0 / share - 1.0 / hi) / (1.0 / lo - 1.0 / hi), 1.0)
-            w_power = np.where(hi > lo, (hi - share) / (hi - lo), 1.0)
-        latency = (w_latency * at_lo[:, _MEAN] + (1 - w_latency) * at_hi[:, _MEAN]) * (share / c)
-        std = (w_latency * at_lo[:, _STD] + (1 - w_latency) * at_hi[:, _STD]) * (share / c)
-        power = w_power * at_lo[:, _POWER] + (1 - w_power) * at_hi[:, _POWER]
+        parts = []
+        for i, (first, stop) in enumerate(self._config_spans):
+            # Weights per PE (module docstring), applied to that PE's contiguous block of configs.
+            c = float(cores[i])
+            share = max(c, 1.0)  # below one core: a time share of one core
+            lo = min(int(share), int(n_cores[i]))
+            block = self._config_grid[first:stop]
+            if lo == share:
+                point = block[:, lo - 1]
+            else:
+                w_latency = (1.0 / share - 1.0 / (lo + 1)) / (1.0 / lo - 1.0 / (lo + 1))
+                w_power = lo + 1 - share
+                weights = np.array([w_latency] * 3 + [w_power] * 2)
+                point = weights * block[:, lo - 1] + (1.0 - weights) * block[:, lo]
+            parts.append(point * np.array([share / c] * 3 + [1.0, 1.0]))
+        point = np.concatenate(parts)
+        latency, std, power = point[:, _MEAN], point[:, _STD], point[:, _POWER]
         return ConfigMetrics(latency, std, power, power * latency)
 
     def with_accuracy(self, accuracy: Sequence[float]) -> PlatformModel:
@@ -223,6 +235,9 @@ class PlatformModel:
 
     def _interpolate(self, pe: str, freq_mhz: float, cores: float, groups: int) -> tuple[float, ...]:
         """The grid point tuple for a query between grid points (module docstring); checks the range."""
+        hit = self._extra.get((pe, freq_mhz, cores, groups))
+        if hit is not None:
+            return hit
         pe_obj = self.pe(pe)
         if (
             not isinstance(groups, (int, np.integer))
@@ -253,7 +268,11 @@ class PlatformModel:
             w_latency = (1.0 / freq_mhz - 1.0 / f_hi) / (1.0 / f_lo - 1.0 / f_hi)
             w_power = (f_hi - freq_mhz) / (f_hi - f_lo)
             point = _mix(at_lo, at_hi, w_latency, w_power)
-        return (*point, _log_sigma(point))
+        result = (*point, _log_sigma(point))
+        if len(self._extra) >= _CACHE_SIZE:  # competing load is piecewise constant: few distinct queries
+            self._extra.clear()
+        self._extra[(pe, freq_mhz, cores, groups)] = result
+        return result
 
     def _at_cores(self, pe: str, freq: float, cores: float, groups: int, n_cores: int) -> tuple[float, ...]:
         if cores < 1.0:
@@ -271,9 +290,13 @@ class PlatformModel:
 
 def _mix(a: tuple[float, ...], b: tuple[float, ...], w_latency: float, w_power: float) -> tuple[float, ...]:
     """Weighted mean of two grid points: ``w`` on ``a``, latency-like and power-like weights apart."""
-    return tuple(
-        (w_latency if latency_like else w_power) * x + (1.0 - (w_latency if latency_like else w_power)) * y
-        for x, y, latency_like in zip(a, b, _LATENCY_LIKE, strict=True)
+    u_latency, u_power = 1.0 - w_latency, 1.0 - w_power
+    return (
+        w_latency * a[0] + u_latency * b[0],
+        w_latency * a[1] + u_latency * b[1],
+        w_latency * a[2] + u_latency * b[2],
+        w_power * a[3] + u_power * b[3],
+        w_power * a[4] + u_power * b[4],
     )
 
 
