@@ -4,6 +4,105 @@ from __future__ import annotations
 
 import argparse
 
+from dynscale._output import add_json_flag, format_table, print_json
+
+BOARDS = ("host", "odroid-xu3", "jetson-nano")
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add this module's verbs to the command line (filled in by its package's work)."""
+    """Add this module's verbs to the command line."""
+    p = subparsers.add_parser(
+        "profile",
+        help="measure the DNN at every (PE, freq, cores, k) of a board and write a measured platform",
+        description="Sweep every operating point (PE, frequency, cores, groups k) of a board with the real "
+        "dynamic DNN: clocks fixed where settable, inference pinned, warm-up, timed repeats, power sampled "
+        "in a thread. Writes OUT/<board>.yaml + .csv (a measured platform); an interrupted sweep resumes.",
+    )
+    _board_args(p)
+    p.add_argument("--checkpoint", metavar="DIR", help="dnn checkpoint (weights + accuracy per k)")
+    p.add_argument("--arch", default="alexnet-cifar",
+                   help="architecture when no checkpoint (default %(default)s)")
+    p.add_argument("--accuracy-from", metavar="PLATFORM",
+                   help="without a checkpoint: copy the accuracy per k from this platform (default: a "
+                   "shipped platform with the same architecture)")
+    p.add_argument("--repeats", type=int, default=30, help="timed inferences per point (default %(default)s)")
+    p.add_argument("--warmup", type=int, default=5, help="untimed inferences first (default %(default)s)")
+    p.add_argument("--out", required=True, metavar="DIR", help="folder for the platform and the journal")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_json_flag(p)
+    p.set_defaults(handler=_profile)
+
+    p = subparsers.add_parser(
+        "deploy",
+        help="run a controller live on a board under a trace's budgets, replaying its load for real",
+        description="The live agent: each frame, read load and sensors, build the observation, ask the "
+        "controller, apply (k, PE, freq), run the DNN, log one row; the trace's competing load is played "
+        "by pinned CPU burners. Writes OUT/deploy-log.csv and OUT/summary.json.",
+    )
+    _board_args(p)
+    p.add_argument("--controller", required=True, metavar="NAME|POLICY_FILE",
+                   help="a heuristic (static[:K:PE:FREQ], performance, powersave, ondemand, schedutil, "
+                   "reactive, lookup) or an exported policy .npz")
+    p.add_argument("--trace", required=True, metavar="T", help="trace CSV for this board's platform")
+    p.add_argument("--duration", type=float, metavar="SEC",
+                   help="seconds to run (default: the trace's length; the trace starts over when shorter)")
+    p.add_argument("--platform", metavar="NAME|YAML", help="the board's platform (default: the board's name)")
+    p.add_argument("--checkpoint", metavar="DIR", help="dnn checkpoint (default: fresh weights of the "
+                   "platform's architecture; the platform's accuracy per k is logged)")
+    p.add_argument("--no-load", action="store_true", help="do not replay the trace's competing load")
+    p.add_argument("--out", required=True, metavar="DIR", help="folder for the log and the summary")
+    add_json_flag(p)
+    p.set_defaults(handler=_deploy)
+
+
+def _board_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--board", required=True, choices=BOARDS, help="which board this machine is")
+    p.add_argument("--sysfs-root", default="/", metavar="DIR", help="root of /sys and /proc (default /)")
+    p.add_argument("--monitor-only", action="store_true",
+                   help="never write to the board (clocks are read, not set)")
+
+
+def _profile(args: argparse.Namespace) -> int:
+    from hw_agents import open_board
+    from hw_agents.profiler import profile
+    from platform_models import load_platform
+
+    board = open_board(args.board, sysfs_root=args.sysfs_root, monitor_only=args.monitor_only)
+    yaml_path = profile(board, args.out, checkpoint=args.checkpoint, arch=args.arch,
+                        accuracy_from=args.accuracy_from, repeats=args.repeats,
+                        warmup=args.warmup, progress=not args.no_progress)
+    platform = load_platform(yaml_path)
+    payload = {"platform": str(yaml_path), "table": str(platform.table_path), "rows": len(platform.rows),
+               "provenance": platform.descriptor["provenance"]}
+    if args.json:
+        print_json(payload)
+    else:
+        print(f"wrote {yaml_path} and {platform.table_path} ({len(platform.rows)} points, measured)")
+        print(f"power: {payload['provenance']['power']}")
+    return 0
+
+
+def _deploy(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from controllers import make_controller
+    from hw_agents import open_board
+    from hw_agents.agent import deploy
+    from platform_models import load_platform
+    from traces import load_trace
+
+    board = open_board(args.board, sysfs_root=args.sysfs_root, monitor_only=args.monitor_only)
+    platform = load_platform(args.platform or board.name)
+    trace = load_trace(args.trace, platform)
+    controller = make_controller(args.controller, platform)
+    summary = deploy(board, controller, trace, args.out, duration_s=args.duration or trace.duration_s,
+                     platform=platform, checkpoint=args.checkpoint, replay_load=not args.no_load,
+                     proc_root=f"{args.sysfs_root.rstrip('/')}/proc")
+    if args.json:
+        print_json(asdict(summary))
+    else:
+        columns = ["controller", "n_inferences", "budget_met_rate", "accuracy_mean", "energy_mj_mean",
+                   "latency_ms_mean", "latency_ms_p95", "power_source"]
+        print(format_table([asdict(summary)], columns))
+        print(f"log: {summary.log}")
+    return 0

@@ -1,0 +1,451 @@
+"""The profiler: the dynamic DNN measured at every operating point of a board, written as a platform.
+
+An operating point is (PE, frequency, cores, groups k). At each one the profiler follows the
+measuring method of DESIGN.md:
+
+* the PE's clock is fixed where the board lets us set it (``board.set_frequency`` inside
+  ``board.session()``, which restores the governor afterwards); where it cannot (no cpufreq, no
+  permission), the one frequency the board reports is recorded and the descriptor says the clock was
+  not fixed;
+* the inference is pinned to ``cores`` cores of the PE (``board.pin``) with as many torch threads
+  (``torch.set_num_threads``): ``cores`` is the contention dimension of the table (cores left to the
+  DNN);
+* ``warmup`` untimed inferences, then ``repeats`` (>= 30 by default) timed one by one with
+  ``time.perf_counter``: mean, std, p95 and count;
+* power sampled by a separate thread at the sensor's update rate (``board.sensor_period_s``) over
+  the same window. Where the board has no readable sensor for the PE, power is *not measured*: the
+  table's power column is then a labelled estimate (``cores x nominal_core_power_w``), and the
+  descriptor's provenance says so in ``power``.
+
+Every finished point is appended (and flushed) to a journal in the output folder; a sweep that is
+interrupted resumes from it. The platform's two files appear together at the end
+(``platform_models.save_platform`` writes atomically); the journal is then removed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import datetime
+import json
+import math
+import os
+import platform as host_platform
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hw_agents.errors import BoardError
+
+__all__ = [
+    "NOMINAL_CORE_POWER_W",
+    "PowerSampler",
+    "ProfilePoint",
+    "inference_state_restored",
+    "load_dnn",
+    "pin_inference",
+    "profile",
+    "profile_points",
+]
+
+DEFAULT_ARCH = "alexnet-cifar"
+DEFAULT_REPEATS = 30
+DEFAULT_WARMUP = 5
+# The power estimate used only where no sensor is readable: one core of a server CPU at full load.
+# Intel Xeon Gold 6130: TDP 125 W over 16 cores = 7.8 W per core (ark.intel.com, product 120492).
+# A labelled order of magnitude, never a measurement of this machine.
+NOMINAL_CORE_POWER_W = 7.8
+JOURNAL_NAME = ".profile-journal.csv"
+_JOURNAL_COLUMNS = ("pe", "freq_mhz", "cores", "groups", "latency_ms_mean", "latency_ms_std",
+                    "latency_ms_p95", "latency_n", "power_w_mean", "power_w_std", "power_measured")
+
+
+@dataclass(frozen=True)
+class ProfilePoint:
+    """One operating point to measure."""
+
+    pe: str
+    freq_mhz: float
+    cores: int
+    groups: int
+
+    @property
+    def key(self) -> tuple[str, float, int, int]:
+        return (self.pe, float(self.freq_mhz), int(self.cores), int(self.groups))
+
+
+class PowerSampler:
+    """Samples ``read_w()`` every ``period_s`` in a thread between ``start()`` and ``stop()``.
+
+    ``read_w`` returns watts or ``None`` (no reading); ``stop()`` returns (mean, std, n) of the
+    readings of the window, NaN where there were none. The first reading is taken at ``start()`` so
+    that a window shorter than the sensor's period still gets one.
+    """
+
+    def __init__(self, read_w: Callable[[], float | None], period_s: float) -> None:
+        self._read_w = read_w
+        self.period_s = max(float(period_s), 0.001)
+        self._samples: list[float] = []
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._samples = []
+        self._stop.clear()
+        self._sample()
+        self._thread = threading.Thread(target=self._run, name="power-sampler", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> tuple[float, float, int]:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self._sample()
+        if not self._samples:
+            return math.nan, math.nan, 0
+        values = np.asarray(self._samples)
+        return float(values.mean()), float(values.std()), len(values)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.period_s):
+            self._sample()
+
+    def _sample(self) -> None:
+        value = self._read_w()
+        if value is not None and math.isfinite(value):
+            self._samples.append(float(value))
+
+
+def load_dnn(checkpoint: str | Path | None, arch: str = DEFAULT_ARCH, accuracy_from: str | Path | None = None
+             ) -> tuple[Any, dict[str, Any]]:
+    """The dynamic DNN (eval mode) and the descriptor's ``dnn`` section describing it.
+
+    With a checkpoint, its trained weights and accuracy per k; without, freshly initialised weights
+    (latency does not depend on the weights' values) and the accuracy per k that platform
+    ``accuracy_from`` (default: a shipped platform) records for the same architecture.
+    """
+    import dnn
+
+    if checkpoint is not None:
+        model, info = dnn.load_checkpoint(checkpoint)
+        accuracy, source = list(info.accuracy), f"checkpoint {checkpoint} (accuracy.csv)"
+        weights = f"checkpoint {checkpoint}"
+    else:
+        model = dnn.build_model(arch)
+        accuracy, source = _platform_accuracy(arch, model.groups, accuracy_from)
+        weights = "freshly initialised (latency does not depend on the weights' values)"
+    model.eval()
+    section = {
+        "arch": model.arch,
+        "groups": int(model.groups),
+        "input_shape": [int(s) for s in model.input_shape],
+        "connectivity": model.connectivity,
+        "accuracy_top1": [round(float(a), 4) for a in accuracy],
+        "accuracy_source": source,
+        "weights": weights,
+    }
+    return model, section
+
+
+def _platform_accuracy(arch: str, groups: int, accuracy_from: str | Path | None) -> tuple[list[float], str]:
+    """Accuracy per k of platform ``accuracy_from`` (default: the first shipped platform) profiled with
+    the same DNN (``arch``, G)."""
+    from platform_models import PlatformError, load_platform, shipped_platforms
+
+    for name in [accuracy_from] if accuracy_from is not None else shipped_platforms():
+        try:
+            section = load_platform(name).descriptor["dnn"]
+        except PlatformError:
+            if accuracy_from is not None:
+                raise
+            continue  # a shipped platform being rewritten; the next may do
+        if section["arch"] == arch and int(section["groups"]) == groups:
+            source = f"copied from platform {name}, whose source is: {section['accuracy_source']}"
+            return list(section["accuracy_top1"]), source
+    raise BoardError(f"no checkpoint given and no platform with the accuracy of {arch} G={groups} "
+                     f"({accuracy_from or 'shipped'}); pass --checkpoint DIR", field="checkpoint")
+
+
+def pin_inference(board: Any, pe: str, cores: int | None = None) -> set[int]:
+    """Pin the inference to ``cores`` cores of ``pe`` (all when None) with one torch thread per core.
+
+    ``board.pin`` pins the calling thread; torch's worker threads may already exist (they keep the
+    affinity they were started with), so every thread of the process is pinned the same way.
+    """
+    import torch
+
+    cpus = board.pin(pe, cores)
+    _set_all_threads_affinity(cpus)
+    torch.set_num_threads(len(cpus))
+    return cpus
+
+
+@contextlib.contextmanager
+def inference_state_restored() -> Iterator[None]:
+    """Give every thread of this process back its CPU affinity, and torch its thread count."""
+    import torch
+
+    affinity, threads = os.sched_getaffinity(0), torch.get_num_threads()
+    try:
+        yield
+    finally:
+        _set_all_threads_affinity(affinity)
+        torch.set_num_threads(threads)
+
+
+def _set_all_threads_affinity(cpus: set[int]) -> None:
+    for tid in os.listdir("/proc/self/task"):
+        with contextlib.suppress(OSError):  # a thread that ended meanwhile
+            os.sched_setaffinity(int(tid), cpus)
+
+
+def profile_points(board: Any, groups: int) -> list[ProfilePoint]:
+    """Every operating point of the sweep, in the order measured: PE, frequency (descending, so the
+    slowest come last and the time estimate is pessimistic early), cores, k."""
+    points = []
+    for pe in _profiled_pes(board):
+        n_cores = len(pe.cpus) if pe.kind == "cpu" else 1
+        for freq in sorted(_freqs(board, pe), reverse=True):
+            for cores in range(n_cores, 0, -1):
+                points += [ProfilePoint(pe.name, float(freq), cores, k) for k in range(1, groups + 1)]
+    return points
+
+
+def profile(
+    board: Any,
+    out_dir: str | Path,
+    *,
+    checkpoint: str | Path | None = None,
+    arch: str = DEFAULT_ARCH,
+    accuracy_from: str | Path | None = None,
+    repeats: int = DEFAULT_REPEATS,
+    warmup: int = DEFAULT_WARMUP,
+    progress: bool = True,
+) -> Path:
+    """Measure the DNN at every operating point of ``board`` and write the measured platform
+    ``out_dir/<board>.yaml`` + ``.csv``; returns the descriptor's path.
+
+    Resumes from ``out_dir``'s journal when one from the same sweep (board, DNN, repeats, warm-up)
+    is there.
+    """
+    import torch
+
+    from platform_models import save_platform
+
+    if repeats < 1 or warmup < 0:
+        raise BoardError(f"field 'repeats': expected repeats >= 1 and warmup >= 0, got {repeats}, {warmup}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    model, dnn_section = load_dnn(checkpoint, arch, accuracy_from)
+    points = profile_points(board, dnn_section["groups"])
+    settings = {"board": board.name, "dnn": dnn_section, "repeats": repeats, "warmup": warmup,
+                "points": len(points)}
+    journal = _Journal(out / JOURNAL_NAME, settings)
+    done = journal.read()
+    todo = [p for p in points if p.key not in done]
+    x = torch.randn(1, *dnn_section["input_shape"], generator=torch.Generator().manual_seed(0))
+    bar = _progress_bar(len(points), len(points) - len(todo), progress)
+    try:
+        with inference_state_restored(), board.session():
+            for point in todo:
+                done[point.key] = measure_point(board, model, x, point, repeats=repeats, warmup=warmup)
+                journal.append(point, done[point.key])
+                bar.update(1)
+            idle_power = {pe.name: _idle_power_w(board, pe) for pe in _profiled_pes(board)}
+    finally:
+        bar.close()
+    rows = [{**dict(zip(("pe", "freq_mhz", "cores", "groups"), p.key, strict=True)), **done[p.key]}
+            for p in points]
+    descriptor = _descriptor(board, dnn_section, rows, idle_power, repeats, warmup)
+    for row in rows:
+        row.pop("power_measured")
+    yaml_path = out / f"{board.name}.yaml"
+    save_platform(descriptor, rows, yaml_path)
+    journal.remove()
+    return yaml_path
+
+
+def measure_point(board: Any, model: Any, x: Any, point: ProfilePoint, *, repeats: int, warmup: int
+                  ) -> dict[str, Any]:
+    """Latency and power of the DNN at one operating point (the method in the module docstring)."""
+    import torch
+
+    if board.freq_control.get(point.pe) is not None:
+        board.set_frequency(point.pe, point.freq_mhz)
+    pin_inference(board, point.pe, point.cores)
+    model.set_active_groups(point.groups)
+    sampler = PowerSampler(lambda: board.pe_power_w(point.pe), board.sensor_period_s)
+    latencies_ms = np.empty(repeats)
+    with torch.inference_mode():
+        for _ in range(warmup):
+            model(x)
+        sampler.start()
+        for i in range(repeats):
+            start = time.perf_counter()
+            model(x)
+            latencies_ms[i] = (time.perf_counter() - start) * 1000.0
+        power_mean, power_std, n_power = sampler.stop()
+    measured = n_power > 0
+    if not measured:
+        power_mean, power_std = point.cores * NOMINAL_CORE_POWER_W, 0.0
+    return {
+        "latency_ms_mean": round(float(latencies_ms.mean()), 4),
+        "latency_ms_std": round(float(latencies_ms.std(ddof=1)) if repeats > 1 else 0.0, 4),
+        "latency_ms_p95": round(float(np.percentile(latencies_ms, 95)), 4),
+        "latency_n": repeats,
+        "power_w_mean": round(power_mean, 4),
+        "power_w_std": round(power_std, 4),
+        "power_measured": measured,
+    }
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+
+
+def _profiled_pes(board: Any) -> list[Any]:
+    """The PEs the profiler runs the DNN on: the CPU PEs. (A board's GPU needs a torch device backend
+    that the boards' CPU builds of torch lack; its rows come from a derived platform.)"""
+    return [pe for pe in board.pes if pe.kind == "cpu"]
+
+
+def _freqs(board: Any, pe: Any) -> list[float]:
+    if board.freq_control.get(pe.name) is not None:
+        return list(pe.freqs_mhz)
+    return [max(pe.freqs_mhz)]  # the clock is not ours to set: one column, the one the board reports
+
+
+def _idle_power_w(board: Any, pe: Any) -> float | None:
+    """PE power with the DNN not running, over one second (None where no sensor is readable)."""
+    if board.pe_power_w(pe.name) is None:
+        return None
+    sampler = PowerSampler(lambda: board.pe_power_w(pe.name), board.sensor_period_s)
+    sampler.start()
+    time.sleep(max(1.0, 2 * sampler.period_s))
+    mean, _, n = sampler.stop()
+    return mean if n else None
+
+
+def _descriptor(board: Any, dnn_section: dict[str, Any], rows: list[dict[str, Any]],
+                idle_power: dict[str, float | None], repeats: int, warmup: int) -> dict[str, Any]:
+    from dynscale import __version__
+
+    pes, unfixed = [], []
+    for pe in _profiled_pes(board):
+        fixed = board.freq_control.get(pe.name) is not None
+        if not fixed:
+            unfixed.append(pe.name)
+        pes.append({
+            "name": pe.name,
+            "kind": pe.kind,
+            "cpus": [int(c) for c in pe.cpus],
+            "freqs_mhz": sorted(float(f) for f in _freqs(board, pe)),
+            "idle_power_w": round(idle_power[pe.name], 4) if idle_power[pe.name] is not None else 0.0,
+            "dvfs_transition_ms": 0.0,
+            "migration_ms": 0.0,
+        })
+    unmeasured = sorted({r["pe"] for r in rows if not r["power_measured"]})
+    power_note = (
+        f"NOT MEASURED: no power sensor readable for {unmeasured}; power_w_mean = cores x "
+        f"{NOMINAL_CORE_POWER_W} W (nominal per-core power: Intel Xeon Gold 6130 TDP 125 W / 16 cores, "
+        f"ark.intel.com), power_w_std = 0, idle_power_w = 0: an estimate, not a measurement"
+        if unmeasured else "measured: PE rail sampled by a thread every sensor period over the timed window"
+    )
+    method = (f"clocks fixed with board.set_frequency where settable (not settable: {unfixed or 'none'}; "
+              f"those record the frequency the board reports); inference pinned to `cores` cores of the PE "
+              f"(sched_setaffinity) with torch.set_num_threads(cores); batch 1; {warmup} warm-up inferences; "
+              f"{repeats} timed inferences (time.perf_counter); mean, std (ddof 1), p95, n; "
+              f"dvfs_transition_ms and migration_ms not measured (0)")
+    return {
+        "name": board.name,
+        "table": f"{board.name}.csv",
+        "provenance": {
+            "kind": "measured",
+            "host": host_platform.node() or "unknown",
+            "cpu_model": _cpu_model(),
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "tool": f"dynscale {__version__} (dynscale profile)",
+            "method": method,
+            "power": power_note,
+            "load_during_profile": _loadavg(),
+        },
+        "dnn": dnn_section,
+        "pes": pes,
+    }
+
+
+def _cpu_model() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return host_platform.processor() or "unknown"
+
+
+def _loadavg() -> str:
+    with contextlib.suppress(OSError):
+        load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+        return f"load average at the end (1, 5, 15 min): {load}"
+    return "unknown"
+
+
+def _progress_bar(total: int, initial: int, enabled: bool) -> Any:
+    from tqdm import tqdm
+
+    # tqdm's rate and remaining-time estimate are the "time left" the user sees.
+    return tqdm(total=total, initial=initial, desc="profile", unit="point", disable=not enabled,
+                dynamic_ncols=True)
+
+
+class _Journal:
+    """Finished points of one sweep, one CSV row each, flushed as they finish.
+
+    The first line records the sweep's settings; a journal from another sweep is set aside
+    (renamed ``*.stale``) rather than mixed in.
+    """
+
+    def __init__(self, path: Path, settings: dict[str, Any]) -> None:
+        self.path = path
+        self.settings_line = "# " + json.dumps(settings, sort_keys=True)
+
+    def read(self) -> dict[tuple[str, float, int, int], dict[str, Any]]:
+        if not self.path.exists():
+            return {}
+        lines = self.path.read_text().splitlines()
+        if not lines or lines[0] != self.settings_line:
+            os.replace(self.path, self.path.with_suffix(".stale"))
+            return {}
+        done = {}
+        for row in csv.DictReader([lines[1], *_complete_lines(lines[2:])]):
+            key = (row["pe"], float(row["freq_mhz"]), int(row["cores"]), int(row["groups"]))
+            done[key] = {
+                **{c: float(row[c]) for c in _JOURNAL_COLUMNS[4:10]},
+                "latency_n": int(row["latency_n"]),
+                "power_measured": row["power_measured"] == "True",
+            }
+        return done
+
+    def append(self, point: ProfilePoint, result: dict[str, Any]) -> None:
+        new = not self.path.exists()
+        with self.path.open("a", newline="") as f:
+            if new:
+                f.write(self.settings_line + "\n" + ",".join(_JOURNAL_COLUMNS) + "\n")
+            values = [*point.key, *(result[c] for c in _JOURNAL_COLUMNS[4:])]
+            f.write(",".join(str(v) for v in values) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+    def remove(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def _complete_lines(lines: list[str]) -> Iterator[str]:
+    """The journal's lines without a last one cut short by a kill mid-write."""
+    n_fields = len(_JOURNAL_COLUMNS)
+    for line in lines:
+        if line.count(",") == n_fields - 1 and line.rsplit(",", 1)[-1] in ("True", "False"):
+            yield line

@@ -1,0 +1,83 @@
+"""The profiler on a fake host tree: a measured platform that validates, and a sweep that resumes."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from hw_agents import open_board
+from hw_agents import profiler as profiler_module
+from platform_models import load_platform, validate_platform
+from tests.fake_sysfs import make_host_tree, snapshot
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = REPO / "tests" / "data" / "tiny.yaml"
+N_CPUS = min(2, len(os.sched_getaffinity(0)))
+SWEEP = {"arch": "alexnet-digits", "accuracy_from": TINY, "repeats": 2, "warmup": 1, "progress": False}
+
+
+def _board(tmp_path: Path):
+    root = make_host_tree(tmp_path / "root", n_cpus=N_CPUS, rapl=False)
+    return open_board("host", sysfs_root=root, journal_path=tmp_path / "restore.journal"), root
+
+
+def test_profile_writes_a_measured_platform_that_validates(tmp_path: Path) -> None:
+    board, root = _board(tmp_path)
+    before = snapshot(root)
+    yaml_path = profiler_module.profile(board, tmp_path / "out", **SWEEP)
+    assert validate_platform(yaml_path) == []
+    platform = load_platform(yaml_path)
+    assert platform.provenance_kind == "measured"
+    provenance = platform.descriptor["provenance"]
+    assert {"host", "date", "tool", "method"} <= set(provenance)
+    assert "NOT MEASURED" in provenance["power"]  # no RAPL in this tree: power is a labelled estimate
+    (pe,) = platform.pes
+    assert pe.name == "cpu" and len(pe.freqs_mhz) == 5  # the acpi-cpufreq table, clocks settable
+    points = {(r.freq_mhz, r.cores, r.groups) for r in platform.rows}
+    assert len(points) == 5 * N_CPUS * 4
+    assert all(r.latency_n == 2 and r.latency_ms_mean > 0 for r in platform.rows)
+    assert snapshot(root) == before  # governor and frequencies restored
+    assert not list((tmp_path / "out").glob(".profile-journal*"))
+
+
+def test_interrupted_profile_resumes_where_it_stopped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    board, root = _board(tmp_path)
+    before = snapshot(root)
+    real_measure = profiler_module.measure_point
+    measured: list[object] = []
+
+    def interrupted_after_three(*args, **kwargs):
+        if len(measured) == 3:
+            raise KeyboardInterrupt
+        measured.append(args[3])
+        return real_measure(*args, **kwargs)
+
+    monkeypatch.setattr(profiler_module, "measure_point", interrupted_after_three)
+    with pytest.raises(KeyboardInterrupt):
+        profiler_module.profile(board, tmp_path / "out", **SWEEP)
+    assert not (tmp_path / "out" / "host.yaml").exists()  # no partial platform
+    assert snapshot(root) == before
+
+    measured_again: list[object] = []
+
+    def counting(*args, **kwargs):
+        measured_again.append(args[3])
+        return real_measure(*args, **kwargs)
+
+    monkeypatch.setattr(profiler_module, "measure_point", counting)
+    yaml_path = profiler_module.profile(board, tmp_path / "out", **SWEEP)
+    assert set(measured_again).isdisjoint(measured)
+    assert len(measured_again) == 5 * N_CPUS * 4 - 3
+    assert len(load_platform(yaml_path).rows) == 5 * N_CPUS * 4
+
+
+def test_profile_verb_on_an_absent_board_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from dynscale.cli import main
+
+    code = main(["profile", "--board", "odroid-xu3", "--sysfs-root", str(tmp_path), "--out", str(tmp_path)])
+    assert code == 2
+    assert "error" in capsys.readouterr().err
