@@ -3,7 +3,182 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
+
+from dynscale._output import add_json_flag, format_table, print_json
+
+# The choices of --kind, written out so that --help imports nothing (tests check them against
+# traces.GENERATED_KINDS).
+GEN_KINDS = ("steady", "periodic", "bursty", "ramp", "concurrent-dnn")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add this module's verbs to the command line (filled in by its package's work)."""
+    """Add this module's verbs to the command line."""
+    parser = subparsers.add_parser(
+        "trace",
+        help="competing load and budgets over time: generate, record, show, validate",
+        description="Traces: CSV files of the competing load per PE and the DNN's budgets over time "
+        "(docs/formats.md).",
+    )
+    verbs = parser.add_subparsers(dest="trace_verb", metavar="VERB")
+    verbs.required = True
+
+    gen = verbs.add_parser("gen", help="write a seeded synthetic trace for a platform")
+    gen.add_argument("--kind", required=True, choices=GEN_KINDS, help="shape of the competing load")
+    gen.add_argument("--platform", required=True, help="shipped platform name or path to a descriptor .yaml")
+    gen.add_argument("--seed", type=int, default=0, help="random seed >= 0 (same seed, same file; default 0)")
+    gen.add_argument("--duration", type=float, default=60.0, metavar="SEC", help="length in s (default 60)")
+    gen.add_argument("--split", choices=("train", "eval"), default="train", help="train or held-out eval")
+    gen.add_argument(
+        "--frame-period-ms",
+        type=float,
+        default=None,
+        help="time between frames (default: the shortest usual period >= 2x the fastest all-groups latency)",
+    )
+    gen.add_argument("--out", required=True, type=Path, metavar="FILE", help="trace CSV to write")
+    add_json_flag(gen)
+    gen.set_defaults(handler=_gen)
+
+    record = verbs.add_parser("record", help="record this machine's per-CPU busy time as a trace (host)")
+    record.add_argument(
+        "--duration", type=float, required=True, metavar="SEC", help="how long to record, in s"
+    )
+    record.add_argument("--out", required=True, type=Path, metavar="FILE", help="trace CSV to write")
+    record.add_argument("--period-s", type=float, default=0.5, help="sample period in s (default 0.5)")
+    record.add_argument(
+        "--latency-budget-ms", type=float, default=None, help="latency budget for the whole trace"
+    )
+    record.add_argument("--power-budget-w", type=float, default=None, help="power budget for the whole trace")
+    record.add_argument(
+        "--energy-budget-mj", type=float, default=None, help="energy budget for the whole trace"
+    )
+    record.add_argument("--split", choices=("train", "eval"), default="eval", help="default eval")
+    record.add_argument("--frame-period-ms", type=float, default=100.0, help="default 100")
+    record.add_argument("--proc-root", default="/proc", help=argparse.SUPPRESS)  # tests: a fake /proc
+    add_json_flag(record)
+    record.set_defaults(handler=_record)
+
+    show = verbs.add_parser("show", help="summary of a trace: load per PE, budgets, optional PNG plot")
+    show.add_argument("file", type=Path, metavar="FILE")
+    show.add_argument("--png", type=Path, default=None, metavar="FILE", help="also write a plot here")
+    add_json_flag(show)
+    show.set_defaults(handler=_show)
+
+    validate = verbs.add_parser("validate", help="report every problem of trace files (exit 2 if any)")
+    validate.add_argument("files", type=Path, nargs="+", metavar="FILE")
+    validate.add_argument(
+        "--platform",
+        default=None,
+        help="also check the load columns against this platform (default: the trace's own platform, "
+        "when it is a shipped one)",
+    )
+    add_json_flag(validate)
+    validate.set_defaults(handler=_validate)
+
+
+def _gen(args: argparse.Namespace) -> int:
+    from platform_models import load_platform
+    from traces import save_trace
+    from traces.summary import summarize
+    from traces.synthetic import generate
+
+    trace = generate(
+        args.kind,
+        load_platform(args.platform),
+        args.seed,
+        duration_s=args.duration,
+        frame_period_ms=args.frame_period_ms,
+        split=args.split,
+    )
+    path = save_trace(trace, args.out)
+    summary = {**summarize(trace), "path": str(path)}
+    if args.json:
+        print_json(summary)
+    else:
+        n = summary["segments"]
+        print(f"wrote {path}: {n} segments, {trace.duration_s:g} s, {trace.kind} {trace.split}")
+    return 0
+
+
+def _record(args: argparse.Namespace) -> int:
+    from hw_agents.recorder import record_trace
+    from traces.summary import summarize
+
+    trace = record_trace(
+        args.out,
+        args.duration,
+        sample_period_s=args.period_s,
+        latency_budget_ms=args.latency_budget_ms,
+        power_budget_w=args.power_budget_w,
+        energy_budget_mj=args.energy_budget_mj,
+        proc_root=args.proc_root,
+        split=args.split,
+        frame_period_ms=args.frame_period_ms,
+    )
+    summary = {**summarize(trace), "path": str(args.out)}
+    if args.json:
+        print_json(summary)
+    else:
+        mean = ", ".join(f"{pe} mean {v['mean']:.2f} max {v['max']:.2f}" for pe, v in summary["load"].items())
+        print(f"wrote {args.out}: {summary['segments']} segments over {trace.duration_s:g} s; load {mean}")
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    from traces import load_trace
+    from traces.summary import plot_trace, summarize
+
+    trace = load_trace(args.file)
+    summary = summarize(trace)
+    if args.png is not None:
+        summary["png"] = str(plot_trace(trace, args.png))
+    if args.json:
+        print_json(summary)
+        return 0
+    print(
+        f"{args.file}: platform {trace.platform}, kind {trace.kind}, split {trace.split}, seed {trace.seed}, "
+        f"{trace.duration_s:g} s, {len(trace)} segments, frame period {trace.frame_period_ms:g} ms"
+    )
+    if trace.description:
+        print(trace.description)
+    print()
+    print(
+        format_table(
+            [{"pe": pe, "mean load": v["mean"], "max load": v["max"]} for pe, v in summary["load"].items()]
+        )
+    )
+    print()
+    rows = [
+        {"budget": name, "min": v["min"], "max": v["max"], "time present %": 100.0 * v["present_share"]}
+        for name, v in summary["budgets"].items()
+    ]
+    print(format_table(rows))
+    if args.png is not None:
+        print(f"\nplot: {summary['png']}")
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from platform_models import load_platform, shipped_platforms
+    from traces import load_trace, validate_trace
+
+    chosen = None if args.platform is None else load_platform(args.platform)
+    results: dict[str, list[str]] = {}
+    for path in args.files:
+        problems = validate_trace(path)
+        if not problems:  # the file reads: check its loads against the platform's cores too
+            own = load_trace(path).platform
+            platform = chosen or (load_platform(own) if own in shipped_platforms() else None)
+            problems = validate_trace(path, platform=platform)
+        results[str(path)] = problems
+    n_bad = sum(bool(problems) for problems in results.values())
+    if args.json:
+        print_json({"files": results, "n_invalid": n_bad})
+    else:
+        for path, problems in results.items():
+            print("\n".join(problems) if problems else f"{path}: ok")
+    if n_bad:
+        print(f"dynscale: {n_bad} of {len(results)} trace file(s) invalid", file=sys.stderr)
+        return 2
+    return 0

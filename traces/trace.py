@@ -97,8 +97,10 @@ class Trace:
             _frozen(np.full(max(n, 0), np.nan) if b is None else b) for b in budgets
         )
         self._row_lines = _row_lines
-        for field, what in (*check_metadata(self.platform, self.kind, self.split, self.frame_period_ms,
-                                            self.duration_s), *check_pe_names(self.pe_names)):
+        for field, what in (
+            *check_metadata(self.platform, self.kind, self.split, self.frame_period_ms, self.duration_s),
+            *check_pe_names(self.pe_names),
+        ):
             raise TraceError(what, path=self.path, field=field)
         for row, field, what in check_columns(self.time_s, self.duration_s, self.load, self.budget_arrays()):
             raise TraceError(what, path=self.path, line=self._line(row), field=field)
@@ -145,8 +147,13 @@ class Trace:
 
     def budget_arrays(self) -> dict[str, np.ndarray]:
         """Budget column name -> per-segment array (NaN = absent), in file column order."""
-        return dict(zip(BUDGET_FIELDS, (self.latency_budget_ms, self.power_budget_w, self.energy_budget_mj),
-                        strict=True))
+        return dict(
+            zip(
+                BUDGET_FIELDS,
+                (self.latency_budget_ms, self.power_budget_w, self.energy_budget_mj),
+                strict=True,
+            )
+        )
 
     def check_platform(self, platform: Any) -> None:
         """Check that the load columns are the platform's PEs and fit their cores.
@@ -165,16 +172,33 @@ class Trace:
         return len(self._starts)
 
     def __repr__(self) -> str:
-        return (f"Trace(platform={self.platform!r}, kind={self.kind!r}, split={self.split!r}, "
-                f"segments={len(self)}, duration_s={self.duration_s:g}, path={self.path})")
+        return (
+            f"Trace(platform={self.platform!r}, kind={self.kind!r}, split={self.split!r}, "
+            f"segments={len(self)}, duration_s={self.duration_s:g}, path={self.path})"
+        )
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Trace):
             return NotImplemented
-        same_meta = (self.platform, self.kind, self.split, self.frame_period_ms, self.duration_s, self.seed,
-                     self.description, self.pe_names) == (
-                     other.platform, other.kind, other.split, other.frame_period_ms, other.duration_s,
-                     other.seed, other.description, other.pe_names)
+        same_meta = (
+            self.platform,
+            self.kind,
+            self.split,
+            self.frame_period_ms,
+            self.duration_s,
+            self.seed,
+            self.description,
+            self.pe_names,
+        ) == (
+            other.platform,
+            other.kind,
+            other.split,
+            other.frame_period_ms,
+            other.duration_s,
+            other.seed,
+            other.description,
+            other.pe_names,
+        )
         return same_meta and all(
             np.array_equal(a, b, equal_nan=True)
             for a, b in zip(self._columns(), other._columns(), strict=True)

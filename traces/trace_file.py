@@ -42,8 +42,16 @@ from traces.trace import (
 )
 
 # Header keys in the order save_trace writes them; seed and description may be absent.
-HEADER_KEYS = ("dynscale-trace", "platform", "kind", "seed", "split", "frame_period_ms", "duration_s",
-               "description")
+HEADER_KEYS = (
+    "dynscale-trace",
+    "platform",
+    "kind",
+    "seed",
+    "split",
+    "frame_period_ms",
+    "duration_s",
+    "description",
+)
 _OPTIONAL_KEYS = ("seed", "description")
 # "# key: value"; a comment line that does not look like this is a free comment.
 _HEADER_LINE = re.compile(r"#\s*([A-Za-z_][A-Za-z0-9_-]*)\s*:(.*)")
@@ -79,8 +87,10 @@ def validate_trace(path: str | Path, platform: Any = None) -> list[str]:
     parsed = _parse(Path(path))
     if not parsed.errors and platform is not None:
         trace = parsed.trace()
-        parsed.errors += [TraceError(what, path=path, line=trace._line(row), field=name)
-                          for row, name, what in check_against_pes(trace, platform)]
+        parsed.errors += [
+            TraceError(what, path=path, line=trace._line(row), field=name)
+            for row, name, what in check_against_pes(trace, platform)
+        ]
     return [str(e) for e in parsed.errors]
 
 
@@ -172,8 +182,12 @@ def _parse(path: Path) -> _Parsed:
         return parsed
     body_start = _parse_header(parsed, lines)
     if body_start is None:
-        parsed.error("expected a column header line (time_s,load_<pe>...,"
-                     + ",".join(BUDGET_FIELDS) + ") after the # header", len(lines) or None)
+        parsed.error(
+            "expected a column header line (time_s,load_<pe>...,"
+            + ",".join(BUDGET_FIELDS)
+            + ") after the # header",
+            len(lines) or None,
+        )
     _convert_header(parsed)
     if body_start is not None and _parse_columns(parsed, lines[body_start - 1], body_start):
         _parse_rows(parsed, lines, body_start)
@@ -241,8 +255,13 @@ def _convert_header(parsed: _Parsed) -> None:
             meta["seed"] = int(value)
         else:
             parsed.error(f"expected an integer >= 0, got {value!r}", number, "seed")
-    for key, what in check_metadata(meta.get("platform"), meta.get("kind"), meta.get("split"),
-                                    meta.get("frame_period_ms"), meta.get("duration_s")):
+    for key, what in check_metadata(
+        meta.get("platform"),
+        meta.get("kind"),
+        meta.get("split"),
+        meta.get("frame_period_ms"),
+        meta.get("duration_s"),
+    ):
         parsed.error(what, header[key][1], key)
     parsed.meta = meta
 
@@ -265,8 +284,9 @@ def _parse_columns(parsed: _Parsed, line: str, number: int) -> bool:
         seen.add(name)
     for name in BUDGET_FIELDS:
         if name not in seen:
-            parsed.error("missing column (an empty cell means no budget; the column must be there)",
-                         number, name)
+            parsed.error(
+                "missing column (an empty cell means no budget; the column must be there)", number, name
+            )
             ok = False
     pe_names = tuple(c.removeprefix("load_") for c in columns if c.startswith("load_"))
     for name, what in check_pe_names(pe_names):
@@ -285,8 +305,10 @@ def _parse_rows(parsed: _Parsed, lines: list[str], body_start: int) -> None:
         if len(cells) != n_columns:
             parsed.error(f"expected {n_columns} comma-separated cells, got {len(cells)}", number)
             continue
-        values = [_cell(parsed, cell.strip(), number, name) for cell, name in zip(cells, parsed.columns,
-                                                                                  strict=True)]
+        values = [
+            _cell(parsed, cell.strip(), number, name)
+            for cell, name in zip(cells, parsed.columns, strict=True)
+        ]
         if all(v is not None for v in values):  # a row with a bad cell is reported and left out
             parsed.rows.append(values)  # type: ignore[arg-type]
             parsed.row_lines.append(number)
@@ -314,6 +336,7 @@ def _check_values(parsed: _Parsed, column_line: int) -> None:
     load = {c.removeprefix("load_"): v for c, v in arrays.items() if c.startswith("load_")}
     budgets = {name: arrays[name] for name in BUDGET_FIELDS}
     duration_s = parsed.meta.get("duration_s")
-    for row, name, what in check_columns(arrays["time_s"], math.nan if duration_s is None else duration_s,
-                                         load, budgets):
+    for row, name, what in check_columns(
+        arrays["time_s"], math.nan if duration_s is None else duration_s, load, budgets
+    ):
         parsed.error(what, column_line if row is None else parsed.row_lines[row], name)

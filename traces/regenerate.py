@@ -1,0 +1,129 @@
+"""Regenerate the shipped synthetic traces, byte for byte: ``python -m traces.regenerate``.
+
+Each entry of :data:`SHIPPED` is one ``dynscale trace gen`` call (``--print`` lists them); this module
+runs the same library call the verb runs, so the files are identical either way (a test checks both).
+``--check`` regenerates into a temporary folder and compares, exiting 1 on any difference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import filecmp
+import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from traces.shipped import DATA_DIR
+from traces.trace_file import save_trace
+
+DURATION_S = 60.0
+
+
+@dataclass(frozen=True)
+class ShippedTrace:
+    """One shipped synthetic trace: what ``dynscale trace gen`` is called with."""
+
+    platform: str
+    kind: str
+    seed: int
+    split: str
+
+    @property
+    def relative_path(self) -> str:
+        return f"{self.platform}/{self.kind}-{self.split}-s{self.seed}.csv"
+
+    def command(self, root: Path | str = "traces/data") -> list[str]:
+        """The ``dynscale trace gen`` argv that writes this trace under ``root``."""
+        return [
+            "dynscale",
+            "trace",
+            "gen",
+            "--kind",
+            self.kind,
+            "--platform",
+            self.platform,
+            "--seed",
+            str(self.seed),
+            "--duration",
+            f"{DURATION_S:g}",
+            "--split",
+            self.split,
+            "--out",
+            f"{root}/{self.relative_path}",
+        ]
+
+
+_BOARD_KINDS = ("steady", "periodic", "bursty", "ramp", "concurrent-dnn")
+# Every kind for training (seeds 1-5) and again, with other seeds, held out for evaluation (101-105);
+# the host gets fewer: its sim-vs-real runs replay them on the reference machine (2 CPUs).
+SHIPPED: tuple[ShippedTrace, ...] = (
+    *(
+        ShippedTrace(board, kind, 1 + i, "train")
+        for board in ("odroid-xu3", "jetson-nano")
+        for i, kind in enumerate(_BOARD_KINDS)
+    ),
+    *(
+        ShippedTrace(board, kind, 101 + i, "eval")
+        for board in ("odroid-xu3", "jetson-nano")
+        for i, kind in enumerate(_BOARD_KINDS)
+    ),
+    ShippedTrace("host", "bursty", 1, "train"),
+    ShippedTrace("host", "periodic", 2, "train"),
+    ShippedTrace("host", "concurrent-dnn", 101, "eval"),
+    ShippedTrace("host", "ramp", 102, "eval"),
+)
+
+
+def regenerate(root: Path | str = DATA_DIR, entries: Sequence[ShippedTrace] = SHIPPED) -> list[Path]:
+    """Write every entry under ``root`` (default: the shipped folder); returns the paths written."""
+    from platform_models import load_platform  # a sibling of the bottom tier, needed only here
+    from traces.synthetic import generate
+
+    platforms = {name: load_platform(name) for name in sorted({e.platform for e in entries})}
+    return [
+        save_trace(
+            generate(e.kind, platforms[e.platform], e.seed, duration_s=DURATION_S, split=e.split),
+            Path(root) / e.relative_path,
+        )
+        for e in entries
+    ]
+
+
+def differences(root: Path | str = DATA_DIR) -> list[str]:
+    """Shipped files under ``root`` that regenerating would change (or that are missing)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        fresh = regenerate(tmp)
+        return [
+            e.relative_path
+            for e, path in zip(SHIPPED, fresh, strict=True)
+            if not (Path(root) / e.relative_path).is_file()
+            or not filecmp.cmp(path, Path(root) / e.relative_path, shallow=False)
+        ]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m traces.regenerate", description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="compare with the shipped files, write nothing")
+    parser.add_argument(
+        "--print", action="store_true", help="print the equivalent dynscale trace gen commands"
+    )
+    args = parser.parse_args(argv)
+    if args.print:
+        print("\n".join(" ".join(e.command()) for e in SHIPPED))
+        return 0
+    if args.check:
+        changed = differences()
+        print(
+            "\n".join(f"differs: {p}" for p in changed)
+            or f"all {len(SHIPPED)} shipped traces reproduce exactly"
+        )
+        return 1 if changed else 0
+    for path in regenerate():
+        print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
