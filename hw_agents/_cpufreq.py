@@ -20,11 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from hw_agents._sysfs import Sysfs, can_write, read_cpu_list, read_int, read_ints, read_text, why_not_writable
+from hw_agents._sysfs import Missing, Sysfs, Writer, read_cpu_list, read_int, read_ints, read_text
 from hw_agents.errors import BoardError
-
-Missing = list[tuple[str, str]]
-Writer = Callable[[Path, str], None]
 
 USERSPACE = "userspace"
 CLAMP = "clamp"
@@ -79,7 +76,7 @@ def _read_policy(directory: Path, missing: Missing, freq_table: Callable[[tuple[
     try:
         cpus = read_cpu_list(cpus_file)
     except BoardError as err:
-        missing.append((str(cpus_file), str(err).split(": ", 1)[-1]))
+        missing.append((str(cpus_file), err.reason))
         return None
     freqs = _read_freqs(directory, cpus, missing, freq_table)
     governors: tuple[str, ...] = ()
@@ -87,7 +84,7 @@ def _read_policy(directory: Path, missing: Missing, freq_table: Callable[[tuple[
     try:
         governors = tuple(read_text(governors_file).split())
     except BoardError as err:
-        missing.append((str(governors_file), str(err).split(": ", 1)[-1]))
+        missing.append((str(governors_file), err.reason))
     return CpuPolicy(directory, cpus, freqs, governors)
 
 
@@ -101,13 +98,13 @@ def _read_freqs(directory: Path, cpus: tuple[int, ...], missing: Missing,
             try:
                 return tuple(sorted(set(read_ints(path))))
             except BoardError as err:
-                missing.append((str(path), str(err).split(": ", 1)[-1]))
+                missing.append((str(path), err.reason))
     missing.append((str(candidates[0]), "absent: driver without a frequency table (e.g. intel_pstate); "
                     "levels from cpuinfo_min_freq..cpuinfo_max_freq in 100 MHz steps"))
     try:
         low, high = read_int(directory / "cpuinfo_min_freq"), read_int(directory / "cpuinfo_max_freq")
     except BoardError as err:
-        missing.append((str(directory / "cpuinfo_max_freq"), str(err).split(": ", 1)[-1]))
+        missing.append((str(directory / "cpuinfo_max_freq"), err.reason))
         return ()
     step_khz = 100_000
     inner = range((low // step_khz + 1) * step_khz, high, step_khz)
@@ -132,10 +129,6 @@ class CpufreqControl:
         names = ("scaling_governor", "scaling_setspeed") if self.mode == USERSPACE else (
             "scaling_min_freq", "scaling_max_freq")
         return [p.dir / name for p in self.policies for name in names]
-
-    def not_permitted(self) -> Missing:
-        """(path, why) of each file ``apply`` would need and may not write."""
-        return [(str(path), why_not_writable(path)) for path in self.files() if not can_write(path)]
 
     def governor(self) -> str | None:
         """The governor of the PE's policies ("a, b" if they differ)."""

@@ -82,7 +82,7 @@ def _rapl_rails(fs: Sysfs, missing: list[tuple[str, str]]) -> list[Rail]:
         try:
             name = read_text(zone / "name")
         except BoardError as err:
-            missing.append((str(zone / "name"), str(err).split(": ", 1)[-1]))
+            missing.append((str(zone / "name"), err.reason))
             continue
         names[zone.name] = name
         parent = zone.name.rsplit(":", 1)[0]

@@ -6,15 +6,12 @@ works on it without knowing which board it is.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
 from hw_agents._rails import Rail
-
-Missing = list[tuple[str, str]]
-Writer = Callable[[Path, str], None]
+from hw_agents._sysfs import Missing, Writer
 
 
 @dataclass(frozen=True)
@@ -41,9 +38,6 @@ class FreqControl(Protocol):
 
     def files(self) -> list[Path]:
         """Every file ``apply`` may write."""
-
-    def not_permitted(self) -> Missing:
-        """(path, why) of each of those files this user may not write."""
 
     def governor(self) -> str | None:
         """The governor now in charge, or None where there is none."""

@@ -156,11 +156,12 @@ def restore_entries(entries: list[_Entry]) -> list[tuple[Path, str]]:
     return failures
 
 
-def restore_journal(journal_path: str | Path) -> list[tuple[Path, str]]:
+def restore_journal(journal_path: str | Path) -> tuple[int, list[tuple[Path, str]]]:
     """Undo the run that wrote ``journal_path`` (e.g. one killed by SIGKILL); remove the journal.
 
     Returns:
-        (path, why) of each file that could not be restored; the journal stays if any.
+        The number of files in the journal, and (path, why) of each that could not be restored
+        (the journal stays if any).
 
     Raises:
         BoardError: the journal is absent or malformed.
@@ -180,7 +181,7 @@ def restore_journal(journal_path: str | Path) -> list[tuple[Path, str]]:
     failures = restore_entries(entries)
     if not failures:
         path.unlink()
-    return failures
+    return len(entries), failures
 
 
 def _write_atomic(path: Path, text: str) -> None:

@@ -16,10 +16,17 @@ way an attribute does and a kernel may silently clamp a value.
 from __future__ import annotations
 
 import os
+import re
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
-from hw_agents.errors import BoardError, BoardPermissionError, SysfsFormatError
+from hw_agents.errors import BoardAbsentError, BoardError, BoardPermissionError, SysfsFormatError
+
+# (path, why) of each file a backend looked for in vain, could not read, or may not write.
+Missing = list[tuple[str, str]]
+# Writes a value to a sysfs file (the session's restorer: saves, journals, writes, verifies).
+Writer = Callable[[Path, str], None]
 
 _ANY_WRITE = stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH
 _ANY_READ = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
@@ -42,6 +49,21 @@ class Sysfs:
     def glob(self, pattern: str) -> list[Path]:
         """Sorted matches of a root-relative glob pattern (natural order: policy2 before policy10)."""
         return sorted(self.root.glob(pattern.lstrip("/")), key=_natural_key)
+
+
+def model_matches(fs: Sysfs, pattern: re.Pattern, board: str) -> bool:
+    """Whether the device tree's model names ``board`` (False when there is no device tree).
+
+    Raises:
+        BoardAbsentError: the model names another machine.
+    """
+    path = fs.path("sys/firmware/devicetree/base/model")
+    if not can_read(path):
+        return False
+    model = path.read_bytes().rstrip(b"\0\n").decode("ascii", errors="replace")
+    if not pattern.search(model):
+        raise BoardAbsentError(f"model is {model!r}, not {board}", path=path, field="model")
+    return True
 
 
 def can_read(path: Path) -> bool:

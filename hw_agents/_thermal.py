@@ -8,10 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hw_agents._sysfs import Sysfs, can_read, read_int, read_text
+from hw_agents._sysfs import Missing, Sysfs, can_read, read_int, read_text
 from hw_agents.errors import BoardError
-
-Missing = list[tuple[str, str]]
 
 
 def find_thermal_zones(fs: Sysfs, missing: Missing) -> dict[str, Path]:
@@ -24,7 +22,7 @@ def find_thermal_zones(fs: Sysfs, missing: Missing) -> dict[str, Path]:
         try:
             kind = read_text(directory / "type")
         except BoardError as err:
-            missing.append((str(directory / "type"), str(err).split(": ", 1)[-1]))
+            missing.append((str(directory / "type"), err.reason))
             continue
         temp = directory / "temp"
         if not can_read(temp):

@@ -138,14 +138,13 @@ class Board:
         self.sysfs_root = fs.root
         self._parts = parts
         self.pes = tuple(parts.pes)
-        not_permitted = [entry for control in parts.controls.values() if control is not None
-                         for entry in control.not_permitted()]
-        not_permitted += [(str(path), why_not_writable(path)) for path in self._sensors_to_enable()
-                          if not can_write(path)]
+        to_write = [path for control in parts.controls.values() if control is not None
+                    for path in control.files()] + self._sensors_to_enable()
+        not_permitted = [(str(path), why_not_writable(path)) for path in to_write if not can_write(path)]
         if not_permitted and not monitor_only:
             path, why = not_permitted[0]
             more = f" (and {len(not_permitted) - 1} more files)" if len(not_permitted) > 1 else ""
-            warnings.warn(f"hw_agents: {path}: {why}{more}; monitor-only mode: frequencies are read, not set",
+            warnings.warn(f"{path}: {why}{more}; monitor-only mode: frequencies are read, not set",
                           stacklevel=3)
             monitor_only = True
         self.monitor_only = monitor_only
@@ -194,7 +193,7 @@ class Board:
                 self._restorer.uninstall_handlers()
                 self._restorer = None
                 if failures:
-                    warnings.warn(f"hw_agents: {failures[0][0]}: not restored ({failures[0][1]}); "
+                    warnings.warn(f"{failures[0][0]}: not restored ({failures[0][1]}); "
                                   f"{len(failures)} files left; run `dynscale board restore --journal "
                                   f"{self.journal_path}`", stacklevel=3)
 
@@ -293,5 +292,5 @@ def _reading(read, missing: list[tuple[str, str]]):
     try:
         return read()
     except BoardError as err:
-        missing.append((err.path or "?", str(err).split(": ", 1)[-1]))
+        missing.append((err.path or "?", err.reason))
         return None

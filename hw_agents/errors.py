@@ -16,6 +16,7 @@ class BoardError(Exception):
         path: the file concerned, or None.
         line: 1-based line in that file, or None.
         field: the field (sysfs attribute, argument) concerned, or None.
+        reason: the message without its location.
     """
 
     def __init__(
@@ -29,6 +30,7 @@ class BoardError(Exception):
         self.path = None if path is None else str(path)
         self.line = line
         self.field = field
+        self.reason = message
         where = ""
         if self.path is not None:
             where = f"{self.path}:{line}: " if line is not None else f"{self.path}: "
