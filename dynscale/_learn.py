@@ -1,9 +1,200 @@
-"""The verbs train, evaluate, replay, export."""
+"""The verbs train, evaluate, replay, export and quickstart: controllers in the simulator."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+from typing import Any
+
+from dynscale._output import add_json_flag, format_table, print_json
+
+DEFAULT_PLATFORM = "odroid-xu3"
+DEFAULT_CONTROLLERS = "lookup,reactive,schedutil,ondemand,performance,oracle"
+QUICKSTART_ALGO = "maskable-ppo"
+QUICKSTART_TIMESTEPS = 30000
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add this module's verbs to the command line (filled in by its package's work)."""
+    """Add train, evaluate, replay, export and quickstart."""
+    p = subparsers.add_parser("train", help="train a learned controller (stable-baselines3) in the simulator")
+    p.add_argument("--platform", default=DEFAULT_PLATFORM, help="shipped platform name or descriptor .yaml")
+    p.add_argument(
+        "--traces",
+        nargs="+",
+        default=[],
+        metavar="TRACE",
+        help="trace files (default: the platform's shipped train split)",
+    )
+    p.add_argument("--algo", choices=("ppo", "maskable-ppo", "dqn"), default="maskable-ppo")
+    p.add_argument("--timesteps", type=int, default=None, help="total inferences (default: hyperparams YAML)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, required=True, help="run folder to create (or continue with --resume)")
+    p.add_argument("--resume", action="store_true", help="continue from the run folder's last checkpoint")
+    p.add_argument("--eval-freq", type=int, default=5000, help="timesteps between evaluations (best model)")
+    p.add_argument("--save-freq", type=int, default=10000, help="timesteps between checkpoints")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_json_flag(p)
+    p.set_defaults(handler=_train)
+
+    p = subparsers.add_parser("evaluate", help="controllers over held-out traces: table, CSV, plots")
+    p.add_argument("--platform", default=DEFAULT_PLATFORM)
+    p.add_argument(
+        "--traces",
+        nargs="+",
+        default=[],
+        metavar="TRACE",
+        help="trace files (default: the platform's shipped eval split)",
+    )
+    p.add_argument(
+        "--controllers",
+        default=DEFAULT_CONTROLLERS,
+        help="comma-separated heuristic names, oracle, run folders or exported .npz policies",
+    )
+    p.add_argument("--episodes", type=int, default=1, help="episodes per controller and trace (seeds)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, default=None, help="folder for results.md/.csv and PNG plots")
+    add_json_flag(p)
+    p.set_defaults(handler=_evaluate)
+
+    p = subparsers.add_parser("replay", help="one controller over one trace in simulation, with its plot")
+    p.add_argument("--platform", default=DEFAULT_PLATFORM)
+    p.add_argument("--trace", required=True)
+    p.add_argument("--controller", required=True, help="heuristic name, oracle, run folder or .npz policy")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, default=None, help="folder for the timeline plot")
+    add_json_flag(p)
+    p.set_defaults(handler=_replay)
+
+    p = subparsers.add_parser(
+        "export", help="write a run's policy as a numpy .npz the board runs without SB3"
+    )
+    p.add_argument("run_dir", type=Path)
+    p.add_argument("--out", type=Path, required=True)
+    add_json_flag(p)
+    p.set_defaults(handler=_export)
+
+    p = subparsers.add_parser(
+        "quickstart", help="train a controller briefly, evaluate it against the heuristics"
+    )
+    p.add_argument("--platform", default=DEFAULT_PLATFORM)
+    p.add_argument("--algo", choices=("ppo", "maskable-ppo", "dqn"), default=QUICKSTART_ALGO)
+    p.add_argument("--timesteps", type=int, default=QUICKSTART_TIMESTEPS)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, default=Path("runs/quickstart/controller"))
+    add_json_flag(p)
+    p.set_defaults(handler=_quickstart)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from controllers._train import TrainSettings, train
+
+    out = train(
+        TrainSettings(
+            platform=args.platform,
+            algo=args.algo,
+            out=args.out,
+            traces=args.traces,
+            timesteps=args.timesteps,
+            seed=args.seed,
+            resume=args.resume,
+            eval_freq=args.eval_freq,
+            save_freq=args.save_freq,
+            progress_bar=not (args.no_progress or args.json),
+        )
+    )
+    return _print_run(out, args.json)
+
+
+def _print_run(out: Path, as_json: bool) -> int:
+    from controllers._runs import read_run_config
+
+    config = read_run_config(out)
+    summary = {
+        "run_dir": str(out),
+        "algo": config["algo"],
+        "platform": config["platform"],
+        "trained_timesteps": config.get("trained_timesteps"),
+        "traces": len(config["traces"]),
+    }
+    if as_json:
+        print_json(summary)
+    else:
+        print(format_table([summary]))
+    return 0
+
+
+def _show(evaluation: Any, as_json: bool, out: Path | None, header: str) -> None:
+    from controllers._report import display_rows, write_report
+
+    written = write_report(evaluation, out, header) if out is not None else []
+    if as_json:
+        print_json(
+            {"platform": evaluation.platform, "rows": evaluation.rows, "files": [str(p) for p in written]}
+        )
+        return
+    print(header)
+    print(format_table(display_rows(evaluation.rows, only_all=True)))
+    if written:
+        print(f"\nper-trace table, CSV and plots: {out}/ ({len(written)} files)")
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from controllers import evaluate
+
+    specs = [s for s in args.controllers.split(",") if s.strip()]
+    evaluation = evaluate(args.platform, specs, args.traces, episodes=args.episodes, seed=args.seed)
+    header = (
+        f"{evaluation.platform}: simulated (dynscale env), {len(evaluation.traces)} trace(s), "
+        f"{args.episodes} episode(s) each; mean ±spread across episodes"
+    )
+    _show(evaluation, args.json, args.out, header)
+    return 0
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from controllers import replay
+
+    evaluation = replay(args.platform, args.trace, args.controller, seed=args.seed)
+    _show(
+        evaluation,
+        args.json,
+        args.out,
+        f"{evaluation.platform}: {args.controller} over {args.trace} (simulated)",
+    )
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from controllers._export import export_policy
+
+    path = export_policy(args.run_dir, args.out)
+    if args.json:
+        print_json({"policy": str(path)})
+    else:
+        print(f"wrote {path}")
+    return 0
+
+
+def _quickstart(args: argparse.Namespace) -> int:
+    from controllers import evaluate
+    from controllers._train import TrainSettings, train
+
+    out = train(
+        TrainSettings(
+            platform=args.platform,
+            algo=args.algo,
+            out=args.out,
+            timesteps=args.timesteps,
+            seed=args.seed,
+            resume=True,
+            progress_bar=not args.json,
+        )
+    )
+    specs = [str(out), *DEFAULT_CONTROLLERS.split(",")]
+    evaluation = evaluate(args.platform, specs)
+    header = (
+        f"{evaluation.platform}: {args.algo} trained {args.timesteps} steps on the shipped train traces, "
+        "evaluated on the held-out eval traces (simulated)"
+    )
+    _show(evaluation, args.json, out.parent / "evaluation", header)
+    return 0

@@ -1,0 +1,194 @@
+"""Evaluation: controllers run over traces in the simulator, figures per controller and trace.
+
+Every controller meets every trace for ``episodes`` episodes, seeded ``seed + episode`` so that all
+controllers face the same noise draws where their choices agree. Per episode it records the
+per-inference figures the environment reports in ``info`` (never reverse-engineered from the
+reward) and reduces them to one row per (controller, trace):
+
+* ``budget_met_rate``: share of inferences that met every budget in force;
+* ``accuracy``: mean top-1 accuracy of the groups used; ``energy_mj``: mean energy per inference;
+* ``latency_ms`` / ``latency_p95_ms``: mean and 95th percentile latency (queueing included);
+* ``reward``: mean reward per inference; ``reward_vs_oracle``: that / the oracle's on the same
+  trace and seed (NaN where the oracle's reward is not positive, where a ratio means nothing).
+
+Each figure comes with ``<figure>_std``, its spread across episodes. Run folders of the same
+algorithm count as seeds of one controller: their row holds the mean over seeds, ``_std`` the
+spread over every episode of every seed and ``<figure>_seed_std`` the spread of the seeds' means.
+The oracle runs whether asked for or not: every ratio needs it.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from controllers._factory import make_controller
+from controllers._runs import is_run_dir, read_run_config
+from controllers._train import ENV_ID, resolve_traces
+from controllers.errors import ControllerError
+
+FIGURES = (
+    "budget_met_rate",
+    "accuracy",
+    "energy_mj",
+    "latency_ms",
+    "latency_p95_ms",
+    "reward",
+    "reward_vs_oracle",
+)
+ALL_TRACES = "all"
+_LOGGED = (
+    "time_s",
+    "latency_ms",
+    "latency_budget_ms",
+    "groups",
+    "pe",
+    "freq_mhz",
+    "energy_mj",
+    "accuracy",
+    "budget_met",
+    "reward",
+)
+
+
+@dataclass
+class Episode:
+    """What one controller did over one trace: per-inference columns (``_LOGGED``)."""
+
+    controller: str
+    trace: str
+    seed: int
+    columns: dict[str, list] = field(default_factory=lambda: {k: [] for k in _LOGGED})
+
+    def figures(self) -> dict[str, float]:
+        """The row figures of this episode (without the oracle ratio)."""
+        latency = np.asarray(self.columns["latency_ms"], dtype=float)
+        return {
+            "budget_met_rate": float(np.mean(self.columns["budget_met"])),
+            "accuracy": float(np.mean(self.columns["accuracy"])),
+            "energy_mj": float(np.mean(self.columns["energy_mj"])),
+            "latency_ms": float(np.mean(latency)),
+            "latency_p95_ms": float(np.percentile(latency, 95)),
+            "reward": float(np.mean(self.columns["reward"])),
+            "n_inferences": len(latency),
+        }
+
+
+@dataclass
+class Evaluation:
+    """Rows per (controller, trace) plus one ``all`` row per controller, and the first episodes."""
+
+    platform: str
+    traces: list[str]
+    rows: list[dict[str, Any]]
+    episodes: list[Episode]
+
+
+def run_episode(env: Any, controller: Any, label: str, trace: str, seed: int) -> Episode:
+    """One pass over the env's trace with ``controller`` choosing every inference."""
+    episode = Episode(label, trace, seed)
+    obs, info = env.reset(seed=seed)
+    controller.reset()
+    unwrapped = env.unwrapped
+    done = False
+    while not done:
+        action = controller.act(obs, {**info, "action_mask": unwrapped.action_masks()})
+        obs, reward, terminated, truncated, info = env.step(action)
+        done = terminated or truncated
+        for key in _LOGGED:
+            episode.columns[key].append(reward if key == "reward" else info[key])
+    return episode
+
+
+def controller_label(spec: str) -> str:
+    """The row name of a controller: a run folder's algorithm (seeds merge), else the spec."""
+    return str(read_run_config(spec)["algo"]) if is_run_dir(spec) else spec
+
+
+def evaluate(
+    platform: Any, controllers: list[str], traces: list[str] | None = None, episodes: int = 1, seed: int = 0
+) -> Evaluation:
+    """Run every controller over every trace (default: the platform's held-out ``eval`` split)."""
+    import gymnasium
+
+    import envs  # noqa: F401  (registers the env id)
+    from platform_models import load_platform
+
+    if isinstance(platform, (str, Path)):
+        platform = load_platform(platform)
+    if episodes < 1:
+        raise ControllerError(f"--episodes: expected an integer >= 1, got {episodes}")
+    specs = [s for s in dict.fromkeys(controllers) if s != "oracle"] + ["oracle"]
+    trace_paths = resolve_traces(platform.name, list(traces or []), "eval")
+    results: dict[tuple[str, str], list[dict[str, float]]] = defaultdict(list)
+    seeds_of: dict[str, list[str]] = defaultdict(list)
+    kept: list[Episode] = []
+    for trace_path in trace_paths:
+        trace_name = Path(trace_path).stem
+        env = gymnasium.make(ENV_ID, platform=platform, trace=trace_path)
+        built = [(spec, controller_label(spec), make_controller(spec, platform, env)) for spec in specs]
+        oracle_reward: dict[int, float] = {}
+        for spec, label, controller in [built[-1], *built[:-1]]:  # the oracle first: ratios need it
+            if spec not in seeds_of[label]:
+                seeds_of[label].append(spec)
+            for e in range(episodes):
+                episode = run_episode(env, controller, label, trace_name, seed + e)
+                figures = episode.figures()
+                if spec == "oracle":
+                    oracle_reward[e] = figures["reward"]
+                base = oracle_reward[e]
+                figures["reward_vs_oracle"] = figures["reward"] / base if base > 0 else float("nan")
+                figures["seed_index"] = seeds_of[label].index(spec)
+                results[(label, trace_name)].append(figures)
+                if e == 0:
+                    kept.append(episode)
+        env.close()
+    labels = list(dict.fromkeys(controller_label(s) for s in specs))
+    names = [Path(p).stem for p in trace_paths]
+    return Evaluation(platform.name, names, _rows(results, labels, names), kept)
+
+
+def replay(platform: Any, trace: str, spec: str, seed: int = 0) -> Evaluation:
+    """One controller over one trace for one episode (no oracle: no ratio)."""
+    import gymnasium
+
+    import envs  # noqa: F401  (registers the env id)
+    from platform_models import load_platform
+
+    if isinstance(platform, (str, Path)):
+        platform = load_platform(platform)
+    (trace_path,) = resolve_traces(platform.name, [trace], "eval")
+    env = gymnasium.make(ENV_ID, platform=platform, trace=trace_path)
+    label, name = controller_label(spec), Path(trace_path).stem
+    episode = run_episode(env, make_controller(spec, platform, env), label, name, seed)
+    env.close()
+    figures = {**episode.figures(), "reward_vs_oracle": float("nan"), "seed_index": 0}
+    return Evaluation(platform.name, [name], [_row(label, name, [figures])], [episode])
+
+
+def _row(label: str, trace: str, runs: list[dict[str, float]]) -> dict[str, Any]:
+    row: dict[str, Any] = {"controller": label, "trace": trace, "episodes": len(runs)}
+    n_seeds = len({r["seed_index"] for r in runs})
+    for name in FIGURES:
+        values = np.array([r[name] for r in runs], dtype=float)
+        row[name] = float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
+        row[f"{name}_std"] = float(np.nanstd(values)) if np.isfinite(values).any() else float("nan")
+        if n_seeds > 1:
+            per_seed = [np.nanmean([r[name] for r in runs if r["seed_index"] == s]) for s in range(n_seeds)]
+            row[f"{name}_seed_std"] = float(np.nanstd(per_seed))
+    row["n_seeds"] = n_seeds
+    return row
+
+
+def _rows(results: dict, labels: list[str], trace_names: list[str]) -> list[dict[str, Any]]:
+    rows = []
+    for label in labels:
+        for trace in trace_names:
+            rows.append(_row(label, trace, results[(label, trace)]))
+        pooled = [r for trace in trace_names for r in results[(label, trace)]]
+        rows.append(_row(label, ALL_TRACES, pooled))
+    return rows

@@ -1,0 +1,80 @@
+"""Export a trained run's policy to the numpy file the board runs (format in ``_policy``).
+
+PPO and MaskablePPO: the actor's MLP (``mlp_extractor.policy_net``, tanh) then ``action_net``, whose
+outputs are the action logits. DQN: the online Q-network (``q_net.q_net``, relu). Both use SB3's
+default flatten feature extractor, which is the identity on our 1-D observation.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from controllers._learned import load_model
+from controllers._policy import POLICY_FORMAT
+from controllers.errors import ControllerError
+
+
+def _linear_layers(modules: list[Any]) -> list[tuple[np.ndarray, np.ndarray]]:
+    import torch
+
+    layers = [m for m in modules if isinstance(m, torch.nn.Linear)]
+    return [(m.weight.detach().cpu().numpy(), m.bias.detach().cpu().numpy()) for m in layers]
+
+
+def _network(model: Any, algo: str) -> tuple[list[tuple[np.ndarray, np.ndarray]], str, str]:
+    """(layers, activation, output kind) of the policy that picks actions."""
+    import torch
+
+    policy = model.policy
+    if algo == "dqn":
+        modules = list(policy.q_net.q_net)
+        output = "q"
+    else:
+        modules = [*policy.mlp_extractor.policy_net, policy.action_net]
+        output = "logits"
+    activations = {type(m) for m in modules if not isinstance(m, torch.nn.Linear)}
+    names = {torch.nn.Tanh: "tanh", torch.nn.ReLU: "relu"}
+    if len(activations) > 1 or not activations.issubset(names):
+        raise ControllerError(f"export: unsupported activation(s) {sorted(a.__name__ for a in activations)}")
+    activation = names[activations.pop()] if activations else "relu"
+    return _linear_layers(modules), activation, output
+
+
+def export_policy(run_dir: str | Path, out_path: str | Path) -> Path:
+    """Write the run's best model as a numpy ``.npz`` policy file; returns its path."""
+    model, config = load_model(run_dir)
+    layers, activation, output = _network(model, config["algo"])
+    size = int(config["observation_size"])
+    meta = {
+        "format": POLICY_FORMAT,
+        "name": f"{config['algo']}:{Path(run_dir).name}",
+        "algo": config["algo"],
+        "platform": config["platform"],
+        "observation_version": config["observation_version"],
+        "n_actions": int(config["n_actions"]),
+        "obs_size": size,
+        "activation": activation,
+        "output": output,
+        "n_layers": len(layers),
+        "normalised": False,
+        "source": str(run_dir),
+    }
+    arrays: dict[str, np.ndarray] = {"meta": np.array(json.dumps(meta))}
+    for i, (weight, bias) in enumerate(layers):
+        arrays[f"w{i}"], arrays[f"b{i}"] = weight, bias
+    arrays.update(
+        obs_mean=np.zeros(size), obs_var=np.ones(size), obs_clip=np.array(np.inf), obs_eps=np.array(0.0)
+    )
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".npz", dir=out_path.parent)
+    with os.fdopen(fd, "wb") as handle:
+        np.savez(handle, **arrays)
+    os.replace(tmp, out_path)
+    return out_path

@@ -1,0 +1,266 @@
+"""Training a learned controller with stable-baselines3, saved as an RL-Zoo-style run folder.
+
+Reads in execution order: settings, hyperparameters (``hyperparams/<algo>.yml``), the environment
+factory, the callbacks (evaluation with best-model saving, checkpoints for ``--resume``, TensorBoard
+scalars of the domain metrics), the model (fresh or reloaded from the last checkpoint), the loop,
+and the atomic save of the final model and ``config.yml``. The folder layout is in ``_runs``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from collections import deque
+from dataclasses import dataclass, field
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from controllers._learned import algo_class
+from controllers._runs import ALGOS, CONFIG_NAME, FINAL_MODEL, read_run_config
+from controllers.errors import ControllerError
+
+ENV_ID = "dynscale/DynamicDNN-v0"
+_NOT_SB3_KWARGS = ("n_envs", "n_timesteps", "normalize", "policy")
+_METRICS = ("budget_met", "energy_mj", "accuracy", "latency_ms")
+
+
+@dataclass
+class TrainSettings:
+    """What ``dynscale train`` was asked for."""
+
+    platform: str
+    """Shipped platform name or descriptor path."""
+    algo: str
+    """ppo, maskable-ppo or dqn."""
+    out: Path
+    """The run folder."""
+    traces: list[str] = field(default_factory=list)
+    """Trace files; empty = the platform's shipped train split."""
+    timesteps: int | None = None
+    """Total inferences to train for (None: the hyperparameter file's n_timesteps)."""
+    seed: int = 0
+    resume: bool = False
+    """Continue from the last checkpoint in ``out/checkpoints``."""
+    eval_freq: int = 5000
+    """Timesteps between evaluations of the evaluation callback."""
+    n_eval_episodes: int = 2
+    save_freq: int = 10000
+    """Timesteps between checkpoints."""
+    progress_bar: bool = True
+    hyperparams: dict[str, Any] = field(default_factory=dict)
+    """Overrides of the YAML's entries."""
+
+
+def load_hyperparams(
+    algo: str, platform_name: str, overrides: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The YAML entry for this platform (else ``default``), with overrides applied."""
+    if algo not in ALGOS:
+        raise ControllerError(f"--algo: expected one of {', '.join(ALGOS)}, got '{algo}'")
+    table = yaml.safe_load(files("controllers").joinpath("hyperparams", f"{algo}.yml").read_text())
+    params = dict(table.get(platform_name, table["default"]))
+    params.update(overrides or {})
+    return params
+
+
+def resolve_traces(platform_name: str, traces: list[str], split: str) -> list[str]:
+    """The given trace files, or the platform's shipped ones of ``split``; checked for the platform."""
+    from traces import load_trace, shipped_traces
+
+    paths = [str(p) for p in traces] or [str(p) for p in shipped_traces(platform_name, split)]
+    if not paths:
+        raise ControllerError(f"--traces: none given and {platform_name} ships no '{split}' traces")
+    for path in paths:
+        trace = load_trace(path)
+        if trace.platform != platform_name:
+            raise ControllerError(
+                f"{path}: field 'platform': trace is for {trace.platform!r}, not {platform_name!r}"
+            )
+    return paths
+
+
+def make_env(platform: Any, traces: list[str], **kwargs: Any) -> Any:
+    """One simulated board over a list of traces (one drawn per reset), with SB3's Monitor."""
+    import gymnasium
+    from stable_baselines3.common.monitor import Monitor
+
+    import envs  # noqa: F401  (registers the env id)
+
+    return Monitor(gymnasium.make(ENV_ID, platform=platform, trace=list(traces), **kwargs))
+
+
+def _metrics_callback() -> Any:
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class DomainMetrics(BaseCallback):
+        """Logs budget-met rate, energy per inference and accuracy to TensorBoard."""
+
+        def __init__(self, window: int = 2000) -> None:
+            super().__init__()
+            self._recent = {m: deque(maxlen=window) for m in _METRICS}
+
+        def _on_step(self) -> bool:
+            for info in self.locals.get("infos", []):
+                for metric in _METRICS:
+                    if metric in info:
+                        self._recent[metric].append(float(info[metric]))
+            return True
+
+        def _on_rollout_end(self) -> None:
+            for metric, values in self._recent.items():
+                if values:
+                    name = "budget_met_rate" if metric == "budget_met" else metric
+                    self.logger.record(f"dynscale/{name}", float(np.mean(values)))
+
+    return DomainMetrics()
+
+
+def _last_checkpoint(out: Path) -> tuple[int, Path] | None:
+    """(timesteps, path) of the newest CheckpointCallback save in the run folder."""
+    found = []
+    for path in (out / "checkpoints").glob("ckpt_*_steps.zip"):
+        match = re.fullmatch(r"ckpt_(\d+)_steps\.zip", path.name)
+        if match:
+            found.append((int(match.group(1)), path))
+    return max(found) if found else None
+
+
+def _check_resumable(settings: TrainSettings, config: dict[str, Any]) -> None:
+    where = settings.out / CONFIG_NAME
+    for key, value in (("algo", settings.algo), ("platform", config["platform"])):
+        if read_run_config(settings.out)[key] != value:
+            raise ControllerError(f"{where}: field '{key}': the run was trained with another value")
+
+
+def _atomic_save(model: Any, path: Path) -> None:
+    fd, tmp = tempfile.mkstemp(suffix=".zip", dir=path.parent)
+    os.close(fd)
+    model.save(tmp)
+    os.replace(tmp, path)
+
+
+def write_config(out: Path, config: dict[str, Any]) -> None:
+    """``config.yml``, written atomically."""
+    fd, tmp = tempfile.mkstemp(suffix=".yml", dir=out)
+    with os.fdopen(fd, "w") as handle:
+        yaml.safe_dump(config, handle, sort_keys=False)
+    os.replace(tmp, out / CONFIG_NAME)
+
+
+def train(settings: TrainSettings) -> Path:
+    """Train, evaluate and save a run folder; returns its path."""
+    import stable_baselines3
+    from stable_baselines3.common.callbacks import CallbackList, CheckpointCallback, EvalCallback
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    from platform_models import load_platform
+    from platform_models.observation import OBSERVATION_VERSION
+
+    platform = load_platform(settings.platform)
+    params = load_hyperparams(settings.algo, platform.name, settings.hyperparams)
+    if params.get("normalize"):
+        raise ControllerError(
+            f"controllers/hyperparams/{settings.algo}.yml: field 'normalize': not supported"
+        )
+    total = int(settings.timesteps or params["n_timesteps"])
+    trace_paths = resolve_traces(platform.name, settings.traces, "train")
+    out = Path(settings.out)
+    checkpoint = _last_checkpoint(out) if settings.resume else None
+    if (out / CONFIG_NAME).exists() and not settings.resume:
+        raise ControllerError(f"{out}: already holds a run (use --resume to continue it, or another --out)")
+    out.mkdir(parents=True, exist_ok=True)
+
+    n_envs = int(params.get("n_envs", 1))
+    env = DummyVecEnv([lambda: make_env(platform, trace_paths) for _ in range(n_envs)])
+    env.seed(settings.seed)
+    eval_env = DummyVecEnv([lambda: make_env(platform, trace_paths)])
+    eval_env.seed(settings.seed + 10_000)
+    config = {
+        "algo": settings.algo,
+        "platform": platform.name,
+        "platform_provenance": platform.provenance_kind,
+        "observation_version": OBSERVATION_VERSION,
+        "observation_size": int(env.observation_space.shape[0]),
+        "n_actions": int(env.action_space.n),
+        "env_id": ENV_ID,
+        "traces": trace_paths,
+        "seed": settings.seed,
+        "timesteps": total,
+        "normalize": False,
+        "normalization": None,
+        "hyperparams": params,
+        "eval_freq": settings.eval_freq,
+        "n_eval_episodes": settings.n_eval_episodes,
+        "save_freq": settings.save_freq,
+        "versions": {"stable_baselines3": stable_baselines3.__version__},
+    }
+    if settings.resume and (out / CONFIG_NAME).exists():
+        _check_resumable(settings, config)
+    write_config(out, config)
+
+    eval_cls: type = EvalCallback
+    if settings.algo == "maskable-ppo":
+        from sb3_contrib.common.maskable.callbacks import MaskableEvalCallback
+
+        eval_cls = MaskableEvalCallback
+    callbacks = CallbackList(
+        [
+            eval_cls(
+                eval_env,
+                best_model_save_path=str(out),
+                log_path=str(out),
+                eval_freq=max(settings.eval_freq // n_envs, 1),
+                n_eval_episodes=settings.n_eval_episodes,
+                deterministic=True,
+                verbose=0,
+            ),
+            CheckpointCallback(
+                save_freq=max(settings.save_freq // n_envs, 1),
+                save_path=str(out / "checkpoints"),
+                name_prefix="ckpt",
+                save_replay_buffer=settings.algo == "dqn",
+            ),
+            _metrics_callback(),
+        ]
+    )
+    cls = algo_class(settings.algo)
+    if checkpoint is not None:
+        steps, path = checkpoint
+        model = cls.load(path, env=env, device="cpu", tensorboard_log=str(out / "tb"))
+        buffer = path.with_name(f"ckpt_replay_buffer_{steps}_steps.pkl")  # CheckpointCallback's name
+        if hasattr(model, "load_replay_buffer") and buffer.exists():
+            model.load_replay_buffer(buffer)
+    else:
+        sb3_kwargs = {k: v for k, v in params.items() if k not in _NOT_SB3_KWARGS}
+        model = cls(
+            params["policy"],
+            env,
+            seed=settings.seed,
+            device="cpu",
+            verbose=0,
+            tensorboard_log=str(out / "tb"),
+            **sb3_kwargs,
+        )
+    remaining = total - model.num_timesteps
+    if remaining > 0:
+        model.learn(
+            remaining,
+            callback=callbacks,
+            reset_num_timesteps=checkpoint is None,
+            tb_log_name=settings.algo,
+            progress_bar=settings.progress_bar,
+        )
+    _atomic_save(model, out / FINAL_MODEL)
+    if not (out / "best_model.zip").exists():
+        shutil.copyfile(out / FINAL_MODEL, out / "best_model.zip")
+    config["trained_timesteps"] = int(model.num_timesteps)
+    write_config(out, config)
+    env.close()
+    eval_env.close()
+    return out
