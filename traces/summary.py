@@ -8,13 +8,12 @@ the Agg backend so that it runs without a display) stacks the load of every PE o
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from traces._atomic import atomic_path
 from traces.trace import Trace
 
 
@@ -58,13 +57,15 @@ def plot_trace(trace: Trace, png_path: str | Path) -> Path:
     edges = np.append(trace.time_s, trace.duration_s)
     fig, axes = plt.subplots(4, 1, figsize=(9, 8), sharex=True, constrained_layout=True)
     for pe, values in trace.load.items():
-        axes[0].stairs(values, edges, label=pe, linewidth=1.5)
+        axes[0].stairs(values, edges, baseline=None, label=pe, linewidth=1.5)
     axes[0].set_ylabel("competing load\n(busy cores / GPU share)")
+    axes[0].set_ylim(bottom=0)
     axes[0].legend(loc="upper right", fontsize="small")
     labels = ("latency budget (ms)", "power budget (W)", "energy budget (mJ)")
     for ax, values, label in zip(axes[1:], trace.budget_arrays().values(), labels, strict=True):
-        ax.stairs(np.where(np.isnan(values), np.nan, values), edges, color="tab:red", linewidth=1.5)
+        ax.stairs(values, edges, baseline=None, color="tab:red", linewidth=1.5)
         ax.set_ylabel(label)
+        ax.set_ylim(bottom=0)
         if np.isnan(values).all():
             ax.text(0.5, 0.5, "absent throughout", transform=ax.transAxes, ha="center", va="center")
     axes[-1].set_xlabel("time (s)")
@@ -73,13 +74,9 @@ def plot_trace(trace: Trace, png_path: str | Path) -> Path:
     fig.suptitle(
         f"{name}: {trace.platform}, {trace.kind}, {trace.split}, frame period {trace.frame_period_ms:g} ms"
     )
-    png_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{png_path.name}.", suffix=".tmp", dir=png_path.parent)
-    os.close(fd)
     try:
-        fig.savefig(tmp, format="png", dpi=100)
-        os.replace(tmp, png_path)
+        with atomic_path(png_path) as tmp:
+            fig.savefig(tmp, format="png", dpi=100)
     finally:
         plt.close(fig)
-        Path(tmp).unlink(missing_ok=True)
     return png_path

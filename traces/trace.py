@@ -119,7 +119,8 @@ class Trace:
     def segment_at(self, time_s: float) -> int:
         """Index of the segment holding ``time_s`` (times before 0 give 0, after the end the last)."""
         # bisect on a list: O(log n) like np.searchsorted, without numpy's per-call overhead on a scalar.
-        return max(bisect_right(self._starts, time_s) - 1, 0)
+        i = bisect_right(self._starts, time_s) - 1
+        return i if i > 0 else 0
 
     def load_at(self, time_s: float) -> dict[str, float]:
         """Competing load of every PE at ``time_s`` (a fresh dict: busy cores, GPU busy share)."""

@@ -1,0 +1,59 @@
+"""The shipped traces: valid on their platform, every kind in both splits, reproduced byte for byte."""
+
+from __future__ import annotations
+
+import pytest
+
+from platform_models import load_platform, shipped_platforms
+from traces import GENERATED_KINDS, TraceError, load_trace, shipped_traces
+from traces.regenerate import SHIPPED, differences, main
+from traces.shipped import DATA_DIR
+
+BOARDS = ("odroid-xu3", "jetson-nano")
+
+
+@pytest.mark.parametrize("board", BOARDS)
+def test_each_board_ships_every_kind_for_training_and_for_evaluation(board: str) -> None:
+    platform = load_platform(board)
+    train, held_out = shipped_traces(board, "train"), shipped_traces(board, "eval")
+    assert len(train) + len(held_out) >= 6 and not set(train) & set(held_out)
+    assert shipped_traces(board) == sorted(train + held_out)
+    for split, paths in (("train", train), ("eval", held_out)):
+        traces = [load_trace(p, platform=platform) for p in paths]  # validates, against the PEs' cores too
+        assert {t.split for t in traces} == {split}
+        assert {t.kind for t in traces} == set(GENERATED_KINDS)
+        assert all(t.platform == board and t.duration_s == 60.0 for t in traces)
+
+
+def test_every_shipped_file_is_valid_and_the_set_is_small() -> None:
+    paths = sorted(DATA_DIR.glob("*/*.csv"))
+    assert {e.relative_path for e in SHIPPED} <= {str(p.relative_to(DATA_DIR)) for p in paths}
+    for path in paths:
+        name = path.parent.name
+        platform = load_platform(name) if name in shipped_platforms() else None
+        assert load_trace(path, platform=platform).platform == name
+    assert sum(p.stat().st_size for p in paths) < 400_000
+
+
+def test_shipped_synthetic_traces_are_reproduced_exactly() -> None:
+    # If this fails after a platform table changed, run: python -m traces.regenerate
+    entries = [e for e in SHIPPED if e.platform in shipped_platforms()]
+    assert {e.platform for e in entries} >= set(BOARDS)
+    assert differences(DATA_DIR, entries) == []
+
+
+def test_regenerate_commands_are_the_cli_verb(tmp_path, capsys: pytest.CaptureFixture) -> None:
+    from dynscale.cli import main as dynscale
+
+    entry = next(e for e in SHIPPED if e.kind == "concurrent-dnn" and e.platform == "jetson-nano")
+    assert main(["--print", "--platform", "jetson-nano"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert " ".join(entry.command()) in printed
+    assert dynscale(entry.command(tmp_path)[1:]) == 0
+    assert (tmp_path / entry.relative_path).read_bytes() == (DATA_DIR / entry.relative_path).read_bytes()
+
+
+def test_unknown_platform_has_no_traces_and_a_bad_split_is_refused() -> None:
+    assert shipped_traces("no-such-board") == []
+    with pytest.raises(TraceError, match=r"^field 'split': "):
+        shipped_traces("odroid-xu3", "test")
