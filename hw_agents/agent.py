@@ -1,0 +1,276 @@
+"""The live agent: a controller driving the dynamic DNN on a real board, frame by frame.
+
+Frames arrive at the trace's frame period (frame ``i`` at ``i x frame_period_ms``, as in the
+simulator) and are inferred in order; a frame that arrives while another is being inferred waits,
+and its latency counts from its arrival. For every frame the agent
+
+1. reads the competing load of every PE: busy cores from /proc/stat over the CPUs of the PE since
+   the last frame, minus this process's own CPU time (the DNN is not competing with itself);
+2. builds the shared observation (``platform_models.ObservationSpec`` of the board's platform:
+   budgets in force, how the last inference did, load, frequencies, current configuration);
+3. asks the controller for a configuration (groups k, PE, frequency) and applies it:
+   ``set_active_groups(k)``, ``board.pin(pe)`` with one torch thread per core the competing load
+   leaves free (the platform table's ``cores``), and ``board.set_frequency`` where the board lets us
+   (not in monitor-only mode);
+4. runs the DNN on the input, sampling the PE's power sensor in a thread over the inference (where
+   there is none, the platform table's power for that operating point, marked ``power_source =
+   model``);
+5. logs one CSV row (flushed at once, so a killed run keeps its log).
+
+The trace's competing load is played for real meanwhile (:class:`hw_agents.LoadReplayer`), starting
+with the first frame; the trace starts over when ``duration_s`` outlasts it. Whatever happens, the
+board's clocks (``board.session()``), this process's CPU affinity and torch's thread count are
+restored and every burner is stopped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hw_agents.loadgen import LoadReplayer
+from hw_agents.profiler import PowerSampler, inference_state_restored, load_dnn, pin_inference
+from hw_agents.recorder import read_cpu_times
+
+__all__ = ["LOG_NAME", "SUMMARY_NAME", "DeploySummary", "deploy", "summarise_log"]
+
+LOG_NAME = "deploy-log.csv"
+# /proc/stat counts whole clock ticks (10 ms): over one frame period a free core can read as up to
+# ~0.1 core busy; that much is read as noise when counting the cores left free.
+_LOAD_NOISE_CORES = 0.1
+SUMMARY_NAME = "summary.json"
+
+
+@dataclass(frozen=True)
+class DeploySummary:
+    """The metrics of a live run, as ``evaluate`` reports them for a simulated one."""
+
+    controller: str
+    trace: str
+    board: str
+    n_inferences: int
+    budget_met_rate: float
+    accuracy_mean: float
+    energy_mj_mean: float
+    latency_ms_mean: float
+    latency_ms_p95: float
+    power_source: str
+    log: str
+
+
+def deploy(
+    board: Any,
+    controller: Any,
+    trace: Any,
+    out_dir: str | Path,
+    *,
+    duration_s: float,
+    platform: Any,
+    checkpoint: str | Path | None = None,
+    replay_load: bool = True,
+    proc_root: str | Path = "/proc",
+) -> DeploySummary:
+    """Run ``controller`` live on ``board`` for ``duration_s`` under ``trace``'s budgets and load.
+
+    ``platform``: the board's platform model (observation layout, configurations, accuracy per k,
+    and the power estimate where no sensor is readable). Writes ``out_dir/deploy-log.csv`` (one row
+    per inference) and ``out_dir/summary.json``; returns the summary.
+    """
+    import torch
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    model, _ = load_dnn(checkpoint, platform.descriptor["dnn"]["arch"])
+    x = torch.randn(1, *model.input_shape, generator=torch.Generator().manual_seed(0))
+    run = _LiveRun(board, controller, trace, platform, model, x, proc_root)
+    log_path = out / LOG_NAME
+    period_s = trace.frame_period_ms / 1000.0
+    n_frames = max(math.ceil(duration_s / period_s - 1e-9), 1)
+    replayer = LoadReplayer(trace, board.pes) if replay_load else contextlib.nullcontext()
+    with inference_state_restored(), board.session(), torch.inference_mode():
+        run.warm_up()
+        with replayer, log_path.open("w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=run.columns, restval="")
+            writer.writeheader()
+            # The first frame arrives one frame period into the trace, so that its load reading has a
+            # window as long as every later one.
+            run.start_load_window()
+            start = getattr(replayer, "start_monotonic", time.monotonic()) + period_s
+            controller.reset()
+            for frame in range(n_frames):
+                writer.writerow(_csv_cells(run.frame(frame, start + frame * period_s, start)))
+                f.flush()
+    summary = summarise_log(log_path, controller=getattr(controller, "name", str(controller)),
+                            trace=str(trace.path or trace.description), board=board.name)
+    tmp = out / (SUMMARY_NAME + ".tmp")
+    tmp.write_text(json.dumps(asdict(summary), indent=2) + "\n")
+    os.replace(tmp, out / SUMMARY_NAME)
+    return summary
+
+
+def summarise_log(log_path: str | Path, *, controller: str, trace: str, board: str) -> DeploySummary:
+    """The run's metrics from its log (so a killed run can be summarised too)."""
+    with Path(log_path).open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    column = lambda name: np.array([float(r[name]) for r in rows])  # noqa: E731
+    latency = column("latency_ms") if rows else np.array([math.nan])
+    sources = sorted({r["power_source"] for r in rows})
+    return DeploySummary(
+        controller=controller,
+        trace=trace,
+        board=board,
+        n_inferences=len(rows),
+        budget_met_rate=float(np.mean([r["budget_met"] == "True" for r in rows])) if rows else math.nan,
+        accuracy_mean=float(column("accuracy").mean()) if rows else math.nan,
+        energy_mj_mean=float(column("energy_mj").mean()) if rows else math.nan,
+        latency_ms_mean=float(latency.mean()),
+        latency_ms_p95=float(np.percentile(latency, 95)),
+        power_source="+".join(sources),
+        log=str(log_path),
+    )
+
+
+def _csv_cells(row: dict[str, Any]) -> dict[str, Any]:
+    """An absent figure (NaN) is an empty cell, as in the trace format."""
+    return {k: "" if isinstance(v, float) and math.isnan(v) else v for k, v in row.items()}
+
+
+class _LiveRun:
+    """The state the agent carries from one frame to the next."""
+
+    def __init__(self, board: Any, controller: Any, trace: Any, platform: Any, model: Any, x: Any,
+                 proc_root: str | Path) -> None:
+        from platform_models import ObservationSpec
+
+        self.board, self.controller, self.trace, self.platform = board, controller, trace, platform
+        self.model, self.x, self.proc_root = model, x, proc_root
+        self.spec = ObservationSpec(platform)
+        self.configs = tuple(platform.configs())
+        self.pe_cpus = {pe.name: tuple(pe.cpus) for pe in platform.pes}
+        self.freq_settable = {pe.name: board.freq_control.get(pe.name) is not None and not board.monitor_only
+                              for pe in platform.pes}
+        # Before the first frame: the full network on the first PE at its top frequency.
+        self.pe = platform.pes[0].name
+        self.groups = platform.groups
+        self.freq_mhz = {pe.name: float(max(pe.freqs_mhz)) for pe in platform.pes}
+        self.last = (math.nan, math.nan, math.nan)
+        self._pinned_pe: str | None = None
+        self.start_load_window()
+        self.columns = [
+            "frame", "time_s", "latency_budget_ms", "power_budget_w", "energy_budget_mj",
+            *(f"load_{name}" for name in self.spec.pe_names), "groups", "pe", "freq_mhz", "cores",
+            "backlog", "infer_ms", "latency_ms", "power_w", "power_source", "energy_mj", "budget_met",
+            "accuracy",
+        ]
+
+    def warm_up(self, n_per_config: int = 3) -> None:
+        """Run every k on every PE a few times before the clock starts (first inferences are slow:
+        allocation, thread start-up), ending in the starting configuration."""
+        for pe in self.platform.pes:
+            pin_inference(self.board, pe.name)
+            for k in range(1, self.platform.groups + 1):
+                self.model.set_active_groups(k)
+                for _ in range(n_per_config):
+                    self.model(self.x)
+        self._pinned_pe = self.platform.pes[-1].name
+        self.model.set_active_groups(self.groups)
+
+    def start_load_window(self) -> None:
+        """Start measuring the competing load from now."""
+        self._cpu_times = read_cpu_times(self.proc_root)
+        self._own_cpu_s = time.process_time()
+        self._wall_s = time.monotonic()
+
+    def frame(self, index: int, arrival_s: float, start_s: float) -> dict[str, Any]:
+        """Wait for frame ``index`` (arriving at ``arrival_s`` on the monotonic clock), infer it, and
+        return its log row."""
+        now = time.monotonic()
+        if now < arrival_s:
+            time.sleep(arrival_s - now)
+        trace_time_s = (max(time.monotonic(), arrival_s) - start_s) % self.trace.duration_s
+        budgets = self.trace.budgets_at(trace_time_s)
+        load = self._competing_load()
+        backlog = max(int((time.monotonic() - arrival_s) / (self.trace.frame_period_ms / 1000.0)), 0)
+        obs = self.spec.build(budgets=tuple(budgets), last=self.last, load=load, freq_mhz=self.freq_mhz,
+                              groups=self.groups, pe=self.pe, backlog=backlog)
+        config = self.configs[self.controller.act(obs, {"time_s": trace_time_s})]
+        cores = self._apply(config, load)
+        sampler = PowerSampler(lambda: self.board.pe_power_w(config.pe), self.board.sensor_period_s)
+        sampler.start()
+        begin = time.perf_counter()
+        self.model(self.x)
+        infer_ms = (time.perf_counter() - begin) * 1000.0
+        power_w, _, n_power = sampler.stop()
+        end_s = time.monotonic()
+        latency_ms = (end_s - arrival_s) * 1000.0
+        source = "sensor"
+        if n_power == 0:
+            pe = self.platform.pe(config.pe)
+            cores_left = min(max(pe.n_cores - load[config.pe], 0.05), pe.n_cores) if pe.kind == "cpu" else 1.0
+            power_w = self.platform.power_w(config.pe, config.freq_mhz, cores_left, config.groups)
+            source = "model"
+        energy_mj = power_w * infer_ms
+        self.last = (latency_ms, power_w, energy_mj)
+        met = all(not (budget < value) for budget, value in zip(budgets, self.last, strict=True))
+        return {
+            "frame": index, "time_s": round(trace_time_s, 4),
+            "latency_budget_ms": budgets.latency_ms, "power_budget_w": budgets.power_w,
+            "energy_budget_mj": budgets.energy_mj,
+            **{f"load_{name}": round(v, 3) for name, v in load.items()},
+            "groups": config.groups, "pe": config.pe, "freq_mhz": config.freq_mhz, "cores": cores,
+            "backlog": backlog, "infer_ms": round(infer_ms, 4), "latency_ms": round(latency_ms, 4),
+            "power_w": round(power_w, 4), "power_source": source, "energy_mj": round(energy_mj, 4),
+            "budget_met": met, "accuracy": self.platform.accuracy[config.groups - 1],
+        }
+
+    def _competing_load(self) -> dict[str, float]:
+        """Busy cores per PE since the last call, without this process's own CPU time."""
+        times, own_cpu_s, wall_s = read_cpu_times(self.proc_root), time.process_time(), time.monotonic()
+        own_cores = (own_cpu_s - self._own_cpu_s) / max(wall_s - self._wall_s, 1e-6)
+        load = {}
+        for pe in self.platform.pes:
+            if pe.kind != "cpu":
+                load[pe.name] = 0.0  # a GPU's busy share is not in /proc/stat
+                continue
+            busy = 0.0
+            for cpu in pe.cpus:
+                now, before = times.get(cpu), self._cpu_times.get(cpu)
+                if now and before and now[1] > before[1]:
+                    busy += (now[0] - before[0]) / (now[1] - before[1])
+            if pe.name == self._pinned_pe:
+                busy -= own_cores
+            load[pe.name] = min(max(busy, 0.0), float(pe.n_cores))
+        self._cpu_times, self._own_cpu_s, self._wall_s = times, own_cpu_s, wall_s
+        return load
+
+    def _apply(self, config: Any, load: dict[str, float]) -> int:
+        """Set k, the frequency and the PE; returns the torch threads used: one per core the competing
+        load leaves wholly free (at least one). A thread sharing a core with a busy competitor stalls
+        the others at every synchronisation (measured here: 2 threads beside one busy core took
+        ~100x longer than 1 thread), so a partly free core gets no thread of its own."""
+        import torch
+
+        self.model.set_active_groups(config.groups)
+        if self.freq_settable[config.pe] and self.freq_mhz[config.pe] != config.freq_mhz:
+            self.board.set_frequency(config.pe, config.freq_mhz)
+        self.freq_mhz[config.pe] = float(config.freq_mhz)
+        if self._pinned_pe != config.pe:
+            pin_inference(self.board, config.pe)
+            self._pinned_pe = config.pe
+        pe = self.platform.pe(config.pe)
+        free_cores = math.floor(pe.n_cores - load[config.pe] + _LOAD_NOISE_CORES)
+        threads = min(max(free_cores, 1), pe.n_cores) if pe.kind == "cpu" else 1
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
+        self.groups, self.pe = config.groups, config.pe
+        return threads
+

@@ -1,0 +1,80 @@
+"""The live agent on this machine: a few seconds of deploy with a heuristic controller, and the rule
+that hw_agents never imports the simulator or the learning libraries."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dynscale.cli import main
+from traces import Trace, save_trace
+
+REPO = Path(__file__).resolve().parents[1]
+FRAMES = 8
+
+
+def _children_of(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(c) for c in path.read_text().split()] if path.exists() else []
+
+
+@pytest.fixture
+def trace_path(tmp_path: Path) -> Path:
+    trace = Trace(platform="host", kind="steady", split="eval", frame_period_ms=100.0, duration_s=0.5,
+                  time_s=[0.0, 0.3], load={"cpu": [0.5, 0.0]}, latency_budget_ms=[200.0, 200.0])
+    return save_trace(trace, tmp_path / "trace.csv")
+
+
+@pytest.mark.parametrize("extra", [[], ["--monitor-only"]])
+def test_deploy_logs_every_inference_and_reports_the_evaluate_metrics(
+    tmp_path: Path, trace_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str]
+) -> None:
+    out = tmp_path / "run"
+    affinity = os.sched_getaffinity(0)
+    code = main(["deploy", "--board", "host", "--controller", "lookup", "--trace", str(trace_path),
+                 "--duration", str(FRAMES * 0.1), "--out", str(out), "--json", *extra])
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["n_inferences"] == FRAMES  # the 0.5 s trace started over to fill 0.8 s
+    for key in ("budget_met_rate", "accuracy_mean", "energy_mj_mean", "latency_ms_mean", "latency_ms_p95"):
+        assert summary[key] is not None and summary[key] >= 0
+    with (out / "deploy-log.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == FRAMES
+    assert [int(r["frame"]) for r in rows] == list(range(FRAMES))
+    for row in rows:
+        assert float(row["latency_ms"]) >= float(row["infer_ms"]) > 0
+        assert 1 <= int(row["groups"]) <= 4 and row["pe"] == "cpu"
+        assert row["budget_met"] == str(float(row["latency_ms"]) <= 200.0)
+        assert abs(float(row["energy_mj"]) - float(row["power_w"]) * float(row["infer_ms"])) < 0.01
+    assert json.loads((out / "summary.json").read_text())["n_inferences"] == FRAMES
+    assert os.sched_getaffinity(0) == affinity  # pinning undone
+    assert _children_of(os.getpid()) == []  # every burner stopped
+
+
+def test_deploy_on_an_absent_board_is_a_clear_error(tmp_path: Path, trace_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["deploy", "--board", "jetson-nano", "--controller", "lookup", "--trace", str(trace_path),
+                 "--out", str(tmp_path / "run")])
+    assert code == 2
+    assert "jetson" in capsys.readouterr().err.lower()
+    assert not (tmp_path / "run" / "deploy-log.csv").exists()
+
+
+def test_hw_agents_never_imports_the_simulator_or_learning_libraries() -> None:
+    code = (
+        "import sys\n"
+        "import hw_agents, hw_agents.agent, hw_agents.profiler, hw_agents.loadgen, hw_agents.recorder\n"
+        "import controllers\n"
+        "bad = sorted(m for m in ('gymnasium', 'simpy', 'stable_baselines3', 'envs') if m in sys.modules)\n"
+        "print(','.join(bad))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
+                            check=True)
+    assert result.stdout.strip() == ""
