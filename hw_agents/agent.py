@@ -95,14 +95,14 @@ def deploy(
     log_path = out / LOG_NAME
     period_s = trace.frame_period_ms / 1000.0
     n_frames = max(math.ceil(duration_s / period_s - 1e-9), 1)
-    replayer = LoadReplayer(trace, board.pes) if replay_load else contextlib.nullcontext()
+    # The first frame arrives one frame period after the load starts, so that its load reading has a
+    # window as long as every later one.
+    replayer = LoadReplayer(trace, board.pes, lead_in_s=period_s) if replay_load else contextlib.nullcontext()
     with inference_state_restored(), board.session(), torch.inference_mode():
         run.warm_up()
         with replayer, log_path.open("w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=run.columns, restval="")
             writer.writeheader()
-            # The first frame arrives one frame period into the trace, so that its load reading has a
-            # window as long as every later one.
             run.start_load_window()
             start = getattr(replayer, "start_monotonic", time.monotonic()) + period_s
             controller.reset()

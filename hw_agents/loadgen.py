@@ -86,8 +86,9 @@ class LoadReplayer:
     """Context manager replaying ``trace``'s competing load on the CPU PEs of ``board_pes``.
 
     ``board_pes``: the board's PEs (objects with ``name``, ``kind``, ``cpus``, as ``Board.pes``) or a
-    mapping PE name -> CPU ids. Trace time 0 is the moment the context is entered
-    (:attr:`start_monotonic`); with ``loop=True`` the trace starts over after ``duration_s``.
+    mapping PE name -> CPU ids. Trace time 0 is ``lead_in_s`` after the moment the context is
+    entered (:attr:`start_monotonic`); during the lead-in the first segment's load already runs. With
+    ``loop=True`` the trace starts over after ``duration_s``.
     """
 
     def __init__(
@@ -97,6 +98,7 @@ class LoadReplayer:
         *,
         period_ms: float = DEFAULT_PERIOD_MS,
         loop: bool = True,
+        lead_in_s: float = 0.0,
     ) -> None:
         if isinstance(board_pes, Mapping):
             cpus_by_pe = {name: tuple(cpus) for name, cpus in board_pes.items()}
@@ -111,6 +113,7 @@ class LoadReplayer:
         self.trace = trace
         self.period_ms = float(period_ms)
         self.loop = loop
+        self.lead_in_s = float(lead_in_s)
         self.cpus_by_pe = {name: cpus for name, cpus in cpus_by_pe.items() if name in trace.pe_names}
         self.skipped_pes = tuple(name for name in trace.pe_names if name not in self.cpus_by_pe)
         self.start_monotonic = math.nan
@@ -159,8 +162,8 @@ class LoadReplayer:
         return {cpu: proc.pid for cpu, proc in self._burners.items()}
 
     def trace_time_s(self) -> float:
-        """Seconds into the trace now (wrapped around when looping)."""
-        elapsed = time.monotonic() - self.start_monotonic
+        """Seconds into the trace now (wrapped around when looping; 0 during the lead-in)."""
+        elapsed = max(time.monotonic() - self.start_monotonic - self.lead_in_s, 0.0)
         if self.loop and self.trace.duration_s > 0:
             return elapsed % self.trace.duration_s
         return min(elapsed, self.trace.duration_s)
