@@ -16,7 +16,7 @@ from hw_agents import _nvml
 from hw_agents._cpufreq import CpufreqControl, common_freqs_mhz, find_policies
 from hw_agents._parts import PE, BoardParts
 from hw_agents._rails import EnergyCounterRail, Rail
-from hw_agents._sysfs import Sysfs, can_read, read_cpu_list, read_int, read_text
+from hw_agents._sysfs import Missing, Sysfs, can_read, read_cpu_list, read_int, read_text
 from hw_agents._thermal import find_thermal_zones
 from hw_agents.errors import BoardError
 
@@ -30,7 +30,7 @@ HOST_SENSOR_PERIOD_S = 0.1
 def discover(fs: Sysfs) -> BoardParts:
     """Everything a host exposes under ``fs`` (never raises for an absent feature)."""
     parts = BoardParts()
-    online = _online_cpus(fs, parts.missing)
+    online = _online_cpus(fs)
     policies = [p for p in find_policies(fs, parts.missing) if set(p.cpus) & set(online)]
     if policies:
         control = CpufreqControl(policies)
@@ -47,7 +47,7 @@ def discover(fs: Sysfs) -> BoardParts:
     return parts
 
 
-def _online_cpus(fs: Sysfs, missing: list[tuple[str, str]]) -> tuple[int, ...]:
+def _online_cpus(fs: Sysfs) -> tuple[int, ...]:
     path = fs.path("sys/devices/system/cpu/online")
     try:
         return read_cpu_list(path)
@@ -55,7 +55,7 @@ def _online_cpus(fs: Sysfs, missing: list[tuple[str, str]]) -> tuple[int, ...]:
         raise BoardError(f"cannot list the online CPUs ({err})", path=path) from None
 
 
-def _nominal_freq_mhz(fs: Sysfs, missing: list[tuple[str, str]]) -> tuple[float, ...]:
+def _nominal_freq_mhz(fs: Sysfs, missing: Missing) -> tuple[float, ...]:
     path = fs.path("proc/cpuinfo")
     try:
         match = _CPU_MHZ.search(read_text(path))
@@ -71,7 +71,7 @@ def _nominal_freq_mhz(fs: Sysfs, missing: list[tuple[str, str]]) -> tuple[float,
     return (nominal_mhz,)
 
 
-def _rapl_rails(fs: Sysfs, missing: list[tuple[str, str]]) -> list[Rail]:
+def _rapl_rails(fs: Sysfs, missing: Missing) -> list[Rail]:
     zones = fs.glob("sys/class/powercap/intel-rapl:*")
     if not zones:
         missing.append((str(fs.path("sys/class/powercap")), "no RAPL zone (not Intel/AMD, or not exposed)"))

@@ -24,8 +24,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from hw_agents._sysfs import write_bytes, write_verified
-from hw_agents.errors import BoardError
+from hw_agents._sysfs import can_read, write_bytes, write_verified
+from hw_agents.errors import BoardError, BoardPermissionError
 
 JOURNAL_VERSION = 1
 # cpufreq's show_scaling_setspeed() prints this when the governor has no setspeed.
@@ -80,6 +80,8 @@ class Restorer:
         """Save ``path``'s original bytes (once, journalled first), then write ``value`` verified."""
         with self._lock:
             if path not in self._saved:
+                if not can_read(path):
+                    raise BoardPermissionError("not permitted: cannot read it to restore it later", path=path)
                 original = path.read_bytes()
                 computed = original.strip() in _KERNEL_COMPUTED_TEXT
                 self._entries.append(_Entry(path, original, computed))

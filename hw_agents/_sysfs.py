@@ -103,21 +103,21 @@ def read_text(path: Path) -> str:
 
 
 def read_int(path: Path) -> int:
-    """The one integer a sysfs file holds (e.g. ``scaling_cur_freq`` = "1400000")."""
-    text = read_text(path)
-    try:
-        return int(text.split()[0])
-    except (ValueError, IndexError):
-        raise SysfsFormatError(f"expected an integer, got {text[:40]!r}", path=path, line=1) from None
+    """The integer a sysfs file starts with (e.g. ``scaling_cur_freq`` = "1400000")."""
+    return _read_number(path, int, "an integer")
 
 
 def read_float(path: Path) -> float:
     """The number a sysfs file starts with (e.g. INA231 ``sensor_W`` = "1.234567")."""
+    return _read_number(path, float, "a number")
+
+
+def _read_number(path: Path, kind: type, expected: str):
     text = read_text(path)
     try:
-        return float(text.split()[0])
+        return kind(text.split()[0])
     except (ValueError, IndexError):
-        raise SysfsFormatError(f"expected a number, got {text[:40]!r}", path=path, line=1) from None
+        raise SysfsFormatError(f"expected {expected}, got {text[:40]!r}", path=path, line=1) from None
 
 
 def read_ints(path: Path) -> tuple[int, ...]:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from hw_agents._parts import PE, BoardParts
 from hw_agents._restore import Restorer, default_journal_path
-from hw_agents._sysfs import Sysfs, can_write, read_int, why_not_writable
+from hw_agents._sysfs import Missing, Sysfs, can_write, read_int, why_not_writable
 from hw_agents._thermal import read_temperature_c
 from hw_agents.errors import BoardError
 
@@ -272,7 +272,7 @@ class Board:
         return ProbeReport(self.name, str(self.sysfs_root), self.monitor_only, self.sensor_period_s,
                            pes, rails, zones, tuple(missing))
 
-    def _governor(self, pe: str, missing: list[tuple[str, str]]) -> str | None:
+    def _governor(self, pe: str, missing: Missing) -> str | None:
         control = self._parts.controls.get(pe)
         return None if control is None else _reading(control.governor, missing)
 
@@ -288,7 +288,7 @@ class Board:
         return [path for path in self._parts.sensor_enables if read_int(path) == 0]
 
 
-def _reading(read, missing: list[tuple[str, str]]):
+def _reading(read, missing: Missing):
     try:
         return read()
     except BoardError as err:

@@ -177,3 +177,52 @@ def test_hw_agents_imports_without_gymnasium_simpy_or_sb3():
             "print(bad); sys.exit(1 if bad else 0)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+class FakeNVML:
+    """The few pynvml calls the NVML backend makes, answering as an RTX-class GPU would."""
+
+    class NVMLError(Exception):
+        pass
+
+    def __init__(self, fail_init: bool = False) -> None:
+        self.fail_init = fail_init
+
+    def nvmlInit(self):
+        if self.fail_init:
+            raise self.NVMLError("Driver Not Loaded")
+
+    def nvmlDeviceGetCount(self):
+        return 1
+
+    def nvmlDeviceGetHandleByIndex(self, index):
+        return ("gpu", index)
+
+    def nvmlDeviceGetPowerUsage(self, handle):
+        return 45_250  # mW
+
+    def nvmlDeviceGetSupportedMemoryClocks(self, handle):
+        return [5001, 810]
+
+    def nvmlDeviceGetSupportedGraphicsClocks(self, handle, memory_mhz):
+        return [1980, 1410, 210] if memory_mhz == 5001 else [210]
+
+
+def test_nvidia_gpu_through_nvml_when_installed(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "pynvml", FakeNVML())
+    board = open_board("host", sysfs_root=make_host_tree(tmp_path / "fs"))
+    assert board.pe("gpu").freqs_mhz == (210.0, 1410.0, 1980.0)
+    assert board.freq_control["gpu"] is None
+    assert board.pe_power_w("gpu") == pytest.approx(45.25)
+    assert board.read_power_w()["nvidia-gpu0"] == pytest.approx(45.25)
+
+
+@pytest.mark.parametrize("module, why", [
+    (None, "not installed (pip install nvidia-ml-py)"),
+    (FakeNVML(fail_init=True), "no NVIDIA driver or GPU: Driver Not Loaded"),
+])
+def test_nvml_absent_is_reported_missing_never_a_crash(tmp_path, monkeypatch, module, why):
+    monkeypatch.setitem(sys.modules, "pynvml", module)  # None makes `import pynvml` raise ImportError
+    board = open_board("host", sysfs_root=make_host_tree(tmp_path / "fs"))
+    assert [pe.name for pe in board.pes] == ["cpu"]
+    assert any(why in reason for _, reason in board.missing)

@@ -20,8 +20,13 @@ from tests.fake_sysfs import make_nano_tree, make_xu3_tree, snapshot
 
 REPO = Path(__file__).resolve().parents[1]
 CHILD = """
-import sys, time
+import signal, sys, time
 from hw_agents import open_board
+if len(sys.argv) > 4:  # the program had its own SIGTERM handler before the session
+    def on_term(signum, frame):
+        print("own handler ran", flush=True)
+        sys.exit(3)
+    signal.signal(signal.SIGTERM, on_term)
 board = open_board(sys.argv[1], sysfs_root=sys.argv[2], journal_path=sys.argv[3])
 with board.session():
     for pe in board.pes:
@@ -31,8 +36,8 @@ with board.session():
 """
 
 
-def start_child(board: str, root: Path, journal: Path) -> subprocess.Popen:
-    child = subprocess.Popen([sys.executable, "-c", CHILD, board, str(root), str(journal)], cwd=REPO,
+def start_child(board: str, root: Path, journal: Path, *extra: str) -> subprocess.Popen:
+    child = subprocess.Popen([sys.executable, "-c", CHILD, board, str(root), str(journal), *extra], cwd=REPO,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     line = child.stdout.readline()
     assert line == "changed\n", line + child.stderr.read()
@@ -54,6 +59,16 @@ def test_signal_mid_run_restores_every_byte(tmp_path, signum, board, make):
     assert child.returncode == -signum
     assert snapshot(root) == before
     assert not journal.exists()
+
+
+def test_sigterm_chains_to_the_programs_own_handler_after_restoring(tmp_path):
+    root = make_xu3_tree(tmp_path / "fs", kernel="5.4")
+    before = snapshot(root)
+    child = start_child("odroid-xu3", root, tmp_path / "journal.json", "own-handler")
+    child.terminate()
+    out, _ = child.communicate(timeout=20)
+    assert (child.returncode, out) == (3, "own handler ran\n")
+    assert snapshot(root) == before
 
 
 def test_sigkill_is_undone_by_board_restore(tmp_path, capsys):
