@@ -19,8 +19,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 W_ACCURACY = 1.0
 W_MISS = 0.5
 W_VIOLATION = 1.0
@@ -58,13 +56,20 @@ def reward(
     Returns:
         The reward.
     """
+    # One formula for floats and arrays alike: ``_positive`` and the bool products below work on both,
+    # and a float in costs about 1 us (numpy's ufuncs on Python floats cost ~40 us per call here).
     violation = (
-        np.maximum(np.divide(latency_ms, latency_budget_ms) - 1.0, 0.0)
-        + np.maximum(np.divide(power_w, power_budget_w) - 1.0, 0.0)
-        + np.maximum(np.divide(energy_mj, energy_budget_mj) - 1.0, 0.0)
+        _positive(latency_ms / latency_budget_ms - 1.0)
+        + _positive(power_w / power_budget_w - 1.0)
+        + _positive(energy_mj / energy_budget_mj - 1.0)
     )
-    penalty = -(w_miss + w_violation * np.minimum(violation, violation_cap))
-    value = np.where(violation > 0.0, penalty, w_accuracy * np.asarray(accuracy)) - w_energy * np.divide(
-        energy_mj, energy_scale_mj
-    )
-    return float(value) if np.ndim(value) == 0 else value
+    capped = violation - _positive(violation - violation_cap)
+    missed = violation > 0.0
+    met_value = w_accuracy * accuracy
+    miss_value = -(w_miss + w_violation * capped)
+    return missed * miss_value + (1 - missed) * met_value - w_energy * energy_mj / energy_scale_mj
+
+
+def _positive(x: Any) -> Any:
+    """max(x, 0) for a float or an array."""
+    return x * (x > 0.0)

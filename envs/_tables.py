@@ -58,6 +58,10 @@ class OperatingTable:
     cv_rows: list[list[float]]
     budget_rows: list[tuple[float, float, float]]
     """Budgets as the observation builder takes them (NaN where absent)."""
+    budget_inf_rows: list[tuple[float, float, float]]
+    """Budgets as the reward takes them (``inf`` where absent)."""
+    loaded_pes: list[tuple[int, ...]]
+    """Indices of the PEs with competing load, per segment."""
     load_rows: list[dict[str, float]]
     """Competing load per PE name, per segment."""
 
@@ -114,5 +118,7 @@ def build_operating_table(platform: Any, trace: Any, min_share: float) -> Operat
         power_rows=power_w.tolist(),
         cv_rows=cv.tolist(),
         budget_rows=[tuple(row) for row in budget_nan.tolist()],
+        budget_inf_rows=[tuple(row) for row in budgets.tolist()],
+        loaded_pes=[tuple(np.flatnonzero(row > 0.0).tolist()) for row in load],
         load_rows=[dict(zip(names, row, strict=True)) for row in load.tolist()],
     )

@@ -276,7 +276,7 @@ class DynamicDNNEnv(gym.Env):
     def _frame_info(self, a: int, result: FrameResult) -> dict[str, Any]:
         sim = self._sim
         table = self._table
-        latency_budget, power_budget, energy_budget = table.budgets[result.segment].tolist()
+        latency_budget, power_budget, energy_budget = table.budget_inf_rows[result.segment]
         energy_mj = result.energy_mj
         power_w = energy_mj / result.busy_ms if result.busy_ms > 0.0 else 0.0
         met = result.latency_ms <= latency_budget and power_w <= power_budget and energy_mj <= energy_budget
@@ -285,9 +285,7 @@ class DynamicDNNEnv(gym.Env):
         self._groups = self._groups_of_action[a]
         self._last = (result.latency_ms, power_w, energy_mj)
         p = sim.pe
-        load = table.load_rows[result.segment]
-        speeds = [f / m for f, m, name in zip(sim.freq_mhz, self._max_freq_mhz, self._pe_names, strict=True)
-                  if load[name] > 0.0]
+        freq_mhz, max_freq_mhz = sim.freq_mhz, self._max_freq_mhz
         return {
             "latency_ms": result.latency_ms,
             "energy_mj": energy_mj,
@@ -296,7 +294,7 @@ class DynamicDNNEnv(gym.Env):
             "budget_met": met,
             "groups": self._groups,
             "pe": self._pe_names[p],
-            "freq_mhz": sim.freq_mhz[p],
+            "freq_mhz": freq_mhz[p],
             "time_s": result.end_ms / 1000.0,
             "latency_budget_ms": latency_budget,
             "power_budget_w": power_budget,
@@ -306,7 +304,9 @@ class DynamicDNNEnv(gym.Env):
             "backlog": sim.backlog,
             "queue_ms": result.start_ms - result.arrival_ms,
             "overhead_ms": result.overhead_ms,
-            "competing_speed": min(speeds, default=1.0),
+            "competing_speed": min(
+                (freq_mhz[q] / max_freq_mhz[q] for q in table.loaded_pes[result.segment]), default=1.0
+            ),
         }
 
 

@@ -1,0 +1,158 @@
+"""Environment speed: steps per second of DynamicDNN-v0 on one core, per shipped platform.
+
+A random valid policy (uniform over the actions ``action_masks()`` allows) drives the env over a
+seeded bursty trace (60 s, the platform's default frame period), resetting at each episode's end;
+every figure is the best of ``--rounds`` rounds of ``--steps`` steps (the machine is shared).
+Besides the total, the same action sequence is replayed through the SimPy simulation alone and the
+observation builder alone, so the output says where the time goes. The process is pinned to one CPU
+where the OS allows it. Target: 10,000 steps/s (the simulator must never be the bottleneck of
+training).
+
+    .venv/bin/python benchmarks/env_bench.py [--steps N] [--rounds R] [--platform NAME ...] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+# Run as a script from anywhere: the repository's packages come first on the path.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np
+
+TARGET_STEPS_PER_S = 10_000
+
+
+def main(argv: list[str] | None = None) -> int:
+    from dynscale._output import add_json_flag, format_table, print_json
+    from platform_models import shipped_platforms
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=10_000, help="steps per round (default 10000)")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds; the best counts (default 5)")
+    parser.add_argument("--platform", nargs="*", default=None, help="platforms (default: every shipped one)")
+    add_json_flag(parser)
+    args = parser.parse_args(argv)
+    cpu = _pin_one_core()
+    names = args.platform or shipped_platforms()
+    results = {name: bench_platform(name, args.steps, args.rounds) for name in names}
+    if args.json:
+        print_json({"target_steps_per_s": TARGET_STEPS_PER_S, "cpu": cpu, "steps": args.steps,
+                    "rounds": args.rounds, "platforms": results})
+    else:
+        rows = [{"platform": name, **r} for name, r in results.items()]
+        print(format_table(rows, ["platform", "n_actions", "steps_per_s", "steps_per_s_gym_make",
+                                  "us_step", "us_simpy", "us_observation", "us_policy", "us_other"]))
+        print(f"target {TARGET_STEPS_PER_S} steps/s; pinned to CPU {cpu}; best of {args.rounds} rounds of "
+              f"{args.steps} steps per platform")
+    return 0
+
+
+def bench_platform(name: str, n_steps: int, n_rounds: int) -> dict:
+    """Steps/s of the env on platform ``name`` and the time per step of its parts (us).
+
+    Every figure is the best of ``n_rounds`` interleaved rounds: the machine is shared, and the
+    fastest round is the one least disturbed by other processes.
+    """
+    import gymnasium as gym
+
+    from envs import DynamicDNNEnv
+    from platform_models import load_platform
+    from traces import generate
+
+    platform = load_platform(name)
+    trace = generate("bursty", platform, seed=0, duration_s=60.0)
+    env = DynamicDNNEnv(platform, trace)
+    made = gym.make("dynscale/DynamicDNN-v0", platform=platform, trace=trace)
+    rng = np.random.default_rng(0)
+
+    def policy() -> int:
+        valid = np.flatnonzero(env.action_masks())
+        return int(valid[rng.integers(valid.size)])
+
+    best = {"step": np.inf, "gym_make": np.inf, "simpy": np.inf, "observation": np.inf, "policy": np.inf}
+    for _ in range(n_rounds):
+        actions: list[int] = []
+        env.reset(seed=0)
+        start = time.perf_counter()
+        for _ in range(n_steps):
+            actions.append(policy())
+            *_, terminated, truncated, _ = env.step(actions[-1])
+            if terminated or truncated:
+                env.reset()
+        timings = {
+            "step": time.perf_counter() - start,
+            "gym_make": _replay(made, actions),
+            "simpy": _replay_simulation(env, actions),
+            "observation": _replay_observation(env, n_steps),
+            "policy": _time(policy, n_steps),
+        }
+        best = {key: min(best[key], timings[key]) for key in best}
+    us = 1e6 / n_steps
+    return {
+        "n_actions": len(platform.configs()),
+        "trace": f"bursty seed 0, {trace.duration_s:g} s, {trace.frame_period_ms:g} ms frames",
+        "steps_per_s": round(n_steps / best["step"]),
+        "steps_per_s_gym_make": round(n_steps / best["gym_make"]),
+        "us_step": round(best["step"] * us, 1),
+        "us_simpy": round(best["simpy"] * us, 1),
+        "us_observation": round(best["observation"] * us, 1),
+        "us_policy": round(best["policy"] * us, 1),
+        "us_other": round((best["step"] - best["simpy"] - best["observation"] - best["policy"]) * us, 1),
+    }
+
+
+def _replay(env, actions: list[int]) -> float:
+    """Seconds to step ``env`` (reset at episode ends) through ``actions``."""
+    env.reset(seed=0)
+    start = time.perf_counter()
+    for a in actions:
+        *_, terminated, truncated, _ = env.step(a)
+        if terminated or truncated:
+            env.reset()
+    return time.perf_counter() - start
+
+
+def _replay_simulation(env, actions: list[int]) -> float:
+    """Seconds the SimPy simulation alone takes for ``actions`` (new episodes built outside the clock)."""
+    env.reset(seed=0)
+    spent = 0.0
+    for a in actions:
+        sim = env.unwrapped._sim
+        if sim.done:
+            env.reset()
+            sim = env.unwrapped._sim
+        start = time.perf_counter()
+        sim.run_frame(a)
+        spent += time.perf_counter() - start
+    return spent
+
+
+def _replay_observation(env, n_steps: int) -> float:
+    """Seconds ``n_steps`` observation builds take (the shared ObservationSpec.build)."""
+    env.reset(seed=0)
+    return _time(env._observe, n_steps)
+
+
+def _time(fn, n: int) -> float:
+    start = time.perf_counter()
+    for _ in range(n):
+        fn()
+    return time.perf_counter() - start
+
+
+def _pin_one_core() -> int | None:
+    """Pin this process to the last CPU it may use; None where the OS has no affinity call."""
+    if not hasattr(os, "sched_setaffinity"):
+        return None
+    cpu = max(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, {cpu})
+    return cpu
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
