@@ -101,8 +101,8 @@ def _deploy(args: argparse.Namespace) -> int:
     if args.json:
         print_json(asdict(summary))
     else:
-        columns = ["controller", "n_inferences", "budget_met_rate", "accuracy_mean", "energy_mj_mean",
-                   "latency_ms_mean", "latency_ms_p95", "power_source"]
+        columns = ["controller", "n_inferences", "budget_met_rate", "accuracy", "energy_mj", "latency_ms",
+                   "latency_p95_ms", "power_source"]
         print(format_table([asdict(summary)], columns))
         print(f"log: {summary.log}")
     return 0

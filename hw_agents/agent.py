@@ -52,17 +52,19 @@ SUMMARY_NAME = "summary.json"
 
 @dataclass(frozen=True)
 class DeploySummary:
-    """The metrics of a live run, as ``evaluate`` reports them for a simulated one."""
+    """The metrics of a live run, named as ``evaluate`` names them for a simulated one: share of
+    inferences that met every budget, mean accuracy of the groups used, mean energy per inference,
+    mean and 95th percentile latency (queueing included)."""
 
     controller: str
     trace: str
     board: str
     n_inferences: int
     budget_met_rate: float
-    accuracy_mean: float
-    energy_mj_mean: float
-    latency_ms_mean: float
-    latency_ms_p95: float
+    accuracy: float
+    energy_mj: float
+    latency_ms: float
+    latency_p95_ms: float
     power_source: str
     log: str
 
@@ -130,10 +132,10 @@ def summarise_log(log_path: str | Path, *, controller: str, trace: str, board: s
         board=board,
         n_inferences=len(rows),
         budget_met_rate=float(np.mean([r["budget_met"] == "True" for r in rows])) if rows else math.nan,
-        accuracy_mean=float(column("accuracy").mean()) if rows else math.nan,
-        energy_mj_mean=float(column("energy_mj").mean()) if rows else math.nan,
-        latency_ms_mean=float(latency.mean()),
-        latency_ms_p95=float(np.percentile(latency, 95)),
+        accuracy=float(column("accuracy").mean()) if rows else math.nan,
+        energy_mj=float(column("energy_mj").mean()) if rows else math.nan,
+        latency_ms=float(latency.mean()),
+        latency_p95_ms=float(np.percentile(latency, 95)),
         power_source="+".join(sources),
         log=str(log_path),
     )

@@ -1,0 +1,133 @@
+"""Simulator against reality: one controller and one trace, run live on this machine and in the env.
+
+Live: ``hw_agents.deploy`` on the ``host`` board with the trace's competing load replayed for real
+(pinned CPU burners). Simulated: the same controller over the same trace in
+``dynscale/DynamicDNN-v0`` on platform ``host`` (the table ``dynscale profile`` measured here), with
+latency noise off, so that each simulated latency is the model's expectation. Frame ``i`` of one is
+compared with frame ``i`` of the other (both start at trace time 0 and frames arrive at the trace's
+frame period), on the latency from arrival to result:
+
+    error_i = |sim_i - real_i| / real_i
+
+Printed: median and p90 of the error, both budget-met rates, and, to tell the model's error from the
+controller's choices drifting apart, the same error of the platform model alone at the configuration
+and competing load the live run observed (``model_*``: platform.latency_ms at cores = n - load,
+against the measured inference time).
+
+    .venv/bin/python benchmarks/sim_vs_real.py [--controller lookup] [--trace T] [--duration 30] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+DEFAULT_TRACE = REPO / "traces" / "data" / "host" / "recorded-mixed-eval.csv"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--controller", default="lookup", help="controller spec (default %(default)s)")
+    parser.add_argument("--trace", default=str(DEFAULT_TRACE), help="host trace (default: recorded eval)")
+    parser.add_argument("--duration", type=float, default=30.0, help="live seconds (default %(default)s)")
+    parser.add_argument("--platform", default="host", help="platform of this machine (default %(default)s)")
+    parser.add_argument("--out", help="folder for the live log (default: a temporary one)")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    args = parser.parse_args(argv)
+
+    from controllers import make_controller
+    from dynscale._output import format_table, print_json
+    from hw_agents import deploy, open_board
+    from platform_models import load_platform
+    from traces import load_trace
+
+    platform = load_platform(args.platform)
+    trace = load_trace(args.trace, platform)
+    duration_s = min(args.duration, trace.duration_s)  # one pass: the simulated episode is one pass
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(args.out or tmp)
+        board = open_board("host")
+        live_summary = deploy(board, make_controller(args.controller, platform), trace, out,
+                              duration_s=duration_s, platform=platform)
+        with (out / "deploy-log.csv").open(newline="") as f:
+            live = list(csv.DictReader(f))
+    sim = _simulate(args.controller, platform, trace, len(live))
+    n = min(len(live), len(sim["latency_ms"]))
+    real_ms = np.array([float(r["latency_ms"]) for r in live[:n]])
+    sim_ms = np.asarray(sim["latency_ms"][:n], dtype=float)
+    error = np.abs(sim_ms - real_ms) / real_ms
+    model_error = _model_error(platform, live[:n])
+    same_config = np.mean([(int(r["groups"]), r["pe"], float(r["freq_mhz"])) == c
+                           for r, c in zip(live[:n], sim["config"][:n], strict=True)])
+    result = {
+        "controller": args.controller,
+        "trace": str(args.trace),
+        "platform": args.platform,
+        "n_frames": n,
+        "median_abs_err": float(np.median(error)),
+        "p90_abs_err": float(np.percentile(error, 90)),
+        "real_budget_met_rate": live_summary.budget_met_rate,
+        "sim_budget_met_rate": float(np.mean(sim["budget_met"][:n])),
+        "real_latency_ms_mean": float(real_ms.mean()),
+        "sim_latency_ms_mean": float(sim_ms.mean()),
+        "same_config_rate": float(same_config),
+        "model_median_abs_err": float(np.median(model_error)),
+        "model_p90_abs_err": float(np.percentile(model_error, 90)),
+        "load_avg_1min": _loadavg(),
+    }
+    if args.json:
+        print_json(result)
+    else:
+        print(format_table([{k: v for k, v in result.items() if k not in ("trace",)}]))
+    return 0
+
+
+def _simulate(spec: str, platform, trace, n_frames: int) -> dict[str, list]:
+    import gymnasium
+
+    import envs  # noqa: F401  (registers the env id)
+    from controllers import make_controller
+
+    env = gymnasium.make("dynscale/DynamicDNN-v0", platform=platform, trace=trace, max_frames=n_frames,
+                         latency_noise=False)
+    controller = make_controller(spec, platform, env)
+    columns: dict[str, list] = {"latency_ms": [], "budget_met": [], "config": []}
+    obs, info = env.reset(seed=0)
+    controller.reset()
+    done = False
+    while not done:
+        action = controller.act(obs, {**info, "action_mask": env.unwrapped.action_masks()})
+        obs, _, terminated, truncated, info = env.step(action)
+        done = terminated or truncated
+        columns["latency_ms"].append(info["latency_ms"])
+        columns["budget_met"].append(info["budget_met"])
+        columns["config"].append((int(info["groups"]), info["pe"], float(info["freq_mhz"])))
+    env.close()
+    return columns
+
+
+def _model_error(platform, rows: list[dict[str, str]]) -> np.ndarray:
+    errors = []
+    for r in rows:
+        pe = platform.pe(r["pe"])
+        cores = min(max(pe.n_cores - float(r[f"load_{pe.name}"]), 0.05), pe.n_cores)
+        predicted = platform.latency_ms(pe.name, float(r["freq_mhz"]), cores, int(r["groups"]))
+        errors.append(abs(predicted - float(r["infer_ms"])) / float(r["infer_ms"]))
+    return np.array(errors) if errors else np.array([math.nan])
+
+
+def _loadavg() -> float:
+    return float(Path("/proc/loadavg").read_text().split()[0])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
