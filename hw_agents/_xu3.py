@@ -90,6 +90,8 @@ def _find_ina231(fs: Sysfs, parts: BoardParts) -> bool:
         rail, pe = _SENSORS[sensor]
         parts.rails.append(PowerFileRail(rail, pe, directory / "sensor_W", "W"))
         parts.sensor_enables.append(directory / "enable")
+        if read_int(directory / "enable") == 0:
+            parts.missing.append((str(directory / "enable"), "off: reads 0 W until a session enables it"))
         period = _PERIOD.match(read_text(directory / "update_period"))
         if period:
             parts.sensor_period_s = max(parts.sensor_period_s or 0.0, int(period.group(1)) * 1e-6)
