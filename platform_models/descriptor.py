@@ -132,10 +132,10 @@ class _Checker:
         self.problems.append(Problem(self.where, line, field, message))
 
     def get(self, data: dict, keys: tuple) -> Any:
-        if keys[-1] not in data:
+        value = data.get(keys[-1])
+        if value is None:  # absent, or present with no value (``name:``)
             self.add(keys, "missing")
-            return None
-        return data[keys[-1]]
+        return value
 
     def text(self, data: dict, keys: tuple) -> str | None:
         value = self.get(data, keys)

@@ -89,7 +89,7 @@ def save_platform(
     if problems:
         raise problems[0].error()
     assert checked is not None
-    text = _table_text(rows, checked, str(checked.table_path))
+    text = _table_text(rows, checked, str(checked.table_path), [_provenance_line(descriptor)])
     _write_atomic(checked.table_path, text)
     _write_atomic(yaml_path, yaml.safe_dump(descriptor, sort_keys=False, allow_unicode=True))
     return checked.table_path
@@ -125,12 +125,22 @@ def _table_text(
     return text
 
 
+def _provenance_line(descriptor: dict[str, Any]) -> str:
+    """The table's first comment: what the rows are and where they came from."""
+    prov = descriptor["provenance"]
+    if prov["kind"] == "measured":
+        return (f"{descriptor['name']}: MEASURED on {prov['host']}, {prov['date']}, by {prov['tool']}; "
+                f"method: {prov['method']}")
+    return f"{descriptor['name']}: DERIVED; model: {prov['model']}"
+
+
 def _read(path: Path) -> tuple[Descriptor | None, list[Row], list[Problem]]:
     descriptor, problems = read_descriptor(path)
     if descriptor is None:
         return None, [], problems
     rows, problems = read_table(descriptor.table_path)
-    problems += check_rows(rows, descriptor, str(descriptor.table_path))
+    if rows or not problems:  # a table that did not parse at all has no grid worth checking
+        problems += check_rows(rows, descriptor, str(descriptor.table_path))
     return descriptor, rows, problems
 
 

@@ -38,6 +38,7 @@ _NUMBER_COLUMNS = (
     ("power_w_std", 0.0, False),
 )
 _INT_COLUMNS = (("cores", 1), ("groups", 1), ("latency_n", 0))
+_KEY_COLUMNS = ("freq_mhz", "cores", "groups")
 
 
 @dataclass(frozen=True)
@@ -140,8 +141,11 @@ def _parse_row(cells: dict[str, str], where: str, line: int, problems: list[Prob
                 Problem(where, line, column, f"expected an integer >= {low}, got {short(cells[column])}")
             )
         values[column] = value
-    if len(problems) > n_before:
+    bad = {p.field for p in problems[n_before:]}
+    if bad & set(_KEY_COLUMNS):
         return None
+    # A row whose key parsed but whose figures did not still counts for the duplicate and grid checks
+    # (so one bad cell is reported once); the model is never built from a table with problems.
     return Row(**values)  # type: ignore[arg-type]
 
 

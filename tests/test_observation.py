@@ -1,0 +1,79 @@
+"""The shared observation vector: build then decode gives back what the board knew."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from platform_models import OBSERVATION_VERSION, ObservationSpec, load_platform
+
+TINY = load_platform(Path(__file__).parent / "data" / "tiny.yaml")
+SPEC = ObservationSpec(TINY)
+
+
+def test_layout_size_and_bounds():
+    n_pe = len(TINY.pes)
+    assert SPEC.size == 10 + 2 * n_pe + 1 + n_pe
+    assert SPEC.low.shape == SPEC.high.shape == (SPEC.size,)
+    assert OBSERVATION_VERSION == "dynscale-obs-1"
+    # The scales are the worst case over every configuration with all cores free.
+    metrics = TINY.config_metrics()
+    assert SPEC.scales == pytest.approx(
+        [metrics.latency_ms.max(), metrics.power_w.max(), metrics.energy_mj.max()]
+    )
+
+
+budget = st.one_of(st.just(math.nan), st.floats(0.1, 500.0))
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    budgets=st.tuples(budget, budget, budget),
+    last=st.tuples(st.floats(0.1, 300.0), st.floats(0.01, 5.0), st.floats(0.01, 500.0)),
+    loads=st.tuples(st.floats(0, 2), st.floats(0, 2), st.floats(0, 1)),
+    freq_index=st.tuples(st.integers(0, 2), st.integers(0, 2), st.integers(0, 2)),
+    groups=st.integers(1, 4),
+    pe=st.sampled_from(["little", "big", "gpu"]),
+    backlog=st.integers(0, 10),
+)
+def test_build_then_decode_round_trip(budgets, last, loads, freq_index, groups, pe, backlog):
+    names = [p.name for p in TINY.pes]
+    load = dict(zip(names, loads, strict=True))
+    freq = {p.name: p.freqs_mhz[i] for p, i in zip(TINY.pes, freq_index, strict=True)}
+    obs = SPEC.build(
+        budgets=budgets, last=last, load=load, freq_mhz=freq, groups=groups, pe=pe, backlog=backlog
+    )
+    assert obs.dtype == np.float32 and obs.shape == (SPEC.size,)
+    assert np.all(obs >= SPEC.low) and np.all(obs <= SPEC.high)
+    view = SPEC.decode(obs)
+    for got, want in zip(
+        (view.latency_budget_ms, view.power_budget_w, view.energy_budget_mj), budgets, strict=True
+    ):
+        assert math.isnan(got) if math.isnan(want) else got == pytest.approx(want, rel=1e-5)
+    reference = [b if not math.isnan(b) else s for b, s in zip(budgets, SPEC.scales, strict=True)]
+    for got, want, ref in zip(
+        (view.last_latency_ms, view.last_power_w, view.last_energy_mj), last, reference, strict=True
+    ):
+        # Ratios are capped at 10 x the budget: beyond that the decode says "10 x".
+        assert got == pytest.approx(min(want, 10 * ref), rel=1e-5)
+    assert view.load == pytest.approx(load, abs=1e-6)
+    assert view.freq_mhz == pytest.approx(freq, rel=1e-6)
+    assert (view.groups, view.pe, view.backlog) == (groups, pe, backlog)
+
+
+def test_the_first_inference_has_no_last_figures():
+    obs = SPEC.build(
+        budgets=(50.0, math.nan, math.nan),
+        last=(math.nan, math.nan, math.nan),
+        load={"little": 0.0, "big": 0.0, "gpu": 0.0},
+        freq_mhz={"little": 500, "big": 800, "gpu": 200},
+        groups=4,
+        pe="big",
+    )
+    assert list(obs[6:9]) == [0.0, 0.0, 0.0]
+    assert list(obs[3:6]) == [1.0, 0.0, 0.0]
