@@ -83,6 +83,38 @@ def test_save_then_load_is_exact(tmp_path: Path) -> None:
     assert not [p for p in (tmp_path / "sub").iterdir() if p.name != "copy.csv"]  # no temp file left
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (
+            {"time_s": [0, "x"]},
+            r"^field 'time_s': expected numbers, got could not convert string to float: 'x'$",
+        ),
+        ({"load": {"cpu": [0, None]}}, r"^field 'load_cpu': expected a number >= 0, got nan$"),
+        ({"load": {}}, r"^field 'load': expected at least one load_<pe> column$"),
+        (
+            {"power_budget_w": [1.0]},
+            r"^field 'power_budget_w': expected 2 values \(one per segment\), got shape",
+        ),
+        ({"frame_period_ms": None}, r"^field 'frame_period_ms': expected a number, got None$"),
+        ({"kind": "random"}, r"^field 'kind': expected one of steady\|periodic\|"),
+    ],
+)
+def test_bad_arrays_in_memory_are_trace_errors(kwargs: dict, message: str) -> None:
+    args = {
+        "platform": "x",
+        "kind": "steady",
+        "split": "train",
+        "frame_period_ms": 50,
+        "duration_s": 10,
+        "time_s": [0, 1],
+        "load": {"cpu": [0, 0]},
+        **kwargs,
+    }
+    with pytest.raises(TraceError, match=message):
+        Trace(**args)
+
+
 def test_trace_built_in_memory_is_checked() -> None:
     with pytest.raises(
         TraceError, match=r"^field 'time_s': expected a time after the previous row's 1.0, got 1.0$"

@@ -83,18 +83,19 @@ class Trace:
         self.platform = str(platform)
         self.kind = str(kind)
         self.split = str(split)
-        self.frame_period_ms = float(frame_period_ms)
-        self.duration_s = float(duration_s)
+        self.path = None if path is None else Path(path)
+        self.frame_period_ms = _number(frame_period_ms, "frame_period_ms", self.path)
+        self.duration_s = _number(duration_s, "duration_s", self.path)
         self.seed = None if seed is None else int(seed)
         self.description = str(description)
-        self.path = None if path is None else Path(path)
-        self.time_s = _frozen(time_s)
+        self.time_s = _frozen(time_s, "time_s", self.path)
         n = self.time_s.shape[0] if self.time_s.ndim == 1 else -1
         self.pe_names: tuple[str, ...] = tuple(load)
-        self.load: dict[str, np.ndarray] = {pe: _frozen(values) for pe, values in load.items()}
+        self.load: dict[str, np.ndarray] = {pe: _frozen(v, f"load_{pe}", self.path) for pe, v in load.items()}
         budgets = (latency_budget_ms, power_budget_w, energy_budget_mj)
         self.latency_budget_ms, self.power_budget_w, self.energy_budget_mj = (
-            _frozen(np.full(max(n, 0), np.nan) if b is None else b) for b in budgets
+            _frozen(np.full(max(n, 0), np.nan) if b is None else b, name, self.path)
+            for name, b in zip(BUDGET_FIELDS, budgets, strict=True)
         )
         self._row_lines = _row_lines
         for field, what in (
@@ -216,10 +217,20 @@ class Trace:
         return self._row_lines[row]
 
 
-def _frozen(values: Any) -> np.ndarray:
-    array = np.array(values, dtype=np.float64)  # a copy: the caller's array stays theirs
+def _frozen(values: Any, field: str, path: Path | None) -> np.ndarray:
+    try:
+        array = np.array(values, dtype=np.float64)  # a copy: the caller's array stays theirs
+    except (TypeError, ValueError) as exc:
+        raise TraceError(f"expected numbers, got {exc}", path=path, field=field) from None
     array.setflags(write=False)
     return array
+
+
+def _number(value: Any, field: str, path: Path | None) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise TraceError(f"expected a number, got {value!r}", path=path, field=field) from None
 
 
 # --- the format's rules, shared by the constructor and the file validator --------------------------
