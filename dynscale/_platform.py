@@ -121,6 +121,7 @@ def _plot(platform, pareto: dict, png: str) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
 
     metrics = platform.config_metrics()
     accuracy = [platform.accuracy[c.groups - 1] for c in platform.configs()]
@@ -141,6 +142,7 @@ def _plot(platform, pareto: dict, png: str) -> None:
             label="Pareto front",
         )
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels overlap on short log ranges
         ax.set_xlabel(unit)
         ax.set_ylabel("top-1 accuracy")
         ax.legend(fontsize=8)
