@@ -19,6 +19,7 @@ import atexit
 import json
 import os
 import signal
+import sys
 import tempfile
 import threading
 from dataclasses import dataclass
@@ -120,7 +121,11 @@ class Restorer:
         self._previous_handlers.clear()
 
     def _on_signal(self, signum: int, frame: object) -> None:
-        self.restore()
+        failures = self.restore()
+        if failures:
+            # The process may be about to die of the signal: say now what is left and how to undo it.
+            print(f"{failures[0][0]}: not restored ({failures[0][1]}); {len(failures)} files left; run "
+                  f"`dynscale board restore --journal {self.journal_path}`", file=sys.stderr)
         previous = self._previous_handlers.get(signum, signal.SIG_DFL)
         self.uninstall_handlers()
         if callable(previous):
