@@ -106,7 +106,8 @@ def test_same_seed_same_trajectory(tiny, busy_trace):
 def test_runs_under_sb3_subproc_vec_env(tiny, busy_trace):
     from stable_baselines3.common.vec_env import SubprocVecEnv
 
-    vec = SubprocVecEnv([lambda: DynamicDNNEnv(tiny, busy_trace) for _ in range(2)])
+    # fork: the workers inherit the imported modules instead of importing torch again (seconds each)
+    vec = SubprocVecEnv([lambda: DynamicDNNEnv(tiny, busy_trace) for _ in range(2)], start_method="fork")
     try:
         vec.seed(3)
         obs = vec.reset()
