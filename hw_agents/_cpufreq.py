@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from hw_agents._parts import PE, BoardParts
 from hw_agents._sysfs import Missing, Sysfs, Writer, read_cpu_list, read_int, read_ints, read_text
 from hw_agents.errors import BoardError
 
@@ -35,6 +36,11 @@ class CpuPolicy:
     cpus: tuple[int, ...]
     freqs_khz: tuple[int, ...]
     governors: tuple[str, ...]
+
+    @property
+    def freqs_mhz(self) -> tuple[float, ...]:
+        """The levels in MHz."""
+        return tuple(khz / 1000 for khz in self.freqs_khz)
 
     @property
     def governor(self) -> str:
@@ -144,6 +150,16 @@ class CpufreqControl:
                 _set_setspeed(policy.dir, freq_khz, write)
             else:
                 set_min_max(policy.dir / "scaling_min_freq", policy.dir / "scaling_max_freq", freq_khz, write)
+
+
+def add_cluster(parts: BoardParts, fs: Sysfs, name: str, cpus: tuple[int, ...],
+                policy: CpuPolicy | None) -> None:
+    """Add the CPU-cluster PE ``name``; without its policy it has no levels and no control (noted)."""
+    if policy is None:
+        parts.missing.append((str(fs.path("sys/devices/system/cpu/cpufreq")),
+                              f"no cpufreq policy for cpus {cpus[0]}-{cpus[-1]}: PE {name} not settable"))
+    parts.pes.append(PE(name, "cpu", cpus, policy.freqs_mhz if policy else ()))
+    parts.controls[name] = CpufreqControl([policy]) if policy else None
 
 
 def common_freqs_mhz(policies: list[CpuPolicy]) -> tuple[float, ...]:

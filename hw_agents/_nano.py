@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 
-from hw_agents._cpufreq import CpufreqControl, find_policies
+from hw_agents._cpufreq import add_cluster, find_policies
 from hw_agents._devfreq import devfreq_control, find_devfreq
 from hw_agents._parts import PE, BoardParts
 from hw_agents._rails import PowerFileRail
@@ -44,11 +44,7 @@ def discover(fs: Sysfs) -> BoardParts:
         raise BoardAbsentError("no Jetson Nano here: no A57 cluster (cpus 0-3) with a 57000000.gpu devfreq "
                                "node or INA3221 rails (a copied tree? pass --sysfs-root)",
                                path=fs.path("sys/class/devfreq"))
-    if policy is None:
-        parts.missing.append((str(fs.path("sys/devices/system/cpu/cpufreq/policy0")),
-                              "no cpufreq policy for cpus 0-3: PE a57 not settable"))
-    parts.pes.append(PE("a57", "cpu", A57_CPUS, tuple(k / 1000 for k in policy.freqs_khz) if policy else ()))
-    parts.controls["a57"] = CpufreqControl([policy]) if policy else None
+    add_cluster(parts, fs, "a57", A57_CPUS, policy)
     parts.pes.append(PE("gpu", "gpu", A57_CPUS, tuple(hz / 1e6 for hz in node.freqs_hz) if node else ()))
     parts.controls["gpu"] = devfreq_control(node) if node else None
     parts.thermal_zones = find_thermal_zones(fs, parts.missing)

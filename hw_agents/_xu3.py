@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from hw_agents._cpufreq import CpufreqControl, find_policies
+from hw_agents._cpufreq import add_cluster, find_policies
 from hw_agents._devfreq import MinMaxControl, devfreq_control, find_devfreq
 from hw_agents._parts import PE, BoardParts
 from hw_agents._rails import PowerFileRail
@@ -56,12 +56,7 @@ def discover(fs: Sysfs) -> BoardParts:
                                "INA231 sensor (a copied tree? pass --sysfs-root)",
                                path=fs.path("sys/devices/system/cpu"))
     for name, cpus in (("a7", A7_CPUS), ("a15", A15_CPUS)):
-        policy = policies.get(cpus)
-        if policy is None:
-            parts.missing.append((str(fs.path("sys/devices/system/cpu/cpufreq")),
-                                  f"no cpufreq policy for cpus {cpus[0]}-{cpus[-1]}: PE {name} not settable"))
-        parts.pes.append(PE(name, "cpu", cpus, tuple(k / 1000 for k in policy.freqs_khz) if policy else ()))
-        parts.controls[name] = CpufreqControl([policy]) if policy else None
+        add_cluster(parts, fs, name, cpus, policies.get(cpus))
     _find_gpu(fs, parts)
     parts.thermal_zones = find_thermal_zones(fs, parts.missing)
     tmu = fs.path("sys/devices/10060000.tmu/temp")
