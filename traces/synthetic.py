@@ -96,9 +96,8 @@ class BudgetScale:
             low_w, high_w = self.power_w[fits].min(), self.power_w[fits].max()
             return period_ms, _sig3(_between(low_w * 1.05, high_w, 0.15 + 0.35 * u)), nan
         if name == "battery-energy":  # below the least energy with all groups: fewer groups
-            least_all_mj = self.energy_mj[fits & self.all_groups].min(
-                initial=self.energy_mj[self.all_groups].min()
-            )
+            fits_all = fits & self.all_groups
+            least_all_mj = self.energy_mj[fits_all if fits_all.any() else self.all_groups].min()
             return period_ms, nan, _sig3(_between(self.energy_mj[fits].min() * 1.1, least_all_mj * 0.95, u))
         if name == "balanced":  # both moderate: all groups fit on a well chosen configuration
             latency_ms = _sig3(self.latency_ms[self.all_groups].min() * (1.2 + 0.8 * u))
@@ -197,8 +196,9 @@ def _phases(
 
 
 def _between(low: float, high: float, u: float) -> float:
-    """Geometric interpolation: budgets span orders of magnitude across PEs and frequencies."""
-    low, high = min(low, high), max(low, high)
+    """Geometric interpolation (budgets span orders of magnitude across PEs and frequencies); never
+    below ``low``, which keeps the budget within reach, even where the platform leaves no room."""
+    high = max(high, low)
     return low * (high / low) ** u
 
 
