@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from platform_models import load_platform, shipped_platforms
 from traces import GENERATED_KINDS, TraceError, load_trace, shipped_traces
 from traces.regenerate import SHIPPED, differences, main
 from traces.shipped import DATA_DIR
+from traces.synthetic import BudgetScale
 
 BOARDS = ("odroid-xu3", "jetson-nano")
 
@@ -33,6 +35,21 @@ def test_every_shipped_file_is_valid_and_the_set_is_small() -> None:
         name = path.parent.name
         assert load_trace(path, platform=platforms.get(name)).platform == name
     assert sum(p.stat().st_size for p in paths) < 400_000
+
+
+@pytest.mark.parametrize("board", BOARDS)
+def test_shipped_budgets_bite_but_stay_within_reach(board: str) -> None:
+    scale = BudgetScale.of(load_platform(board))
+    metrics = np.column_stack([scale.latency_ms, scale.power_w, scale.energy_mj])
+    seconds = {"fewer groups": 0.0, "all groups": 0.0}
+    for path in shipped_traces(board):
+        t = load_trace(path)
+        for start_s, length_s in zip(t.time_s, t.segment_durations_s(), strict=True):
+            limits = np.array(t.budgets_at(start_s))
+            fits = np.all(np.isnan(limits) | (metrics <= limits), axis=1)
+            assert fits.any(), f"{path.name} at {start_s} s: no configuration meets {limits} on a free board"
+            seconds["all groups" if fits[scale.all_groups].any() else "fewer groups"] += length_s
+    assert min(seconds.values()) > 0.3 * sum(seconds.values())
 
 
 def test_shipped_synthetic_traces_are_reproduced_exactly() -> None:
