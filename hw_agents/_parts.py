@@ -54,7 +54,7 @@ class BoardParts:
     controls: dict[str, FreqControl | None] = field(default_factory=dict)
     rails: list[Rail] = field(default_factory=list)
     thermal_zones: dict[str, Path] = field(default_factory=dict)
-    # Files a session writes "1" to before reading power (INA231 ``enable`` on the XU3).
+    # Files a session writes "1" to before reading power (INA231 ``enable`` found off, on the XU3).
     sensor_enables: list[Path] = field(default_factory=list)
     # Sensor refresh period in s where the sensor states one (INA231 ``update_period``).
     sensor_period_s: float | None = None

@@ -84,14 +84,24 @@ def _find_ina231(fs: Sysfs, parts: BoardParts) -> bool:
             continue
         rail, pe = _SENSORS[sensor]
         parts.rails.append(PowerFileRail(rail, pe, directory / "sensor_W", "W"))
-        parts.sensor_enables.append(directory / "enable")
-        if read_int(directory / "enable") == 0:
-            parts.missing.append((str(directory / "enable"), "off: reads 0 W until a session enables it"))
+        _note_sensor_off(directory / "enable", parts)
         period = _PERIOD.match(read_text(directory / "update_period"))
         if period:
             parts.sensor_period_s = max(parts.sensor_period_s or 0.0, int(period.group(1)) * 1e-6)
     parts.rails.sort(key=lambda r: r.name)
     return bool(directories)
+
+
+def _note_sensor_off(enable: Path, parts: BoardParts) -> None:
+    # A sensor switched off reads 0 W; a session switches it on (and off again on leaving).
+    try:
+        is_off = read_int(enable) == 0
+    except BoardError as err:
+        parts.missing.append((str(enable), err.reason))
+        is_off = True
+    if is_off:
+        parts.sensor_enables.append(enable)
+        parts.missing.append((str(enable), "off: reads 0 W until a session enables it"))
 
 
 def _find_hwmon(fs: Sysfs, parts: BoardParts) -> bool:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from hw_agents._parts import PE, BoardParts
 from hw_agents._restore import Restorer, default_journal_path
-from hw_agents._sysfs import Missing, Sysfs, can_write, read_int, why_not_writable
+from hw_agents._sysfs import Missing, Sysfs, can_write, why_not_writable
 from hw_agents._thermal import read_temperature_c
 from hw_agents.errors import BoardError
 
@@ -139,7 +139,7 @@ class Board:
         self._parts = parts
         self.pes = tuple(parts.pes)
         to_write = [path for control in parts.controls.values() if control is not None
-                    for path in control.files()] + self._sensors_to_enable()
+                    for path in control.files()] + self._parts.sensor_enables
         not_permitted = [(str(path), why_not_writable(path)) for path in to_write if not can_write(path)]
         if not_permitted and not monitor_only:
             path, why = not_permitted[0]
@@ -182,7 +182,7 @@ class Board:
             self._restorer.install_handlers()
         self._in_session = True
         try:
-            for path in self._sensors_to_enable() if self._restorer is not None else ():
+            for path in self._parts.sensor_enables if self._restorer is not None else ():
                 self._restorer.write(path, "1")
             yield self
         finally:
@@ -283,9 +283,6 @@ class Board:
         raise BoardError(f"{freq_mhz:g} MHz is not a level of PE {pe.name!r}: "
                          f"{', '.join(f'{f:g}' for f in pe.freqs_mhz) or 'none'}", field="freq_mhz")
 
-    def _sensors_to_enable(self) -> list[Path]:
-        # A sensor already on needs no write (and no permission).
-        return [path for path in self._parts.sensor_enables if read_int(path) == 0]
 
 
 def _reading(read, missing: Missing):

@@ -110,3 +110,11 @@ def test_restore_of_a_malformed_journal_names_it(tmp_path):
     journal.write_text('{"version": 1, "entries": [{"path": "/x"}]}')
     with pytest.raises(BoardError, match=r"journal.json: malformed journal: 'original_hex'$"):
         restore_journal(journal)
+
+
+def test_journal_lies_beside_a_fake_tree_and_in_the_runtime_dir_for_the_real_root(tmp_path, monkeypatch):
+    from hw_agents._restore import default_journal_path
+
+    assert default_journal_path(tmp_path / "fs") == tmp_path / "fs.dynscale-journal.json"
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "run"))
+    assert default_journal_path("/").parent == tmp_path / "run"
