@@ -319,3 +319,19 @@ def test_bad_arguments_raise_one_line_errors(tiny, busy_trace):
                   time_s=[0.0], load={"cpu": [0.0]})
     with pytest.raises(TraceError, match="load"):
         DynamicDNNEnv(tiny, other)
+
+
+def test_maskable_ppo_learns_a_few_steps_from_the_masks(tiny):
+    from sb3_contrib import MaskablePPO
+
+    trace = make_trace([0.0], little=2.0, latency=100.0, duration_s=2.0)  # little is taken: masked
+    env = DynamicDNNEnv(tiny, trace, max_frames=16)
+    model = MaskablePPO("MlpPolicy", env, n_steps=16, batch_size=16, n_epochs=1, seed=0, device="cpu")
+    model.learn(16)
+    obs, _ = env.reset(seed=0)
+    masks = env.action_masks()
+    assert not masks.all()
+    for _ in range(5):
+        action, _ = model.predict(obs, action_masks=masks)
+        assert masks[int(action)]
+        obs, *_ = env.step(action)
