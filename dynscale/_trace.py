@@ -102,7 +102,7 @@ def _gen(args: argparse.Namespace) -> int:
 
 
 def _record(args: argparse.Namespace) -> int:
-    from hw_agents.recorder import record_trace
+    from hw_agents import record_trace
     from traces.summary import summarize
 
     trace = record_trace(
