@@ -40,6 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trace", default=str(DEFAULT_TRACE), help="host trace (default: recorded eval)")
     parser.add_argument("--duration", type=float, default=30.0, help="live seconds (default %(default)s)")
     parser.add_argument("--platform", default="host", help="platform of this machine (default %(default)s)")
+    parser.add_argument("--load-nice", type=int, default=0,
+                        help="nice of the load burners (-10: they keep the trace's cores, as the simulator "
+                        "assumes; needs root); default %(default)s")
     parser.add_argument("--out", help="folder for the live log (default: a temporary one)")
     parser.add_argument("--json", action="store_true", help="print JSON")
     args = parser.parse_args(argv)
@@ -57,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         out = Path(args.out or tmp)
         board = open_board("host")
         live_summary = deploy(board, make_controller(args.controller, platform), trace, out,
-                              duration_s=duration_s, platform=platform)
+                              duration_s=duration_s, platform=platform, load_nice=args.load_nice)
         with (out / "deploy-log.csv").open(newline="") as f:
             live = list(csv.DictReader(f))
     sim = _simulate(args.controller, platform, trace, len(live))
@@ -72,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         "controller": args.controller,
         "trace": str(args.trace),
         "platform": args.platform,
+        "load_nice": args.load_nice,
         "n_frames": n,
         "median_abs_err": float(np.median(error)),
         "p90_abs_err": float(np.percentile(error, 90)),

@@ -50,6 +50,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint", metavar="DIR", help="dnn checkpoint (default: fresh weights of the "
                    "platform's architecture; the platform's accuracy per k is logged)")
     p.add_argument("--no-load", action="store_true", help="do not replay the trace's competing load")
+    p.add_argument("--load-nice", type=int, default=0, metavar="N",
+                   help="nice value of the load burners (default 0: they share cores fairly with the DNN; "
+                   "-10, as root: they keep the cores the trace says, as the simulator assumes)")
     p.add_argument("--out", required=True, metavar="DIR", help="folder for the log and the summary")
     add_json_flag(p)
     p.set_defaults(handler=_deploy)
@@ -97,6 +100,7 @@ def _deploy(args: argparse.Namespace) -> int:
     controller = make_controller(args.controller, platform)
     summary = deploy(board, controller, trace, args.out, duration_s=args.duration or trace.duration_s,
                      platform=platform, checkpoint=args.checkpoint, replay_load=not args.no_load,
+                     load_nice=args.load_nice,
                      proc_root=f"{args.sysfs_root.rstrip('/')}/proc")
     if args.json:
         print_json(asdict(summary))

@@ -38,7 +38,13 @@ from typing import Any
 import numpy as np
 
 from hw_agents.loadgen import LoadReplayer
-from hw_agents.profiler import PowerSampler, inference_state_restored, load_dnn, pin_inference
+from hw_agents.profiler import (
+    PowerSampler,
+    inference_state_restored,
+    load_dnn,
+    pin_inference,
+    set_all_threads_affinity,
+)
 from hw_agents.recorder import read_cpu_times
 
 __all__ = ["LOG_NAME", "SUMMARY_NAME", "DeploySummary", "deploy", "summarise_log"]
@@ -79,12 +85,14 @@ def deploy(
     platform: Any,
     checkpoint: str | Path | None = None,
     replay_load: bool = True,
+    load_nice: int = 0,
     proc_root: str | Path = "/proc",
 ) -> DeploySummary:
     """Run ``controller`` live on ``board`` for ``duration_s`` under ``trace``'s budgets and load.
 
     ``platform``: the board's platform model (observation layout, configurations, accuracy per k,
-    and the power estimate where no sensor is readable). Writes ``out_dir/deploy-log.csv`` (one row
+    and the power estimate where no sensor is readable). ``load_nice``: the burners' nice value
+    (see :class:`LoadReplayer`). Writes ``out_dir/deploy-log.csv`` (one row
     per inference) and ``out_dir/summary.json``; returns the summary.
     """
     import torch
@@ -99,7 +107,8 @@ def deploy(
     n_frames = max(math.ceil(duration_s / period_s - 1e-9), 1)
     # The first frame arrives one frame period after the load starts, so that its load reading has a
     # window as long as every later one.
-    replayer = LoadReplayer(trace, board.pes, lead_in_s=period_s) if replay_load else contextlib.nullcontext()
+    replayer = (LoadReplayer(trace, board.pes, lead_in_s=period_s, nice=load_nice) if replay_load
+                else contextlib.nullcontext())
     with inference_state_restored(), board.session(), torch.inference_mode():
         run.warm_up()
         with replayer, log_path.open("w", newline="") as f:
@@ -176,14 +185,17 @@ class _LiveRun:
 
     def warm_up(self, n_per_config: int = 3) -> None:
         """Run every k on every PE a few times before the clock starts (first inferences are slow:
-        allocation, thread start-up), ending in the starting configuration."""
+        allocation, thread start-up); the process's CPU affinity is given back afterwards, so that
+        the load replayer can pin its burners to any CPU."""
+        affinity = os.sched_getaffinity(0)
         for pe in self.platform.pes:
             pin_inference(self.board, pe.name)
             for k in range(1, self.platform.groups + 1):
                 self.model.set_active_groups(k)
                 for _ in range(n_per_config):
                     self.model(self.x)
-        self._pinned_pe = self.platform.pes[-1].name
+        set_all_threads_affinity(affinity)
+        self._pinned_pe = None
         self.model.set_active_groups(self.groups)
 
     def start_load_window(self) -> None:

@@ -17,6 +17,12 @@ No burner outlives the process that started it, however that process ends:
 * leaving the context manager (normally, on an exception or on a signal turned into one) kills and
   reaps every burner.
 
+Priority: by default burners run at the DNN's priority, so where a burner and the DNN share a core
+the Linux scheduler splits it fairly and the competing work gets less than the trace says.
+``nice=-10`` (needs root or CAP_SYS_NICE) gives the burners about 90 % of a shared core, so the
+replayed load is the trace's whatever the DNN does - the simulator's assumption ("the trace fixes
+the competing applications' busy cores").
+
 GPU loads are not replayed (no portable way to keep a GPU busy a given share of time); the PEs
 skipped are listed in :attr:`LoadReplayer.skipped_pes`.
 """
@@ -33,7 +39,7 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from hw_agents.errors import BoardError
+from hw_agents.errors import BoardError, BoardPermissionError
 
 __all__ = ["LoadReplayer", "duty_cycles"]
 
@@ -99,6 +105,7 @@ class LoadReplayer:
         period_ms: float = DEFAULT_PERIOD_MS,
         loop: bool = True,
         lead_in_s: float = 0.0,
+        nice: int = 0,
     ) -> None:
         if isinstance(board_pes, Mapping):
             cpus_by_pe = {name: tuple(cpus) for name, cpus in board_pes.items()}
@@ -114,6 +121,7 @@ class LoadReplayer:
         self.period_ms = float(period_ms)
         self.loop = loop
         self.lead_in_s = float(lead_in_s)
+        self.nice = int(nice)
         self.cpus_by_pe = {name: cpus for name, cpus in cpus_by_pe.items() if name in trace.pe_names}
         self.skipped_pes = tuple(name for name in trace.pe_names if name not in self.cpus_by_pe)
         self.start_monotonic = math.nan
@@ -127,7 +135,7 @@ class LoadReplayer:
         try:
             for cpus in self.cpus_by_pe.values():
                 for cpu in cpus:
-                    self._burners[cpu] = self._start_burner(cpu)
+                    self._start_burner(cpu)
             self.start_monotonic = time.monotonic()
             self._apply(self.trace_time_s())
             self._thread = threading.Thread(target=self._follow_trace, name="load-replay", daemon=True)
@@ -174,15 +182,23 @@ class LoadReplayer:
 
     # -- internals -------------------------------------------------------------------------------
 
-    def _start_burner(self, cpu: int) -> subprocess.Popen[bytes]:
+    def _start_burner(self, cpu: int) -> None:
         if cpu not in os.sched_getaffinity(0):
             raise BoardError(f"cpu{cpu}: not in this process's CPU set {sorted(os.sched_getaffinity(0))}")
-        return subprocess.Popen(
+        proc = subprocess.Popen(
             [sys.executable, "-I", "-c", _BURNER, str(os.getpid()), str(cpu), str(self.period_ms)],
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             close_fds=True,
         )
+        self._burners[cpu] = proc  # registered first, so that close() reaps it if the next line fails
+        if self.nice:
+            try:
+                os.setpriority(os.PRIO_PROCESS, proc.pid, self.nice)
+            except PermissionError:
+                raise BoardPermissionError(
+                    f"burner nice {self.nice}: not permitted (a negative nice needs root or CAP_SYS_NICE)",
+                    field="nice") from None
 
     def _apply(self, trace_time_s: float) -> None:
         load = self.trace.load_at(trace_time_s)

@@ -51,6 +51,7 @@ __all__ = [
     "pin_inference",
     "profile",
     "profile_points",
+    "set_all_threads_affinity",
 ]
 
 DEFAULT_ARCH = "alexnet-cifar"
@@ -180,7 +181,7 @@ def pin_inference(board: Any, pe: str, cores: int | None = None) -> set[int]:
     import torch
 
     cpus = board.pin(pe, cores)
-    _set_all_threads_affinity(cpus)
+    set_all_threads_affinity(cpus)
     torch.set_num_threads(len(cpus))
     return cpus
 
@@ -194,11 +195,12 @@ def inference_state_restored() -> Iterator[None]:
     try:
         yield
     finally:
-        _set_all_threads_affinity(affinity)
+        set_all_threads_affinity(affinity)
         torch.set_num_threads(threads)
 
 
-def _set_all_threads_affinity(cpus: set[int]) -> None:
+def set_all_threads_affinity(cpus: set[int]) -> None:
+    """Pin every thread of this process to ``cpus``."""
     for tid in os.listdir("/proc/self/task"):
         with contextlib.suppress(OSError):  # a thread that ended meanwhile
             os.sched_setaffinity(int(tid), cpus)
