@@ -138,52 +138,40 @@ class PlatformModel:
 
     def latency_ms(self, pe: str, freq_mhz: float, cores: float, groups: int) -> float:
         """Mean latency of one inference (ms) with ``cores`` (may be fractional) of ``pe`` at ``freq_mhz``."""
-        point = self._points.get((pe, freq_mhz, cores, groups)) or self._interpolate(
-            pe, freq_mhz, cores, groups
-        )
+        point = self._lookup(pe, freq_mhz, cores, groups)
         return point[_MEAN]
 
     def latency_std_ms(self, pe: str, freq_mhz: float, cores: float, groups: int) -> float:
         """Standard deviation of the latency (ms)."""
-        point = self._points.get((pe, freq_mhz, cores, groups)) or self._interpolate(
-            pe, freq_mhz, cores, groups
-        )
+        point = self._lookup(pe, freq_mhz, cores, groups)
         return point[_STD]
 
     def latency_p95_ms(self, pe: str, freq_mhz: float, cores: float, groups: int) -> float:
         """95th percentile of the latency (ms)."""
-        point = self._points.get((pe, freq_mhz, cores, groups)) or self._interpolate(
-            pe, freq_mhz, cores, groups
-        )
+        point = self._lookup(pe, freq_mhz, cores, groups)
         return point[_P95]
 
     def sample_latency_ms(
         self, pe: str, freq_mhz: float, cores: float, groups: int, rng: np.random.Generator
     ) -> float:
         """One latency draw (ms): log-normal with the point's mean and std (the mean if std is 0)."""
-        point = self._points.get((pe, freq_mhz, cores, groups)) or self._interpolate(
-            pe, freq_mhz, cores, groups
-        )
+        point = self._lookup(pe, freq_mhz, cores, groups)
         sigma = point[-1]
         return point[_MEAN] * math.exp(sigma * rng.standard_normal() - 0.5 * sigma * sigma)
 
     def power_w(self, pe: str, freq_mhz: float, cores: float, groups: int) -> float:
         """Mean power (W) of the PE's rail while the DNN runs."""
-        point = self._points.get((pe, freq_mhz, cores, groups)) or self._interpolate(
-            pe, freq_mhz, cores, groups
-        )
+        point = self._lookup(pe, freq_mhz, cores, groups)
         return point[_POWER]
 
     def energy_mj(self, pe: str, freq_mhz: float, cores: float, groups: int) -> float:
         """Energy of one inference (mJ) = power_w x latency_ms."""
-        point = self._points.get((pe, freq_mhz, cores, groups)) or self._interpolate(
-            pe, freq_mhz, cores, groups
-        )
+        point = self._lookup(pe, freq_mhz, cores, groups)
         return point[_POWER] * point[_MEAN]
 
     def point(self, pe: str, freq_mhz: float, cores: float, groups: int) -> tuple[float, float, float, float]:
         """(latency mean ms, latency std ms, power W, energy mJ) in one call: the cheapest way to get all."""
-        p = self._points.get((pe, freq_mhz, cores, groups)) or self._interpolate(pe, freq_mhz, cores, groups)
+        p = self._lookup(pe, freq_mhz, cores, groups)
         return p[_MEAN], p[_STD], p[_POWER], p[_POWER] * p[_MEAN]
 
     def config_metrics(self, cores_by_pe: Sequence[float] | np.ndarray | None = None) -> ConfigMetrics:
@@ -232,6 +220,12 @@ class PlatformModel:
         other = copy.copy(self)
         other.accuracy = values
         return other
+
+    def _lookup(self, pe: str, freq_mhz: float, cores: float, groups: int) -> tuple[float, ...]:
+        """The point tuple of a query: a grid point is one dict lookup (the simulator's hot path)."""
+        return self._points.get((pe, freq_mhz, cores, groups)) or self._interpolate(
+            pe, freq_mhz, cores, groups
+        )
 
     def _interpolate(self, pe: str, freq_mhz: float, cores: float, groups: int) -> tuple[float, ...]:
         """The grid point tuple for a query between grid points (module docstring); checks the range."""
