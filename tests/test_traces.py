@@ -98,6 +98,8 @@ def test_save_then_load_is_exact(tmp_path: Path) -> None:
         ),
         ({"frame_period_ms": None}, r"^field 'frame_period_ms': expected a number, got None$"),
         ({"kind": "random"}, r"^field 'kind': expected one of steady\|periodic\|"),
+        ({"seed": -2}, r"^field 'seed': expected an integer >= 0, got -2$"),
+        ({"platform": "my board"}, r"^field 'platform': expected a platform name without spaces or '#'"),
     ],
 )
 def test_bad_arrays_in_memory_are_trace_errors(kwargs: dict, message: str) -> None:

@@ -87,6 +87,8 @@ class Trace:
         self.frame_period_ms = _number(frame_period_ms, "frame_period_ms", self.path)
         self.duration_s = _number(duration_s, "duration_s", self.path)
         self.seed = None if seed is None else int(seed)
+        if self.seed is not None and self.seed < 0:
+            raise TraceError(f"expected an integer >= 0, got {seed!r}", path=self.path, field="seed")
         self.description = str(description)
         self.time_s = _frozen(time_s, "time_s", self.path)
         n = self.time_s.shape[0] if self.time_s.ndim == 1 else -1
@@ -245,8 +247,8 @@ def check_metadata(
     duration_s: float | None,
 ) -> Iterator[tuple[str, str]]:
     """(field, what) for every metadata value that breaks the format; ``None`` = not known, not checked."""
-    if platform is not None and (not platform or any(c.isspace() for c in platform)):
-        yield "platform", f"expected a platform name without spaces, got {platform!r}"
+    if platform is not None and (not platform or "#" in platform or any(c.isspace() for c in platform)):
+        yield "platform", f"expected a platform name without spaces or '#', got {platform!r}"
     if kind is not None and kind not in KINDS:
         yield "kind", f"expected one of {'|'.join(KINDS)}, got {kind!r}"
     if split is not None and split not in SPLITS:
