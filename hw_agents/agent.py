@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from hw_agents.errors import BoardError
 from hw_agents.loadgen import LoadReplayer
 from hw_agents.profiler import (
     PowerSampler,
@@ -90,18 +91,24 @@ def deploy(
 ) -> DeploySummary:
     """Run ``controller`` live on ``board`` for ``duration_s`` under ``trace``'s budgets and load.
 
-    ``platform``: the board's platform model (observation layout, configurations, accuracy per k,
-    and the power estimate where no sensor is readable). ``load_nice``: the burners' nice value
-    (see :class:`LoadReplayer`). Writes ``out_dir/deploy-log.csv`` (one row
-    per inference) and ``out_dir/summary.json``; returns the summary.
+    ``platform``: the board's platform model (observation layout, configurations, accuracy per k
+    unless ``checkpoint`` brings its own, and the power estimate where no sensor is readable).
+    ``load_nice``: the burners' nice value (see :class:`LoadReplayer`). Writes
+    ``out_dir/deploy-log.csv`` (one row per inference) and ``out_dir/summary.json``; returns the
+    summary.
     """
     import torch
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    model, _ = load_dnn(checkpoint, platform.descriptor["dnn"]["arch"])
+    arch = platform.descriptor["dnn"]["arch"]
+    model, dnn_section = load_dnn(checkpoint, arch, accuracy_from=platform.path)
+    if (dnn_section["arch"], dnn_section["groups"]) != (arch, platform.groups):
+        raise BoardError(f"checkpoint {dnn_section['arch']} G={dnn_section['groups']} is not the DNN "
+                         f"platform {platform.name} was profiled with ({arch} G={platform.groups})",
+                         path=checkpoint, field="arch")
     x = torch.randn(1, *model.input_shape, generator=torch.Generator().manual_seed(0))
-    run = _LiveRun(board, controller, trace, platform, model, x, proc_root)
+    run = _LiveRun(board, controller, trace, platform, model, x, proc_root, dnn_section["accuracy_top1"])
     log_path = out / LOG_NAME
     period_s = trace.frame_period_ms / 1000.0
     n_frames = max(math.ceil(duration_s / period_s - 1e-9), 1)
@@ -123,7 +130,8 @@ def deploy(
     summary = summarise_log(log_path, controller=getattr(controller, "name", str(controller)),
                             trace=str(trace.path or trace.description), board=board.name)
     tmp = out / (SUMMARY_NAME + ".tmp")
-    tmp.write_text(json.dumps(asdict(summary), indent=2) + "\n")
+    figures = {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in asdict(summary).items()}
+    tmp.write_text(json.dumps(figures, indent=2) + "\n")
     os.replace(tmp, out / SUMMARY_NAME)
     return summary
 
@@ -159,11 +167,11 @@ class _LiveRun:
     """The state the agent carries from one frame to the next."""
 
     def __init__(self, board: Any, controller: Any, trace: Any, platform: Any, model: Any, x: Any,
-                 proc_root: str | Path) -> None:
+                 proc_root: str | Path, accuracy: list[float]) -> None:
         from platform_models import ObservationSpec
 
         self.board, self.controller, self.trace, self.platform = board, controller, trace, platform
-        self.model, self.x, self.proc_root = model, x, proc_root
+        self.model, self.x, self.proc_root, self.accuracy = model, x, proc_root, accuracy
         self.spec = ObservationSpec(platform)
         self.configs = tuple(platform.configs())
         self.pe_cpus = {pe.name: tuple(pe.cpus) for pe in platform.pes}
@@ -243,7 +251,7 @@ class _LiveRun:
             "groups": config.groups, "pe": config.pe, "freq_mhz": config.freq_mhz, "cores": cores,
             "backlog": backlog, "infer_ms": round(infer_ms, 4), "latency_ms": round(latency_ms, 4),
             "power_w": round(power_w, 4), "power_source": source, "energy_mj": round(energy_mj, 4),
-            "budget_met": met, "accuracy": self.platform.accuracy[config.groups - 1],
+            "budget_met": met, "accuracy": self.accuracy[config.groups - 1],
         }
 
     def _competing_load(self) -> dict[str, float]:
