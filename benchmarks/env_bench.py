@@ -2,7 +2,9 @@
 
 A random valid policy (uniform over the actions ``action_masks()`` allows) drives the env over a
 seeded bursty trace (60 s, the platform's default frame period), resetting at each episode's end;
-every figure is the best of ``--rounds`` rounds of ``--steps`` steps (the machine is shared).
+every figure is the best of ``--rounds`` rounds of ``--steps`` steps. Times are the process's CPU
+time (``time.process_time``), not wall time: on a shared machine the wall clock also counts the time
+other processes held the core.
 Besides the total, the same action sequence is replayed through the SimPy simulation alone and the
 observation builder alone, so the output says where the time goes. The process is pinned to one CPU
 where the OS allows it. Target: 10,000 steps/s (the simulator must never be the bottleneck of
@@ -55,8 +57,8 @@ def main(argv: list[str] | None = None) -> int:
 def bench_platform(name: str, n_steps: int, n_rounds: int) -> dict:
     """Steps/s of the env on platform ``name`` and the time per step of its parts (us).
 
-    Every figure is the best of ``n_rounds`` interleaved rounds: the machine is shared, and the
-    fastest round is the one least disturbed by other processes.
+    Every figure is the best of ``n_rounds`` interleaved rounds of CPU time: the machine is shared,
+    and the fastest round is the one least disturbed by other processes (cache, frequency).
     """
     import gymnasium as gym
 
@@ -70,23 +72,21 @@ def bench_platform(name: str, n_steps: int, n_rounds: int) -> dict:
     made = gym.make("dynscale/DynamicDNN-v0", platform=platform, trace=trace)
     rng = np.random.default_rng(0)
 
-    def policy() -> int:
-        valid = np.flatnonzero(env.action_masks())
+    def policy(on=env) -> int:
+        valid = np.flatnonzero(on.unwrapped.action_masks())
         return int(valid[rng.integers(valid.size)])
 
     best = {"step": np.inf, "gym_make": np.inf, "simpy": np.inf, "observation": np.inf, "policy": np.inf}
     for _ in range(n_rounds):
         actions: list[int] = []
-        env.reset(seed=0)
-        start = time.perf_counter()
-        for _ in range(n_steps):
-            actions.append(policy())
-            *_, terminated, truncated, _ = env.step(actions[-1])
-            if terminated or truncated:
-                env.reset()
+
+        def recorded(on, actions=actions) -> int:
+            actions.append(policy(on))
+            return actions[-1]
+
         timings = {
-            "step": time.perf_counter() - start,
-            "gym_make": _replay(made, actions),
+            "step": _drive(env, recorded, n_steps),
+            "gym_make": _drive(made, policy, n_steps),
             "simpy": _replay_simulation(env, actions),
             "observation": _replay_observation(env, n_steps),
             "policy": _time(policy, n_steps),
@@ -106,15 +106,15 @@ def bench_platform(name: str, n_steps: int, n_rounds: int) -> dict:
     }
 
 
-def _replay(env, actions: list[int]) -> float:
-    """Seconds to step ``env`` (reset at episode ends) through ``actions``."""
+def _drive(env, policy, n_steps: int) -> float:
+    """CPU seconds to step ``env`` ``n_steps`` times with ``policy`` (reset at episode ends)."""
     env.reset(seed=0)
-    start = time.perf_counter()
-    for a in actions:
-        *_, terminated, truncated, _ = env.step(a)
+    start = time.process_time()
+    for _ in range(n_steps):
+        *_, terminated, truncated, _ = env.step(policy(env))
         if terminated or truncated:
             env.reset()
-    return time.perf_counter() - start
+    return time.process_time() - start
 
 
 def _replay_simulation(env, actions: list[int]) -> float:
@@ -126,9 +126,9 @@ def _replay_simulation(env, actions: list[int]) -> float:
         if sim.done:
             env.reset()
             sim = env.unwrapped._sim
-        start = time.perf_counter()
+        start = time.process_time()
         sim.run_frame(a)
-        spent += time.perf_counter() - start
+        spent += time.process_time() - start
     return spent
 
 
@@ -139,10 +139,10 @@ def _replay_observation(env, n_steps: int) -> float:
 
 
 def _time(fn, n: int) -> float:
-    start = time.perf_counter()
+    start = time.process_time()
     for _ in range(n):
         fn()
-    return time.perf_counter() - start
+    return time.process_time() - start
 
 
 def _pin_one_core() -> int | None:
