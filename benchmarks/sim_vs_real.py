@@ -11,8 +11,9 @@ frame period), on the latency from arrival to result:
 
 Printed: median and p90 of the error, both budget-met rates, and, to tell the model's error from the
 controller's choices drifting apart, the same error of the platform model alone at the configuration
-and competing load the live run observed (``model_*``: platform.latency_ms at cores = n - load,
-against the measured inference time).
+the live run chose, under the trace's load (``model_*``: platform.latency_ms at cores = n - load,
+against the measured inference time, queueing left out). ``live_load_excess`` is the mean of
+measured minus trace load: the machine's other work, which the simulator does not know of.
 
     .venv/bin/python benchmarks/sim_vs_real.py [--controller lookup] [--trace T] [--duration 30] [--json]
 """
@@ -68,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     real_ms = np.array([float(r["latency_ms"]) for r in live[:n]])
     sim_ms = np.asarray(sim["latency_ms"][:n], dtype=float)
     error = np.abs(sim_ms - real_ms) / real_ms
-    model_error = _model_error(platform, live[:n])
+    model_error = _model_error(platform, trace, live[:n])
     same_config = np.mean([(int(r["groups"]), r["pe"], float(r["freq_mhz"])) == c
                            for r, c in zip(live[:n], sim["config"][:n], strict=True)])
     result = {
@@ -86,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         "same_config_rate": float(same_config),
         "model_median_abs_err": float(np.median(model_error)),
         "model_p90_abs_err": float(np.percentile(model_error, 90)),
+        "live_load_excess": float(np.mean([float(r["load_cpu"]) - trace.load_at(float(r["time_s"]))["cpu"]
+                                           for r in live[:n]])) if "load_cpu" in live[0] else math.nan,
         "load_avg_1min": _loadavg(),
     }
     if args.json:
@@ -119,11 +122,12 @@ def _simulate(spec: str, platform, trace, n_frames: int) -> dict[str, list]:
     return columns
 
 
-def _model_error(platform, rows: list[dict[str, str]]) -> np.ndarray:
+def _model_error(platform, trace, rows: list[dict[str, str]]) -> np.ndarray:
     errors = []
     for r in rows:
         pe = platform.pe(r["pe"])
-        cores = min(max(pe.n_cores - float(r[f"load_{pe.name}"]), 0.05), pe.n_cores)
+        load = trace.load_at(float(r["time_s"]))[pe.name]
+        cores = min(max(pe.n_cores - load, 0.05), pe.n_cores)
         predicted = platform.latency_ms(pe.name, float(r["freq_mhz"]), cores, int(r["groups"]))
         errors.append(abs(predicted - float(r["infer_ms"])) / float(r["infer_ms"]))
     return np.array(errors) if errors else np.array([math.nan])
