@@ -192,7 +192,8 @@ class DynamicNet(nn.Module):
         logits = head.run(live, head.params_for(lo, hi), lo, hi, bn_training=True)
         if lo:
             with torch.no_grad():
-                logits = logits + head.run(frozen, self._views[lo - 1][-1], 0, lo, bn_training=False)
+                frozen_logits = head.run(frozen, self._views[lo - 1][-1], 0, lo, bn_training=False)
+            logits = logits + frozen_logits
         return logits
 
     def _build_views(self) -> None:
