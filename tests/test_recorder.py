@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -48,12 +49,13 @@ def test_recorded_trace_holds_busy_cores_per_sample(tmp_path: Path, monkeypatch:
                                   split="train")
     loaded = load_trace(out)
     assert loaded == trace
-    assert (loaded.platform, loaded.kind, loaded.split, loaded.pe_names) == ("host", "recorded", "train", ("cpu",))
+    assert (loaded.platform, loaded.kind, loaded.split) == ("host", "recorded", "train")
+    assert loaded.pe_names == ("cpu",)
     assert loaded.time_s.tolist() == [0.0, 1.0]
     assert loaded.load["cpu"].tolist() == [1.5, 0.25]
     assert loaded.duration_s == 1.5
     assert loaded.latency_budget_ms.tolist() == [40.0, 40.0]
-    assert loaded.budgets_at(1.2).power_w != loaded.budgets_at(1.2).power_w  # NaN: no power budget
+    assert math.isnan(loaded.budgets_at(1.2).power_w)  # no power budget given
 
 
 def test_unreadable_proc_stat_is_a_board_error(tmp_path: Path) -> None:
