@@ -8,8 +8,8 @@ reward) and reduces them to one row per (controller, trace):
 * ``budget_met_rate``: share of inferences that met every budget in force;
 * ``accuracy``: mean top-1 accuracy of the groups used; ``energy_mj``: mean energy per inference;
 * ``latency_ms`` / ``latency_p95_ms``: mean and 95th percentile latency (queueing included);
-* ``reward``: mean reward per inference; ``reward_vs_oracle``: that / the oracle's on the same
-  trace and seed (NaN where the oracle's reward is not positive, where a ratio means nothing).
+* ``reward``: mean reward per inference; ``reward_vs_oracle``: that / the oracle's mean reward on
+  the same trace(s) and seeds (NaN where the oracle's is not positive: a ratio means nothing there).
 
 Each figure comes with ``<figure>_std``, its spread across episodes. Run folders of the same
 algorithm count as seeds of one controller: their row holds the mean over seeds, ``_std`` the
@@ -38,7 +38,6 @@ FIGURES = (
     "latency_ms",
     "latency_p95_ms",
     "reward",
-    "reward_vs_oracle",
 )
 ALL_TRACES = "all"
 _LOGGED = (
@@ -131,17 +130,12 @@ def evaluate(
         trace_name = Path(trace_path).stem
         env = gymnasium.make(ENV_ID, platform=platform, trace=trace_path)
         built = [(spec, controller_label(spec), make_controller(spec, platform, env)) for spec in specs]
-        oracle_reward: dict[int, float] = {}
-        for spec, label, controller in [built[-1], *built[:-1]]:  # the oracle first: ratios need it
+        for spec, label, controller in built:
             if spec not in seeds_of[label]:
                 seeds_of[label].append(spec)
             for e in range(episodes):
                 episode = run_episode(env, controller, label, trace_name, seed + e)
                 figures = episode.figures()
-                if spec == "oracle":
-                    oracle_reward[e] = figures["reward"]
-                base = oracle_reward[e]
-                figures["reward_vs_oracle"] = figures["reward"] / base if base > 0 else float("nan")
                 figures["seed_index"] = seeds_of[label].index(spec)
                 results[(label, trace_name)].append(figures)
                 if e == 0:
@@ -149,7 +143,9 @@ def evaluate(
         env.close()
     labels = list(dict.fromkeys(controller_label(s) for s in specs))
     names = [Path(p).stem for p in trace_paths]
-    return Evaluation(platform.name, names, _rows(results, labels, names), kept)
+    rows = _rows(results, labels, names)
+    _add_oracle_ratio(rows)
+    return Evaluation(platform.name, names, rows, kept)
 
 
 def replay(platform: Any, trace: str, spec: str, seed: int = 0) -> Evaluation:
@@ -166,8 +162,23 @@ def replay(platform: Any, trace: str, spec: str, seed: int = 0) -> Evaluation:
     label, name = controller_label(spec), Path(trace_path).stem
     episode = run_episode(env, make_controller(spec, platform, env), label, name, seed)
     env.close()
-    figures = {**episode.figures(), "reward_vs_oracle": float("nan"), "seed_index": 0}
-    return Evaluation(platform.name, [name], [_row(label, name, [figures])], [episode])
+    row = {**_row(label, name, [{**episode.figures(), "seed_index": 0}]), "reward_vs_oracle": float("nan")}
+    return Evaluation(platform.name, [name], [row], [episode])
+
+
+def _add_oracle_ratio(rows: list[dict[str, Any]]) -> None:
+    """``reward_vs_oracle`` = mean reward / the oracle's mean reward on the same trace(s).
+
+    A ratio of means, not a mean of per-episode ratios: one episode where the oracle's reward is
+    near zero would otherwise swamp the rest. NaN where the oracle's mean reward is not positive.
+    """
+    oracle = {r["trace"]: r for r in rows if r["controller"] == "oracle"}
+    for row in rows:
+        base = oracle[row["trace"]]["reward"]
+        for suffix in ("", "_std", "_seed_std"):
+            if f"reward{suffix}" in row:
+                value = row[f"reward{suffix}"] / base if base > 0 else float("nan")
+                row[f"reward_vs_oracle{suffix}"] = value
 
 
 def _row(label: str, trace: str, runs: list[dict[str, float]]) -> dict[str, Any]:

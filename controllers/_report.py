@@ -47,8 +47,12 @@ def _cell(row: dict[str, Any], name: str) -> str:
 
 
 def display_rows(rows: Sequence[dict[str, Any]], only_all: bool = False) -> list[dict[str, str]]:
-    """Rows with each figure as 'mean ±spread' text, for the console and Markdown tables."""
-    shown = [r for r in rows if r["trace"] == ALL_TRACES] if only_all else list(rows)
+    """Rows with each figure as 'mean ±spread' text, for the console and Markdown tables.
+
+    ``only_all``: only the rows over all traces (every row where there are none, as in a replay).
+    """
+    pooled = [r for r in rows if r["trace"] == ALL_TRACES]
+    shown = pooled if only_all and pooled else list(rows)
     return [
         {"controller": r["controller"], "trace": r["trace"], **{f: _cell(r, f) for f in TABLE_FIGURES}}
         for r in shown
@@ -89,7 +93,7 @@ def write_report(evaluation: Evaluation, out: Path, header: str = "") -> list[Pa
     _write_text(out / "results.md", text)
     written.append(out / "results.md")
     columns = ["controller", "trace", "episodes", "n_seeds"]
-    columns += [c for f in FIGURES for c in (f, f"{f}_std", f"{f}_seed_std")]
+    columns += [c for f in (*FIGURES, "reward_vs_oracle") for c in (f, f"{f}_std", f"{f}_seed_std")]
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
     writer.writeheader()
@@ -145,7 +149,8 @@ def plot_accuracy_energy(rows: Sequence[dict[str, Any]], path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4.5))
-    for r in (r for r in rows if r["trace"] == ALL_TRACES):
+    pooled = [r for r in rows if r["trace"] == ALL_TRACES] or rows
+    for r in pooled:
         ax.errorbar(
             r["energy_mj"],
             r["accuracy"],

@@ -26,7 +26,15 @@ from controllers._runs import ALGOS, CONFIG_NAME, FINAL_MODEL, read_run_config
 from controllers.errors import ControllerError
 
 ENV_ID = "dynscale/DynamicDNN-v0"
-_NOT_SB3_KWARGS = ("n_envs", "n_timesteps", "normalize", "policy")
+_NOT_SB3_KWARGS = (
+    "n_envs",
+    "n_timesteps",
+    "normalize",
+    "policy",
+    "pretrain_steps",
+    "pretrain_epsilon",
+    "pretrain_epochs",
+)
 _METRICS = ("budget_met", "energy_mj", "accuracy", "latency_ms")
 
 
@@ -67,6 +75,20 @@ def load_hyperparams(
     params = dict(table.get(platform_name, table["default"]))
     params.update(overrides or {})
     return params
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` strings (VALUE in YAML: ``n_steps=64``, ``policy_kwargs={net_arch: [32]}``)."""
+    overrides = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ControllerError(f"--hyperparams: expected KEY=VALUE, got '{item}'")
+        try:
+            overrides[key] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise ControllerError(f"--hyperparams: {key}: not a YAML value: '{value}'") from None
+    return overrides
 
 
 def resolve_traces(platform_name: str, traces: list[str], split: str) -> list[str]:
@@ -143,6 +165,34 @@ def _atomic_save(model: Any, path: Path) -> None:
     os.close(fd)
     model.save(tmp)
     os.replace(tmp, path)
+
+
+def _warm_start(
+    model: Any, platform: Any, trace_paths: list[str], params: dict[str, Any], settings: TrainSettings
+) -> dict[str, Any]:
+    """Behaviour cloning of the oracle before RL (``_pretrain``); what it did, for config.yml."""
+    from controllers._pretrain import clone_policy, collect_demonstrations
+
+    if settings.algo == "dqn":
+        raise ControllerError("controllers/hyperparams/dqn.yml: field 'pretrain_steps': PPO variants only")
+    env = make_env(platform, trace_paths)
+    demos = collect_demonstrations(
+        env,
+        platform,
+        int(params["pretrain_steps"]),
+        settings.seed,
+        float(params.get("pretrain_epsilon", 0.1)),
+        float(params.get("gamma", 0.99)),
+    )
+    env.close()
+    agreement = clone_policy(
+        model,
+        demos,
+        masked=settings.algo == "maskable-ppo",
+        epochs=int(params.get("pretrain_epochs", 10)),
+        seed=settings.seed,
+    )
+    return {"teacher": "oracle", "steps": len(demos["actions"]), "train_agreement": round(agreement, 4)}
 
 
 def write_config(out: Path, config: dict[str, Any]) -> None:
@@ -247,6 +297,8 @@ def train(settings: TrainSettings) -> Path:
             tensorboard_log=str(out / "tb"),
             **sb3_kwargs,
         )
+        if int(params.get("pretrain_steps", 0)) > 0:
+            config["pretrain"] = _warm_start(model, platform, trace_paths, params, settings)
     remaining = total - model.num_timesteps
     if remaining > 0:
         model.learn(

@@ -33,6 +33,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--eval-freq", type=int, default=5000, help="timesteps between evaluations (best model)")
     p.add_argument("--save-freq", type=int, default=10000, help="timesteps between checkpoints")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--hyperparams",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override entries of controllers/hyperparams/ALGO.yml (values in YAML)",
+    )
     add_json_flag(p)
     p.set_defaults(handler=_train)
 
@@ -86,7 +93,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from controllers._train import TrainSettings, train
+    from controllers._train import TrainSettings, parse_overrides, train
 
     out = train(
         TrainSettings(
@@ -100,6 +107,7 @@ def _train(args: argparse.Namespace) -> int:
             eval_freq=args.eval_freq,
             save_freq=args.save_freq,
             progress_bar=not (args.no_progress or args.json),
+            hyperparams=parse_overrides(args.hyperparams),
         )
     )
     return _print_run(out, args.json)

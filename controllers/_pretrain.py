@@ -1,0 +1,106 @@
+"""Behaviour-cloning warm start: the policy first imitates the clairvoyant oracle, then RL fine-tunes.
+
+PPO from scratch needs far more than the few minutes ``make run`` has to find, among 156 actions,
+the few that meet a budget under a load it sees for the first time. So training starts (hyper-
+parameter ``pretrain_steps`` > 0, PPO and MaskablePPO only) by rolling the oracle over the train
+traces and fitting the policy to it, as DAgger-style behaviour cloning does:
+
+* demonstrations: at each step the oracle's action is the label; the action *taken* is a random
+  allowed one with probability ``pretrain_epsilon``, so the states off the oracle's path (a queue
+  that built up after a mistake) are in the data too;
+* the actor is fitted with cross-entropy to the oracle's action (MaskablePPO: over the allowed
+  actions only), the critic to the discounted return observed, so the first PPO updates start
+  from a policy and a value function that agree, instead of a random critic undoing the actor.
+
+The oracle sees the future load; the cloned policy sees only the observation, so it learns what
+the observation allows and RL fine-tuning continues from there on the same reward.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from controllers._oracle import OracleController
+
+
+def collect_demonstrations(
+    env: Any, platform: Any, n_steps: int, seed: int, epsilon: float, gamma: float
+) -> dict[str, np.ndarray]:
+    """(obs, masks, actions, returns) from oracle-labelled rollouts in ``env`` (a list of traces)."""
+    oracle = OracleController(platform, env)
+    rng = np.random.default_rng(seed)
+    obs_list, mask_list, action_list, returns = [], [], [], []
+    episode = 0
+    while len(obs_list) < n_steps:
+        obs, _ = env.reset(seed=seed + episode)
+        oracle.reset()
+        rewards: list[float] = []
+        done = False
+        while not done and len(obs_list) < n_steps:
+            mask = np.asarray(env.unwrapped.action_masks(), dtype=bool)
+            label = oracle.act(obs)
+            taken = int(rng.choice(np.flatnonzero(mask))) if rng.random() < epsilon else label
+            obs_list.append(obs)
+            mask_list.append(mask)
+            action_list.append(label)
+            obs, reward, terminated, truncated, _ = env.step(taken)
+            rewards.append(float(reward))
+            done = terminated or truncated
+        running, episode_returns = 0.0, []
+        for reward in reversed(rewards):
+            running = reward + gamma * running
+            episode_returns.append(running)
+        returns += episode_returns[::-1]
+        episode += 1
+    return {
+        "obs": np.array(obs_list, dtype=np.float32),
+        "masks": np.array(mask_list),
+        "actions": np.array(action_list),
+        "returns": np.array(returns, dtype=np.float32),
+    }
+
+
+def clone_policy(
+    model: Any,
+    demos: dict[str, np.ndarray],
+    masked: bool,
+    epochs: int = 10,
+    batch_size: int = 256,
+    learning_rate: float = 1e-3,
+    seed: int = 0,
+) -> float:
+    """Fit an SB3 actor-critic policy to the demonstrations; returns the final action agreement."""
+    import torch
+    from torch.nn import functional
+
+    policy = model.policy
+    policy.set_training_mode(True)
+    obs = torch.as_tensor(demos["obs"])
+    masks = torch.as_tensor(demos["masks"])
+    actions = torch.as_tensor(demos["actions"], dtype=torch.long)
+    returns = torch.as_tensor(demos["returns"])
+    optimizer = torch.optim.Adam(policy.parameters(), lr=learning_rate)
+    generator = torch.Generator().manual_seed(seed)
+
+    def forward(batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        latent_pi, latent_vf = policy.mlp_extractor(policy.extract_features(obs[batch]))
+        logits = policy.action_net(latent_pi)
+        if masked:
+            logits = logits.masked_fill(~masks[batch], -1e8)
+        return logits, policy.value_net(latent_vf).flatten()
+
+    for _ in range(epochs):
+        for batch in torch.randperm(len(obs), generator=generator).split(batch_size):
+            logits, values = forward(batch)
+            loss = functional.cross_entropy(logits, actions[batch]) + 0.5 * functional.mse_loss(
+                values, returns[batch]
+            )
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    policy.set_training_mode(False)
+    with torch.no_grad():
+        logits, _ = forward(torch.arange(len(obs)))
+        return float((logits.argmax(dim=1) == actions).float().mean())

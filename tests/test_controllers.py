@@ -1,0 +1,187 @@
+"""Heuristic controllers do what their definitions say, on hand-made observations."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import controllers
+from controllers import ControllerError, make_controller
+from controllers._lookup import pick_best, worst_budget_ratio
+from controllers._prediction import Predictor
+from platform_models import load_platform
+from tests.test_controllers_support import NAN, TINY, observation
+
+FREQS = (200.0, 400.0, 600.0, 800.0, 1000.0)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return load_platform(TINY)
+
+
+def config(platform, action):
+    return platform.configs()[action]
+
+
+@pytest.mark.parametrize(
+    ("util", "expected"),
+    [(0.0, 200.0), (0.3, 400.0), (0.5, 800.0), (0.64, 800.0), (0.65, 1000.0), (1.0, 1000.0)],
+)
+def test_schedutil_is_1_25_fmax_util_rounded_up(util, expected):
+    # 1.25 * 1000 * 0.5 = 625 -> 800; 0.64 -> 800 exactly; 0.65 -> 812.5 -> 1000
+    assert controllers.schedutil(FREQS, util) == expected
+
+
+@pytest.mark.parametrize(("util", "expected"), [(0.81, 1000.0), (0.8, 1000.0), (0.5, 600.0), (0.0, 200.0)])
+def test_ondemand_jumps_to_max_above_80_percent_else_proportional(util, expected):
+    # 0.8 is not above the threshold: 200 + 0.8 * 800 = 840 -> 1000; 0.5 -> 600
+    assert controllers.ondemand(FREQS, util) == expected
+
+
+def test_performance_and_powersave_ignore_the_load():
+    assert [controllers.performance(FREQS, u) for u in (0.0, 1.0)] == [1000.0, 1000.0]
+    assert [controllers.powersave(FREQS, u) for u in (0.0, 1.0)] == [200.0, 200.0]
+
+
+def test_utilisation_counts_competing_load_and_the_dnn_busy_share():
+    assert controllers.utilisation(load=1.0, n_cores=2.0, duty=0.5) == pytest.approx(0.75)
+    assert controllers.utilisation(load=0.0, n_cores=4.0, duty=0.0) == 0.0
+    assert controllers.utilisation(load=9.0, n_cores=4.0, duty=0.0) == 1.0
+
+
+def test_governors_run_the_full_network_on_the_fastest_pe(tiny):
+    assert controllers.fastest_pe(tiny) == "gpu"
+    idle = observation(tiny, pe="gpu")
+    for name, freq in (
+        ("performance", 600.0),
+        ("powersave", 200.0),
+        ("schedutil", 200.0),
+        ("ondemand", 200.0),
+    ):
+        chosen = config(tiny, make_controller(name, tiny).act(idle))
+        assert (chosen.groups, chosen.pe, chosen.freq_mhz) == (4, "gpu", freq), name
+
+
+def test_schedutil_raises_the_clock_when_the_dnn_keeps_the_pe_busy(tiny):
+    governor = make_controller("schedutil", tiny)
+    # no frame period known on a board: the latency budget stands in; 9 ms of a 10 ms budget -> util 0.9
+    busy = observation(tiny, latency_budget_ms=10.0, last=(9.0, NAN, NAN), pe="gpu")
+    assert config(tiny, governor.act(busy)).freq_mhz == 600.0
+    light = observation(tiny, latency_budget_ms=10.0, last=(3.0, NAN, NAN), pe="gpu")  # util 0.3 -> 225
+    assert config(tiny, governor.act(light)).freq_mhz == 400.0
+    queued = observation(tiny, latency_budget_ms=10.0, last=(3.0, NAN, NAN), pe="gpu", backlog=2)
+    assert config(tiny, governor.act(queued)).freq_mhz == 600.0
+
+
+def test_static_parses_groups_pe_and_frequency(tiny):
+    static = make_controller("static:2:big:1400", tiny)
+    assert config(tiny, static.act(observation(tiny))) == (2, "big", 1400.0)
+    with pytest.raises(ControllerError, match=r"^static: pe 'huge': not a PE of tiny"):
+        make_controller("static:2:huge", tiny)
+
+
+def feasible_best(tiny, obs):
+    """Brute force over the platform table: the definition of the lookup manager's choice."""
+    view = make_controller("lookup", tiny).view(obs)
+    prediction = Predictor(tiny).predict(view.load)
+    fits = [
+        i
+        for i in range(len(tiny.configs()))
+        if prediction.latency_p95_ms[i] <= view.latency_budget_ms
+        and prediction.power_w[i] <= view.power_budget_w
+    ]
+    top = max(prediction.accuracy[i] for i in fits)
+    return min((i for i in fits if prediction.accuracy[i] == top), key=lambda i: prediction.energy_mj[i])
+
+
+@pytest.mark.parametrize("budgets", [(30.0, 5.0), (12.0, 5.0), (12.0, 0.3), (8.0, 1.0)])
+def test_lookup_picks_the_most_accurate_feasible_config_least_energy_on_ties(tiny, budgets):
+    obs = observation(tiny, latency_budget_ms=budgets[0], power_budget_w=budgets[1], load={"gpu": 0.5})
+    assert make_controller("lookup", tiny).act(obs) == feasible_best(tiny, obs)
+
+
+def test_lookup_moves_off_a_busy_pe(tiny):
+    lookup = make_controller("lookup", tiny)
+    assert config(tiny, lookup.act(observation(tiny, latency_budget_ms=12.0))).pe == "gpu"
+    assert config(tiny, lookup.act(observation(tiny, latency_budget_ms=12.0, load={"gpu": 0.95}))).pe != "gpu"
+
+
+def test_lookup_without_a_feasible_config_misses_by_the_least(tiny):
+    obs = observation(tiny, latency_budget_ms=0.5)
+    view = make_controller("lookup", tiny).view(obs)
+    prediction = Predictor(tiny).predict(view.load)
+    ratio = worst_budget_ratio(prediction, view)
+    assert ratio.min() > 1.0
+    assert make_controller("lookup", tiny).act(obs) == pick_best(prediction, ratio) == int(np.argmin(ratio))
+
+
+def test_reactive_levels_are_pareto_ordered(tiny):
+    reactive = make_controller("reactive", tiny)
+    prediction = Predictor(tiny).predict({})
+    latency = [prediction.latency_ms[a] for a in reactive.levels]
+    accuracy = [prediction.accuracy[a] for a in reactive.levels]
+    assert latency == sorted(latency) and accuracy == sorted(accuracy)
+
+
+def run_reactive(reactive, tiny, level_ratios):
+    """Feed one measured latency / budget ratio per inference; return the level after each."""
+    levels = []
+    for ratio in level_ratios:
+        reactive.act(observation(tiny, latency_budget_ms=10.0, last=(10.0 * ratio, NAN, NAN)))
+        levels.append(reactive.level)
+    return levels
+
+
+def test_reactive_steps_down_one_level_per_window_of_misses(tiny):
+    reactive = make_controller("reactive", tiny)
+    start = reactive.level
+    levels = run_reactive(reactive, tiny, [1.5] * 10)
+    assert levels == [start] * 4 + [start - 1] * 5 + [start - 2]
+
+
+def test_reactive_steps_up_on_slack_and_holds_in_between(tiny):
+    reactive = make_controller("reactive", tiny)
+    start = reactive.level
+    assert run_reactive(reactive, tiny, [0.5] * 5)[-1] == start + 1
+    assert run_reactive(reactive, tiny, [0.95] * 20)[-1] == start + 1  # neither miss nor slack
+
+
+def test_reactive_does_not_oscillate_between_two_levels(tiny):
+    reactive = make_controller("reactive", tiny)
+    start = reactive.level
+    # slack at `start`, a miss right after stepping up, then slack again for a long while
+    levels = run_reactive(reactive, tiny, [0.5] * 5 + [1.5] * 5 + [0.5] * 40)
+    assert levels[4] == start + 1 and levels[9] == start
+    assert max(levels[10:]) == start  # the failed level is not retried within the hold
+
+
+def test_unknown_controller_is_one_clear_error(tiny):
+    with pytest.raises(ControllerError, match=r"^controller 'fastest': unknown; expected one of static, "):
+        make_controller("fastest", tiny)
+
+
+def test_oracle_needs_the_simulator(tiny):
+    with pytest.raises(ControllerError, match=r"^oracle: needs the simulated environment"):
+        make_controller("oracle", tiny)
+
+
+def test_observation_of_another_platform_is_refused(tiny):
+    lookup = make_controller("lookup", tiny)
+    expected = r"^lookup: observation: expected shape \(20,\) for platform 'tiny', got \(5,\)$"
+    with pytest.raises(ControllerError, match=expected):
+        lookup.act(np.zeros(5, dtype=np.float32))
+
+
+def test_board_side_imports_without_gymnasium_simpy_or_sb3():
+    code = (
+        "import sys, controllers\n"
+        "for name in ('lookup', 'reactive', 'schedutil', 'static'):\n"
+        f"    controllers.make_controller(name, {str(TINY)!r})\n"
+        "heavy = ('gymnasium', 'simpy', 'stable_baselines3', 'sb3_contrib', 'torch')\n"
+        "assert not [m for m in heavy if m in sys.modules], sys.modules.keys()\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
