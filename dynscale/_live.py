@@ -82,6 +82,7 @@ def _profile(args: argparse.Namespace) -> int:
     else:
         print(f"wrote {yaml_path} and {platform.table_path} ({len(platform.rows)} points, measured)")
         print(f"power: {payload['provenance']['power']}")
+        print(f"background load: {payload['provenance']['background_load']}")
     return 0
 
 

@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 
 from hw_agents.errors import BoardError
+from hw_agents.recorder import read_cpu_times
 
 __all__ = [
     "NOMINAL_CORE_POWER_W",
@@ -63,7 +64,11 @@ DEFAULT_WARMUP = 5
 NOMINAL_CORE_POWER_W = 7.8
 JOURNAL_NAME = ".profile-journal.csv"
 _JOURNAL_COLUMNS = ("pe", "freq_mhz", "cores", "groups", "latency_ms_mean", "latency_ms_std",
-                    "latency_ms_p95", "latency_n", "power_w_mean", "power_w_std", "power_measured")
+                    "latency_ms_p95", "latency_n", "power_w_mean", "power_w_std", "background_cores",
+                    "power_measured")
+# Other work on the PE's CPUs (busy cores, not counting ours) above which a point was not measured
+# with its ``cores`` free: the sweep says so on stderr and in the provenance.
+BUSY_MACHINE_CORES = 0.25
 
 
 @dataclass(frozen=True)
@@ -266,6 +271,7 @@ def profile(
     descriptor = _descriptor(board, dnn_section, rows, idle_power, repeats, warmup)
     for row in rows:
         row.pop("power_measured")
+        row.pop("background_cores")
     yaml_path = out / f"{board.name}.yaml"
     save_platform(descriptor, rows, yaml_path)
     journal.remove()
@@ -282,15 +288,18 @@ def measure_point(board: Any, model: Any, x: Any, point: ProfilePoint, *, repeat
     pin_inference(board, point.pe, point.cores)
     model.set_active_groups(point.groups)
     sampler = PowerSampler(lambda: board.pe_power_w(point.pe), board.sensor_period_s)
+    background = _BackgroundLoad(Path(board.sysfs_root) / "proc", board.pe(point.pe).cpus)
     latencies_ms = np.empty(repeats)
     with torch.inference_mode():
         for _ in range(warmup):
             model(x)
         sampler.start()
+        background.start()
         for i in range(repeats):
             start = time.perf_counter()
             model(x)
             latencies_ms[i] = (time.perf_counter() - start) * 1000.0
+        background_cores = background.stop()
         power_mean, power_std, n_power = sampler.stop()
     measured = n_power > 0
     if not measured:
@@ -302,11 +311,39 @@ def measure_point(board: Any, model: Any, x: Any, point: ProfilePoint, *, repeat
         "latency_n": repeats,
         "power_w_mean": round(power_mean, 4),
         "power_w_std": round(power_std, 4),
+        "background_cores": round(background_cores, 3),
         "power_measured": measured,
     }
 
 
 # -- helpers ---------------------------------------------------------------------------------------
+
+
+class _BackgroundLoad:
+    """Busy cores of other work on ``cpus`` over a window: /proc/stat busy time minus this
+    process's CPU time (NaN where ``proc_root`` has no stat file, e.g. a fake sysfs tree)."""
+
+    def __init__(self, proc_root: Path, cpus: tuple[int, ...]) -> None:
+        self.proc_root, self.cpus = proc_root, set(cpus)
+        self._start: tuple[dict[int, tuple[int, int]], float, float] | None = None
+
+    def start(self) -> None:
+        if (self.proc_root / "stat").exists():
+            self._start = (read_cpu_times(self.proc_root), time.process_time(), time.monotonic())
+
+    def stop(self) -> float:
+        if self._start is None:
+            return math.nan
+        before, own_before, wall_before = self._start
+        after, own_after, wall_after = read_cpu_times(self.proc_root), time.process_time(), time.monotonic()
+        busy = 0.0
+        for cpu in self.cpus & set(before) & set(after):
+            (busy0, total0), (busy1, total1) = before[cpu], after[cpu]
+            if total1 > total0:
+                busy += (busy1 - busy0) / (total1 - total0)
+        own_cores = (own_after - own_before) / max(wall_after - wall_before, 1e-9)
+        return max(busy - own_cores, 0.0)
+
 
 
 def _profiled_pes(board: Any) -> list[Any]:
@@ -374,10 +411,21 @@ def _descriptor(board: Any, dnn_section: dict[str, Any], rows: list[dict[str, An
             "method": method,
             "power": power_note,
             "load_during_profile": _loadavg(),
+            "background_load": _background_note(rows),
         },
         "dnn": dnn_section,
         "pes": pes,
     }
+
+
+def _background_note(rows: list[dict[str, Any]]) -> str:
+    values = np.array([r["background_cores"] for r in rows], dtype=float)
+    if np.isnan(values).all():
+        return "not measured (no /proc/stat under the board's root)"
+    busy = int(np.sum(values > BUSY_MACHINE_CORES))
+    return (f"other work on the PE's CPUs during the timed windows: mean {np.nanmean(values):.2f}, max "
+            f"{np.nanmax(values):.2f} busy cores; {busy} of {len(values)} points above {BUSY_MACHINE_CORES} "
+            f"(their `cores` were not all free: re-measure on a quiet machine)")
 
 
 def _cpu_model() -> str:
@@ -425,7 +473,7 @@ class _Journal:
         for row in csv.DictReader([lines[1], *_complete_lines(lines[2:])]):
             key = (row["pe"], float(row["freq_mhz"]), int(row["cores"]), int(row["groups"]))
             done[key] = {
-                **{c: float(row[c]) for c in _JOURNAL_COLUMNS[4:10]},
+                **{c: float(row[c]) for c in _JOURNAL_COLUMNS[4:11]},
                 "latency_n": int(row["latency_n"]),
                 "power_measured": row["power_measured"] == "True",
             }
