@@ -8,6 +8,8 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import envs
 from envs import DynamicDNNEnv, EnvError, MultiDiscreteAction
@@ -335,3 +337,34 @@ def test_maskable_ppo_learns_a_few_steps_from_the_masks(tiny):
         action, _ = model.predict(obs, action_masks=masks)
         assert masks[int(action)]
         obs, *_ = env.step(action)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    gaps_ms=st.lists(st.floats(0.2, 20.0), min_size=1, max_size=40),
+    loads=st.lists(st.tuples(st.floats(0.0, 2.0), st.floats(0.0, 2.0), st.floats(0.0, 1.0)), min_size=41,
+                   max_size=41),
+    actions=st.lists(st.integers(0, 35), min_size=1, max_size=25),
+    period_ms=st.sampled_from([5.0, 20.0, 60.0]),
+)
+def test_simulation_agrees_with_the_lookahead_on_any_trace(tiny, gaps_ms, loads, actions, period_ms):
+    """Two implementations of the model: SimPy with interrupts, and the vectorised walk over segments.
+
+    Segments a few ms long put load changes in the middle of inferences and of DVFS/migration costs.
+    """
+    starts_s = np.cumsum([0.0, *gaps_ms]) / 1000.0
+    rows = loads[: len(starts_s)]
+    little, big, gpu = ([r[i] for r in rows] for i in range(3))
+    trace = make_trace(starts_s, little=little, big=big, gpu=gpu, latency=30.0,
+                       duration_s=float(starts_s[-1]) + 0.2, period_ms=period_ms)
+    env = DynamicDNNEnv(tiny, trace, latency_noise=False)
+    env.reset(seed=0)
+    for action in actions:
+        predicted = env.lookahead(action)
+        _, reward, terminated, truncated, info = env.step(action)
+        assert info["latency_ms"] == pytest.approx(predicted["latency_ms"], rel=1e-9, abs=1e-9)
+        assert info["energy_mj"] == pytest.approx(predicted["energy_mj"], rel=1e-9, abs=1e-9)
+        assert reward == pytest.approx(predicted["reward"], rel=1e-9, abs=1e-9)
+        assert info["latency_ms"] >= info["queue_ms"] + info["overhead_ms"]
+        if terminated or truncated:
+            break
