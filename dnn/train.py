@@ -94,8 +94,9 @@ def train_incremental(
         raise DNNError(
             f"arch {model.arch} takes inputs {model.input_shape}, dataset {data.name} has {data.input_shape}"
         )
-    if config.epochs < 1:
-        raise DNNError(f"epochs={config.epochs} must be >= 1")
+    if config.epochs < 1 or config.batch_size < 1 or not config.lr > 0:
+        settings = f"epochs={config.epochs}, batch_size={config.batch_size}, lr={config.lr}"
+        raise DNNError(f"{settings}: epochs and batch_size must be >= 1, lr > 0")
     order_rng = torch.Generator().manual_seed(config.seed)
     n_train = len(data.y_train)
     n_batches = -(-n_train // config.batch_size)

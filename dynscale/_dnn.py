@@ -26,10 +26,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _register_cost(verbs)
 
 
-def _add_model_flags(parser: argparse.ArgumentParser, arch_default: str | None) -> None:
-    shown = arch_default or "by dataset"
-    parser.add_argument("--arch", default=arch_default, help=f"{ARCH_HELP} (default: {shown})")
-    parser.add_argument("--groups", type=int, default=4, help="G, channel groups (default: 4)")
+def _add_model_flags(
+    parser: argparse.ArgumentParser, arch_default: str | None, arch_shown: str, groups_default: int | None = 4
+) -> None:
+    parser.add_argument("--arch", default=arch_default, help=f"{ARCH_HELP} (default: {arch_shown})")
+    parser.add_argument("--groups", type=int, default=groups_default, help="G, channel groups (default: 4)")
     parser.add_argument(
         "--connectivity",
         default="group",
@@ -45,7 +46,7 @@ def _register_train(verbs: argparse._SubParsersAction) -> None:
         "--dataset", default="digits", help="digits (default, bundled) or cifar10 (needs --data-dir)"
     )
     train.add_argument("--data-dir", help="folder with the CIFAR-10 python batches (never downloaded)")
-    _add_model_flags(train, None)
+    _add_model_flags(train, None, "by dataset")
     train.add_argument("--epochs", type=int, default=None, help="epochs per stage (default: 8)")
     train.add_argument("--batch-size", type=int, default=None, help="default: 64")
     train.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: 3e-3)")
@@ -64,7 +65,8 @@ def _register_bench(verbs: argparse._SubParsersAction) -> None:
     bench = verbs.add_parser(
         "bench", help="batch-1 latency per k against static networks, switch time, memory footprint"
     )
-    _add_model_flags(bench, None)
+    # No defaults: with --checkpoint, a given --arch or --groups is what the checkpoint must be.
+    _add_model_flags(bench, None, "alexnet-cifar, or the checkpoint's", groups_default=None)
     bench.add_argument("--checkpoint", help="a checkpoint folder (default: a fresh model of --arch)")
     bench.add_argument("--runs", type=int, default=200, help="timed runs per network and k (default: 200)")
     bench.add_argument("--threads", type=int, default=1, help="torch threads (default: 1)")
@@ -74,20 +76,28 @@ def _register_bench(verbs: argparse._SubParsersAction) -> None:
 
 def _register_cost(verbs: argparse._SubParsersAction) -> None:
     cost = verbs.add_parser("cost", help="MACs, parameter and activation bytes of one inference per k")
-    _add_model_flags(cost, "alexnet-cifar")
+    _add_model_flags(cost, "alexnet-cifar", "alexnet-cifar")
     cost.add_argument("--k", type=int, default=None, help="one k only (default: every k in 1..G)")
     add_json_flag(cost)
     cost.set_defaults(handler=_cost)
 
 
+def _set_threads(threads: int) -> None:
+    import torch
+
+    from dnn import DNNError
+
+    if threads < 1:
+        raise DNNError(f"--threads {threads} must be >= 1")
+    torch.set_num_threads(threads)
+
+
 def _train(args: argparse.Namespace) -> int:
     import dataclasses
 
-    import torch
-
     from dnn.train import TrainConfig, train_checkpoint
 
-    torch.set_num_threads(args.threads or DEFAULT_TRAIN_THREADS.get(args.dataset, 1))
+    _set_threads(args.threads or DEFAULT_TRAIN_THREADS.get(args.dataset, 1))
     settings = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr}
     config = TrainConfig(seed=args.seed, **{k: v for k, v in settings.items() if v is not None})
     rows = train_checkpoint(
@@ -103,17 +113,16 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    import torch
 
     from dnn import build_model
     from dnn.bench import bench
     from dnn.checkpoint import load_checkpoint
 
-    torch.set_num_threads(args.threads)
+    _set_threads(args.threads)
     if args.checkpoint:
-        model, _ = load_checkpoint(args.checkpoint, arch=args.arch)
+        model, _ = load_checkpoint(args.checkpoint, arch=args.arch, groups=args.groups)
     else:
-        model = build_model(args.arch or "alexnet-cifar", args.groups, args.connectivity)
+        model = build_model(args.arch or "alexnet-cifar", args.groups or 4, args.connectivity)
     result = bench(model, n_runs=args.runs)
     if args.json:
         print_json(result)

@@ -121,6 +121,15 @@ def test_checkpoint_of_another_arch_is_refused(tmp_path: Path, capsys: pytest.Ca
     )
 
 
+def test_checkpoint_of_another_g_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = _checkpoint(tmp_path / "ckpt")
+    assert main(["dnn", "bench", "--groups", "2", "--checkpoint", str(folder)]) == 2
+    assert (
+        _error(capsys)
+        == f"dynscale: error: {folder / 'meta.json'}: field 'groups': checkpoint has 4, expected 2"
+    )
+
+
 def test_weights_of_another_g_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     folder = _checkpoint(tmp_path / "ckpt", groups=2)
     meta = json.loads((folder / "meta.json").read_text())
