@@ -4,7 +4,7 @@ The simulator's hot path must never query the platform model per event: at 10,00
 there are about 100 us per step in all. So, the first time a trace is used,
 :func:`build_operating_table` evaluates every configuration in every trace segment with the
 platform's vectorised ``config_metrics`` and stores segments x actions arrays; the per-event code
-then reads one float from a list of lists.
+then reads one float with ``ndarray.item``.
 
 How competing load becomes the DNN's speed (the model the tables encode):
 
@@ -33,8 +33,8 @@ SHARE_FLOOR = 0.05
 class OperatingTable:
     """Per trace segment ``s`` and action ``a`` (index into ``platform.configs()``).
 
-    Array attributes have shape (segments, actions) unless noted; the ``*_rows`` attributes are the
-    same data as lists of lists of floats, which the per-event code indexes faster than numpy.
+    Array attributes have shape (segments, actions) unless noted; the ``*_rows`` attributes hold, per
+    segment, the Python values (tuples, dicts) the per-step code passes on without converting them.
     """
 
     seg_start_ms: np.ndarray
@@ -53,9 +53,6 @@ class OperatingTable:
     """(segments, PEs) share of the PE left to the DNN (cores for a CPU PE, fraction for a GPU)."""
     budgets: np.ndarray
     """(segments, 3) latency ms, power W, energy mJ budgets; ``inf`` where absent (no limit)."""
-    rate_rows: list[list[float]]
-    power_rows: list[list[float]]
-    cv_rows: list[list[float]]
     budget_rows: list[tuple[float, float, float]]
     """Budgets as the observation builder takes them (NaN where absent)."""
     budget_inf_rows: list[tuple[float, float, float]]
@@ -114,9 +111,6 @@ def build_operating_table(platform: Any, trace: Any, min_share: float) -> Operat
     names = [pe.name for pe in pes]
     return OperatingTable(
         *arrays,
-        rate_rows=rate.tolist(),
-        power_rows=power_w.tolist(),
-        cv_rows=cv.tolist(),
         budget_rows=[tuple(row) for row in budget_nan.tolist()],
         budget_inf_rows=[tuple(row) for row in budgets.tolist()],
         loaded_pes=[tuple(np.flatnonzero(row > 0.0).tolist()) for row in load],
