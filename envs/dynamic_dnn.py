@@ -32,7 +32,8 @@ class DynamicDNNEnv(gym.Env):
     ``trace.duration_s``; the episode terminates when the last of them has its result (frames queued
     behind a slow inference are still served after the trace's end, at its last segment's load), or
     is truncated after ``max_frames`` steps. With a list of traces, ``reset`` draws one with
-    ``self.np_random``. The DNN starts on the platform's first PE, every PE at its highest frequency.
+    ``self.np_random``, or takes ``options={"trace_index": i}`` (evaluation over every trace). The
+    DNN starts on the platform's first PE, every PE at its highest frequency.
 
     **Action.** ``Discrete(len(platform.configs()))``: an index into ``platform.configs()``, the
     (groups, pe, freq_mhz) triples in the platform's fixed order (``envs.MultiDiscreteAction`` gives
@@ -172,7 +173,7 @@ class DynamicDNNEnv(gym.Env):
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
         super().reset(seed=seed)
-        index = int(self.np_random.integers(len(self._traces))) if len(self._traces) > 1 else 0
+        index = self._trace_index(options)
         self.trace = self._traces[index]
         self._table = self._operating_table(index)
         n_frames = n_frames_of(self.trace.duration_s, self.trace.frame_period_ms)
@@ -250,6 +251,16 @@ class DynamicDNNEnv(gym.Env):
         return {key: values[action].item() for key, values in self.lookahead_all().items()}
 
     # --- helpers ----------------------------------------------------------------------------------
+
+    def _trace_index(self, options: dict[str, Any] | None) -> int:
+        """The trace of the next episode: ``options["trace_index"]`` if given, else a random draw."""
+        n = len(self._traces)
+        if options and "trace_index" in options:
+            index = options["trace_index"]
+            if not isinstance(index, (int, np.integer)) or not 0 <= index < n:
+                raise EnvError(f"field 'trace_index': expected an integer in 0..{n - 1}, got {index!r}")
+            return int(index)
+        return int(self.np_random.integers(n)) if n > 1 else 0
 
     def _operating_table(self, index: int) -> OperatingTable:
         table = self._tables.get(index)

@@ -279,6 +279,10 @@ def test_trace_list_draws_one_per_reset(tiny):
     drawn = {env.reset(seed=s)[1]["trace_index"] for s in range(20)}
     assert len(drawn) > 1
     assert env.reset(seed=3)[1] == env.reset(seed=3)[1]
+    assert [env.reset(options={"trace_index": i})[1]["trace_index"] for i in range(4)] == [0, 1, 2, 3]
+    assert env.unwrapped.trace is traces[3]
+    with pytest.raises(EnvError, match=r"^field 'trace_index': expected an integer in 0\.\.3, got 4$"):
+        env.reset(options={"trace_index": 4})
 
 
 def test_accuracy_override_feeds_info_and_reward(tiny):
