@@ -238,7 +238,7 @@ class DynamicDNNEnv(gym.Env):
                            **self.reward_weights)
             self._lookahead = {
                 "latency_ms": latency_ms, "energy_mj": energy_mj, "power_w": power_w,
-                "accuracy": self._accuracy_of_action, "budget_met": met, "reward": value,
+                "accuracy": self._accuracy_of_action, "budget_met": met, "reward": value, "busy_ms": busy_ms,
             }
         return self._lookahead
 
@@ -246,7 +246,8 @@ class DynamicDNNEnv(gym.Env):
         """The outcome ``action`` would get if taken now, from the trace's true future load.
 
         Returns:
-            latency_ms, energy_mj, power_w, accuracy, budget_met, reward (no noise, no state change).
+            latency_ms (arrival to result), energy_mj, power_w, accuracy, budget_met, reward, and
+            busy_ms (start to result: migration/DVFS cost + inference); no noise, no state change.
         """
         return {key: values[action].item() for key, values in self.lookahead_all().items()}
 

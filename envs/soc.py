@@ -41,7 +41,7 @@ import simpy
 
 from envs._tables import OperatingTable
 
-MIN_WORK = 0.1
+MIN_WORK = 0.05
 """The least work of one inference (a fraction of the table's mean), however the noise falls."""
 
 

@@ -245,7 +245,8 @@ def test_lookahead_predicts_the_noise_free_step_and_changes_nothing(tiny, busy_t
         every = env.lookahead_all()
         predicted = env.lookahead(action)
         assert predicted["latency_ms"] == every["latency_ms"][action]
-        assert set(predicted) == {"latency_ms", "energy_mj", "power_w", "accuracy", "budget_met", "reward"}
+        assert set(predicted) == {"latency_ms", "energy_mj", "power_w", "accuracy", "budget_met", "reward",
+                                  "busy_ms"}
         obs, reward, _, _, info = env.step(action)
         twin_obs, _, _, _, twin_info = twin.step(action)
         np.testing.assert_array_equal(obs, twin_obs)
@@ -369,6 +370,7 @@ def test_simulation_agrees_with_the_lookahead_on_any_trace(tiny, gaps_ms, loads,
         assert info["latency_ms"] == pytest.approx(predicted["latency_ms"], rel=1e-9, abs=1e-9)
         assert info["energy_mj"] == pytest.approx(predicted["energy_mj"], rel=1e-9, abs=1e-9)
         assert reward == pytest.approx(predicted["reward"], rel=1e-9, abs=1e-9)
+        assert info["latency_ms"] - info["queue_ms"] == pytest.approx(predicted["busy_ms"], rel=1e-9, abs=1e-9)
         assert info["latency_ms"] >= info["queue_ms"] + info["overhead_ms"]
         if terminated or truncated:
             break
