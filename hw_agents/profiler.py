@@ -136,9 +136,10 @@ def load_dnn(checkpoint: str | Path | None, arch: str = DEFAULT_ARCH, accuracy_f
     ``accuracy_from`` (default: a shipped platform) records for the same architecture.
     """
     import dnn
+    from dnn.checkpoint import load_checkpoint
 
     if checkpoint is not None:
-        model, info = dnn.load_checkpoint(checkpoint)
+        model, info = load_checkpoint(checkpoint)
         accuracy, source = list(info.accuracy), f"checkpoint {checkpoint} (accuracy.csv)"
         weights = f"checkpoint {checkpoint}"
     else:

@@ -75,6 +75,21 @@ def test_interrupted_profile_resumes_where_it_stopped(
     assert len(load_platform(yaml_path).rows) == 5 * 4
 
 
+def test_profile_with_a_checkpoint_records_its_accuracy(tmp_path: Path) -> None:
+    import dnn
+    from dnn.checkpoint import save_checkpoint
+
+    save_checkpoint(dnn.build_model("alexnet-digits"), tmp_path / "ckpt",
+                    [{"groups": k, "top1": 0.5 + 0.1 * k, "confidence": 0.9} for k in range(1, 5)])
+    board, _ = _board(tmp_path, n_cpus=1)
+    sweep = {**SWEEP, "accuracy_from": None, "repeats": 1}
+    yaml_path = profiler_module.profile(board, tmp_path / "out", checkpoint=tmp_path / "ckpt", **sweep)
+    platform = load_platform(yaml_path)
+    assert platform.accuracy == pytest.approx((0.6, 0.7, 0.8, 0.9))
+    assert str(tmp_path / "ckpt") in platform.descriptor["dnn"]["weights"]
+    assert platform.descriptor["dnn"]["arch"] == "alexnet-digits"
+
+
 def test_profile_verb_on_an_absent_board_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from dynscale.cli import main
 
