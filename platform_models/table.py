@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -123,13 +124,10 @@ def _parse_row(cells: dict[str, str], where: str, line: int, problems: list[Prob
             value = float(cells[column])
         except ValueError:
             value = float("nan")
-        if not (value > low if strict else value >= low):  # also catches NaN
+        if not math.isfinite(value) or not (value > low if strict else value >= low):
             relation = ">" if strict else ">="
-            problems.append(
-                Problem(
-                    where, line, column, f"expected a number {relation} {low:g}, got {short(cells[column])}"
-                )
-            )
+            expected = f"expected a finite number {relation} {low:g}"
+            problems.append(Problem(where, line, column, f"{expected}, got {short(cells[column])}"))
         values[column] = value
     for column, low in _INT_COLUMNS:
         try:

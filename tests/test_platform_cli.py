@@ -50,7 +50,7 @@ def test_validate_exit_codes(capsys, tmp_path):
     assert main(["platform", "validate", str(tmp_path / "tiny.yaml"), "--json"]) == 2
     payload = json.loads(capsys.readouterr().out)
     assert payload["problems"] == [
-        f"{tmp_path / 'tiny.csv'}:3: field 'latency_ms_mean': expected a number > 0, got '-4'",
+        f"{tmp_path / 'tiny.csv'}:3: field 'latency_ms_mean': expected a finite number > 0, got '-4'",
     ]
 
 

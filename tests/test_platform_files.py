@@ -71,7 +71,7 @@ def test_save_refuses_bad_rows_and_writes_nothing(tmp_path):
     rows = _rows_of(load_platform(DATA / "tiny.yaml"))
     rows[3]["latency_ms_mean"] = -1.0
     with pytest.raises(
-        PlatformError, match=r"bench\.csv:6: field 'latency_ms_mean': expected a number > 0, got '-1'"
+        PlatformError, match=r"bench\.csv:6: field 'latency_ms_mean': expected a finite number > 0, got '-1'"
     ):
         save_platform(_measured_descriptor(), rows, tmp_path / "bench.yaml")
     rows[3]["latency_ms_mean"] = 1.0
@@ -107,6 +107,7 @@ def test_validate_lists_every_problem_with_file_and_line(tiny_copy):
     _edit_table(table, 3, "latency_ms_mean", "nan")
     _edit_table(table, 4, "latency_ms_std", "-0.5")
     _edit_table(table, 5, "freq_mhz", "700")
+    _edit_table(table, 7, "power_w_mean", "inf")
     _edit_table(table, 6, "pe", "npu")
     lines = table.read_text().splitlines()
     lines.append(lines[8])  # a duplicate of line 9
@@ -114,8 +115,9 @@ def test_validate_lists_every_problem_with_file_and_line(tiny_copy):
     table.write_text("\n".join(lines) + "\n")
     problems = validate_platform(tiny_copy)
     t = str(table)
-    assert f"{t}:3: field 'latency_ms_mean': expected a number > 0, got 'nan'" in problems
-    assert f"{t}:4: field 'latency_ms_std': expected a number >= 0, got '-0.5'" in problems
+    assert f"{t}:3: field 'latency_ms_mean': expected a finite number > 0, got 'nan'" in problems
+    assert f"{t}:4: field 'latency_ms_std': expected a finite number >= 0, got '-0.5'" in problems
+    assert f"{t}:7: field 'power_w_mean': expected a finite number > 0, got 'inf'" in problems
     assert f"{t}:5: field 'freq_mhz': 700 MHz is not in PE 'little' freqs_mhz of the descriptor" in problems
     assert f"{t}:6: field 'pe': unknown PE 'npu' (descriptor lists little, big, gpu)" in problems
     assert any(p.startswith(f"{t}:{len(lines)}: duplicate of line 9 ") for p in problems)
@@ -149,7 +151,7 @@ def test_validate_reports_a_missing_column_and_descriptor_fields_with_their_line
 def test_load_raises_the_first_problem_and_names_shipped_platforms_for_an_unknown_name(tiny_copy):
     _edit_table(tiny_copy.with_name("tiny.csv"), 3, "power_w_mean", "x")
     with pytest.raises(
-        PlatformError, match=r"tiny\.csv:3: field 'power_w_mean': expected a number > 0, got 'x'$"
+        PlatformError, match=r"tiny\.csv:3: field 'power_w_mean': expected a finite number > 0, got 'x'$"
     ):
         load_platform(tiny_copy)
     with pytest.raises(
