@@ -69,6 +69,12 @@ def _show(args: argparse.Namespace) -> int:
             "energy": pareto_front(platform, "energy_mj"),
         },
     }
+    if platform.provenance_kind == "derived" and "derivation" in platform.descriptor:  # made by `derive`
+        from platform_models.derive import model_constants
+        from platform_models.descriptor import read_descriptor
+
+        descriptor, _ = read_descriptor(platform.path)
+        payload["derived_model"] = model_constants(descriptor)
     if args.png:
         _plot(platform, payload["pareto"], args.png)
     if args.json:
@@ -98,6 +104,9 @@ def _show(args: argparse.Namespace) -> int:
     ]
     print()
     print(format_table(pes))
+    if "derived_model" in payload:
+        print("\nderived model constants per PE (fits solved; sources in the descriptor):")
+        print(format_table(payload["derived_model"]))
     accuracy = ", ".join(f"k={k}: {a:.3f}" for k, a in enumerate(platform.accuracy, start=1))
     print(f"\naccuracy top-1 ({payload['accuracy_source']}): {accuracy}")
     dr = payload["dynamic_range"]

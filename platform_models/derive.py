@@ -146,6 +146,27 @@ def derive_shipped(check: bool = False) -> list[tuple[Path, bool]]:
     return results
 
 
+def model_constants(descriptor: Descriptor) -> list[dict[str, Any]]:
+    """The resolved constants of every PE (fits solved), for ``platform show``."""
+    rows = []
+    for index, pe in enumerate(descriptor.pes):
+        model = pe_model(descriptor, index)
+        rows.append(
+            {
+                "pe": pe.name,
+                "flops_per_cycle": model.flops_per_cycle,
+                "eta": round(model.efficiency, 4),
+                "serial_fraction": round(model.serial_fraction, 4),
+                "t0_ms": round(model.t0_ms, 3),
+                "bandwidth_gbs": model.bandwidth_gbs,
+                "c_eff_uw_per_mhz_v2": round(model.c_eff_uw, 1),
+                "static_w_per_v": model.static_w_per_v,
+                "latency_cv": model.latency_cv,
+            }
+        )
+    return rows
+
+
 def pe_model(descriptor: Descriptor, index: int) -> PEModel:
     """The resolved model constants of the descriptor's ``index``-th PE (fits solved)."""
     pe = descriptor.pes[index]

@@ -23,6 +23,11 @@ def test_show_json_has_provenance_dynamic_range_and_pareto(capsys, tmp_path):
     assert payload["dynamic_range"]["time_all"] > payload["dynamic_range"]["time_groups"] > 1.0
     assert [pe["name"] for pe in payload["pes"]] == ["a7", "a15", "gpu"]
     assert [p["groups"] for p in payload["pareto"]["latency"]] == [1, 2, 3, 4]
+    assert [(m["pe"], m["c_eff_uw_per_mhz_v2"]) for m in payload["derived_model"]] == [
+        ("a7", 90),
+        ("a15", 310),
+        ("gpu", 1314),
+    ]
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert list(tmp_path.iterdir()) == [png]
 
