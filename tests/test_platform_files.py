@@ -175,7 +175,7 @@ def _mutate(text: str, data: st.DataObject) -> str:
     return text[:start] + junk + text[end:]
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data(), which=st.sampled_from(["yaml", "csv", "both"]))
 def test_broken_files_give_one_clear_platform_error(tmp_path, data, which):
     descriptor, table = tmp_path / "tiny.yaml", tmp_path / "tiny.csv"
