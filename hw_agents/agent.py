@@ -101,6 +101,7 @@ def deploy(
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    _check_runnable(board, platform)
     arch = platform.descriptor["dnn"]["arch"]
     model, dnn_section = load_dnn(checkpoint, arch, accuracy_from=platform.path)
     if (dnn_section["arch"], dnn_section["groups"]) != (arch, platform.groups):
@@ -156,6 +157,20 @@ def summarise_log(log_path: str | Path, *, controller: str, trace: str, board: s
         power_source="+".join(sources),
         log=str(log_path),
     )
+
+
+def _check_runnable(board: Any, platform: Any) -> None:
+    """The platform's PEs must be the board's, and CPU PEs: the agent runs the DNN with torch on
+    CPUs only (the boards' GPUs have no device backend in their torch builds)."""
+    board_pes = {pe.name for pe in board.pes}
+    for pe in platform.pes:
+        if pe.name not in board_pes:
+            raise BoardError(f"platform {platform.name} has PE {pe.name!r}, board {board.name} has "
+                             f"{sorted(board_pes)}", path=platform.path, field="pes")
+        if pe.kind != "cpu":
+            raise BoardError(f"PE {pe.name!r} is a {pe.kind}: the live agent runs the DNN on CPU PEs only; "
+                             f"deploy with a platform of the board's CPU PEs (`dynscale profile` writes one)",
+                             path=platform.path, field="pes")
 
 
 def _csv_cells(row: dict[str, Any]) -> dict[str, Any]:
@@ -237,7 +252,7 @@ class _LiveRun:
         source = "sensor"
         if n_power == 0:
             pe = self.platform.pe(config.pe)
-            cores_left = min(max(pe.n_cores - load[config.pe], 0.05), pe.n_cores) if pe.kind == "cpu" else 1.0
+            cores_left = min(max(pe.n_cores - load[config.pe], 0.05), pe.n_cores)
             power_w = self.platform.power_w(config.pe, config.freq_mhz, cores_left, config.groups)
             source = "model"
         energy_mj = power_w * infer_ms
@@ -260,9 +275,6 @@ class _LiveRun:
         own_cores = (own_cpu_s - self._own_cpu_s) / max(wall_s - self._wall_s, 1e-6)
         load = {}
         for pe in self.platform.pes:
-            if pe.kind != "cpu":
-                load[pe.name] = 0.0  # a GPU's busy share is not in /proc/stat
-                continue
             busy = 0.0
             for cpu in pe.cpus:
                 now, before = times.get(cpu), self._cpu_times.get(cpu)
@@ -290,7 +302,7 @@ class _LiveRun:
             self._pinned_pe = config.pe
         pe = self.platform.pe(config.pe)
         free_cores = math.floor(pe.n_cores - load[config.pe] + _LOAD_NOISE_CORES)
-        threads = min(max(free_cores, 1), pe.n_cores) if pe.kind == "cpu" else 1
+        threads = min(max(free_cores, 1), pe.n_cores)
         if torch.get_num_threads() != threads:
             torch.set_num_threads(threads)
         self.groups, self.pe = config.groups, config.pe

@@ -67,6 +67,17 @@ def test_deploy_on_an_absent_board_is_a_clear_error(tmp_path: Path, trace_path: 
     assert not (tmp_path / "run" / "deploy-log.csv").exists()
 
 
+def test_deploy_refuses_a_platform_the_board_cannot_run(tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    idle = {"little": [0.0], "big": [0.0], "gpu": [0.0]}
+    tiny_trace = save_trace(Trace(platform="tiny", kind="steady", split="eval", frame_period_ms=100.0,
+                                  duration_s=1.0, time_s=[0.0], load=idle), tmp_path / "tiny-trace.csv")
+    code = main(["deploy", "--board", "host", "--platform", str(REPO / "tests" / "data" / "tiny.yaml"),
+                 "--controller", "lookup", "--trace", str(tiny_trace), "--out", str(tmp_path / "run")])
+    assert code == 2
+    assert "tiny.yaml" in capsys.readouterr().err
+
+
 def test_hw_agents_never_imports_the_simulator_or_learning_libraries() -> None:
     code = (
         "import sys\n"
