@@ -83,8 +83,7 @@ def save_checkpoint(
     rows = [_row_values(row) for row in accuracy_rows]
     if [row[0] for row in rows] != list(range(1, model.groups + 1)):
         raise DNNError(f"accuracy rows cover groups {[row[0] for row in rows]}, expected 1..{model.groups}")
-    if out_dir.exists() and any(out_dir.iterdir()) and not (out_dir / META_FILE).is_file():
-        raise DNNError(f"{out_dir}: exists and is not a dnn checkpoint folder; refusing to replace it")
+    check_replaceable(out_dir)
     meta = {
         "format": FORMAT,
         "version": FORMAT_VERSION,
@@ -111,6 +110,19 @@ def save_checkpoint(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return out_dir
+
+
+def check_replaceable(out_dir: str | Path) -> None:
+    """Raise unless ``out_dir`` is absent, empty, or a checkpoint folder (which saving replaces).
+
+    Raises:
+        DNNError: ``out_dir`` is a file, or a folder holding something else.
+    """
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise DNNError(f"{out_dir}: exists and is not a folder")
+    if out_dir.exists() and any(out_dir.iterdir()) and not (out_dir / META_FILE).is_file():
+        raise DNNError(f"{out_dir}: exists and is not a dnn checkpoint folder; refusing to replace it")
 
 
 def _row_values(row: Any) -> tuple[int, float, float]:

@@ -183,11 +183,12 @@ def train_checkpoint(
     Raises:
         DNNError: bad settings, missing data, arch and data of different shapes.
     """
-    from dnn.checkpoint import save_checkpoint
+    from dnn.checkpoint import check_replaceable, save_checkpoint
     from dnn.data import load_dataset
     from dnn.model import build_model
 
     config = config or TrainConfig()
+    check_replaceable(out_dir)  # before minutes of training, not after
     data = load_dataset(dataset, data_dir, seed=config.seed)
     arch = arch or DEFAULT_ARCH[dataset]
     with deterministic(config.seed):

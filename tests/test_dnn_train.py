@@ -14,6 +14,7 @@ import torch
 from dnn.checkpoint import load_checkpoint
 from dnn.data import load_dataset
 from dnn.train import train_checkpoint
+from tests.test_dnn_model import one_torch_thread  # noqa: F401  (autouse fixture)
 
 pytestmark = pytest.mark.xdist_group("dnn_train")  # one worker trains once for the whole module
 
@@ -24,8 +25,12 @@ class _Trained:
         self.probe = load_dataset("digits", seed=0).x_heldout[:64]
         self.outputs_after_stage: dict[int, list[torch.Tensor]] = {}
         self.groups_after_stage: dict[int, list[torch.Tensor]] = {}
-        torch.set_num_threads(1)
-        self.rows = train_checkpoint(out_dir, progress=False, on_stage=self._snapshot)
+        previous_threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # as `dynscale dnn train` does on digits (module fixtures run first)
+        try:
+            self.rows = train_checkpoint(out_dir, progress=False, on_stage=self._snapshot)
+        finally:
+            torch.set_num_threads(previous_threads)
         self.model, _ = load_checkpoint(out_dir)
 
     def _snapshot(self, stage: int, model) -> None:
