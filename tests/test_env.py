@@ -295,12 +295,15 @@ def test_accuracy_override_feeds_info_and_reward(tiny):
 
 
 def test_multidiscrete_wrapper_maps_triples_to_configs(tiny, busy_trace):
+    from gymnasium.utils.env_checker import check_env
+
     env = MultiDiscreteAction(DynamicDNNEnv(tiny, busy_trace))
     assert list(env.action_space.nvec) == [4, 3, 3]
     env.reset(seed=0)
     *_, info = env.step(np.array([2, 1, 0]))
     assert (info["groups"], info["pe"], info["freq_mhz"]) == (3, "big", 800.0)
     assert env.action_masks().shape == (10,)
+    check_env(env)
 
 
 def test_reward_function():
@@ -375,3 +378,16 @@ def test_simulation_agrees_with_the_lookahead_on_any_trace(tiny, gaps_ms, loads,
         assert info["latency_ms"] >= info["queue_ms"] + info["overhead_ms"]
         if terminated or truncated:
             break
+
+
+def test_multidiscrete_frequency_past_a_short_list_means_the_top_one():
+    from traces import shipped_traces
+
+    nano = load_platform("jetson-nano")
+    n_freqs = [len(pe.freqs_mhz) for pe in nano.pes]
+    short = int(np.argmin(n_freqs))
+    assert min(n_freqs) < max(n_freqs)
+    env = MultiDiscreteAction(DynamicDNNEnv(nano, shipped_traces("jetson-nano", split="train")[0]))
+    env.reset(seed=0)
+    *_, info = env.step(np.array([0, short, max(n_freqs) - 1]))
+    assert (info["pe"], info["freq_mhz"]) == (nano.pes[short].name, nano.pes[short].freqs_mhz[-1])
