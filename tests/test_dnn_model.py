@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -153,3 +155,16 @@ def test_cost_verb_prints_every_k(capsys: pytest.CaptureFixture[str]) -> None:
 def test_cost_verb_refuses_k_outside_range(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["dnn", "cost", "--k", "5"]) == 2
     assert capsys.readouterr().err == "dynscale: error: active groups k=5 outside 1..4\n"
+
+
+def test_views_follow_the_parameters_to_a_new_dtype() -> None:
+    model = _randomised("alexnet-digits", "group").double()
+    x = torch.randn(2, *model.input_shape, dtype=torch.float64)
+    model.set_active_groups(3)
+    with torch.no_grad():
+        assert torch.equal(model(x), static_from_dynamic(model, 3).double().eval()(x))
+
+
+def test_the_board_side_imports_without_scikit_learn() -> None:
+    code = "import sys, dnn; dnn.load_checkpoint; sys.exit('sklearn' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
