@@ -16,7 +16,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from envs._reward import W_ACCURACY, W_ENERGY, W_MISS, W_VIOLATION, reward
+from envs._reward import VIOLATION_CAP, W_ACCURACY, W_ENERGY, W_MISS, W_VIOLATION, reward
 from envs._tables import OperatingTable, build_operating_table
 from envs.errors import EnvError
 from envs.soc import FrameResult, SocSimulation, n_frames_of
@@ -99,7 +99,7 @@ class DynamicDNNEnv(gym.Env):
         w_miss: float = W_MISS,
         w_violation: float = W_VIOLATION,
         w_energy: float = W_ENERGY,
-        violation_cap: float = 10.0,
+        violation_cap: float = VIOLATION_CAP,
         render_mode: str | None = None,
     ) -> None:
         from platform_models import ObservationSpec
