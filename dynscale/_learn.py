@@ -11,7 +11,9 @@ from dynscale._output import add_json_flag, format_table, print_json
 DEFAULT_PLATFORM = "odroid-xu3"
 DEFAULT_CONTROLLERS = "lookup,reactive,schedutil,ondemand,performance,oracle"
 QUICKSTART_ALGO = "maskable-ppo"
-QUICKSTART_TIMESTEPS = 30000
+QUICKSTART_TIMESTEPS = 4096
+# A shorter warm start than the YAML's, so that `make run` fits in a few minutes on 2 cores.
+QUICKSTART_HYPERPARAMS = {"pretrain_steps": 12000, "pretrain_epochs": 10}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -196,6 +198,7 @@ def _quickstart(args: argparse.Namespace) -> int:
             seed=args.seed,
             resume=True,
             progress_bar=not args.json,
+            hyperparams=QUICKSTART_HYPERPARAMS,
         )
     )
     specs = [str(out), *DEFAULT_CONTROLLERS.split(",")]
