@@ -121,7 +121,8 @@ def test_exported_policy_picks_the_same_actions_as_sb3_on_1000_observations(algo
             "--hyperparams",
             "n_envs=1",
         ]
-        assert main([*argv, "n_steps=64", "batch_size=64", "pretrain_steps=0"] if algo == "ppo" else argv) == 0
+        ppo_only = ["n_steps=64", "batch_size=64", "pretrain_steps=0"] if algo == "ppo" else []
+        assert main([*argv, *ppo_only]) == 0
     assert main(["export", str(run), "--out", str(tmp_path / "policy.npz"), "--json"]) == 0
     policy = make_controller(str(tmp_path / "policy.npz"), tiny)
     model, _ = load_model(run)
