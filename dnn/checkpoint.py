@@ -16,7 +16,7 @@ import json
 import math
 import os
 import shutil
-import tempfile
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,7 +98,7 @@ def save_checkpoint(
         "training": dict(training or {}),
     }
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    staging = _sibling_folder(out_dir, "new")
     try:
         torch.save(model.state_dict(), staging / WEIGHTS_FILE)
         (staging / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
@@ -131,12 +131,19 @@ def _row_values(row: Any) -> tuple[int, float, float]:
     return int(row.groups), float(row.top1), float(row.confidence)
 
 
+def _sibling_folder(out_dir: Path, role: str) -> Path:
+    # os.mkdir rather than tempfile.mkdtemp: the checkpoint keeps the user's umask, not mode 0700.
+    folder = out_dir.parent / f".{out_dir.name}.{role}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    folder.mkdir()
+    return folder
+
+
 def _swap_into_place(staging: Path, out_dir: Path) -> None:
     if not out_dir.exists():
         os.replace(staging, out_dir)
         return
     # A non-empty folder cannot be renamed over: move the old one aside first, then drop it.
-    retired = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old.", dir=out_dir.parent))
+    retired = _sibling_folder(out_dir, "old")
     os.replace(out_dir, retired / "checkpoint")
     os.replace(staging, out_dir)
     shutil.rmtree(retired, ignore_errors=True)
