@@ -133,7 +133,8 @@ class DynamicNet(nn.Module):
 
     Build it with ``dnn.build_model``. ``set_active_groups(k)`` picks how many groups (1..G) the
     next forward passes use; in eval mode the output is exactly that of the network trained at
-    stage k, and the work is that of k groups only (``dnn.count_cost``).
+    stage k, and the work is that of k groups only (``dnn.count_cost``). In training mode only
+    group k learns; groups 1..k-1 stay frozen (incremental training, ``dnn.train``).
     """
 
     def __init__(self, arch: str, groups: int, connectivity: str, widths: tuple[int, ...]) -> None:
