@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import csv
 import math
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -31,6 +32,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as `dynscale deploy` does (dynscale/_live.py)
 
 DEFAULT_TRACE = REPO / "traces" / "data" / "host" / "recorded-mixed-eval.csv"
 

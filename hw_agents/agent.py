@@ -288,9 +288,9 @@ class _LiveRun:
 
     def _apply(self, config: Any, load: dict[str, float]) -> int:
         """Set k, the frequency and the PE; returns the torch threads used: one per core the competing
-        load leaves wholly free (at least one). A thread sharing a core with a busy competitor stalls
-        the others at every synchronisation (measured here: 2 threads beside one busy core took
-        ~100x longer than 1 thread), so a partly free core gets no thread of its own."""
+        load leaves wholly free (at least one), as the profiler measured the table's ``cores`` rows.
+        A thread sharing a core with a busy competitor holds the others up at every synchronisation,
+        so a partly free core gets no thread of its own."""
         import torch
 
         self.model.set_active_groups(config.groups)

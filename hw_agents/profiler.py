@@ -397,7 +397,8 @@ def _descriptor(board: Any, dnn_section: dict[str, Any], rows: list[dict[str, An
     )
     method = (f"clocks fixed with board.set_frequency where settable (not settable: {unfixed or 'none'}; "
               f"those record the frequency the board reports); inference pinned to `cores` cores of the PE "
-              f"(sched_setaffinity) with torch.set_num_threads(cores); batch 1; {warmup} warm-up inferences; "
+              f"(sched_setaffinity) with torch.set_num_threads(cores), OMP_WAIT_POLICY="
+              f"{os.environ.get('OMP_WAIT_POLICY', 'unset')}; batch 1; {warmup} warm-up inferences; "
               f"{repeats} timed inferences (time.perf_counter); mean, std (ddof 1), p95, n; "
               f"dvfs_transition_ms and migration_ms not measured (0)")
     return {
