@@ -176,10 +176,6 @@ class LoadReplayer:
             return elapsed % self.trace.duration_s
         return min(elapsed, self.trace.duration_s)
 
-    def load_now(self) -> dict[str, float]:
-        """The trace's competing load in force now, per PE."""
-        return {name: float(v) for name, v in self.trace.load_at(self.trace_time_s()).items()}
-
     # -- internals -------------------------------------------------------------------------------
 
     def _start_burner(self, cpu: int) -> None:
