@@ -62,14 +62,23 @@ def export_policy(run_dir: str | Path, out_path: str | Path) -> Path:
         "activation": activation,
         "output": output,
         "n_layers": len(layers),
-        "normalised": False,
+        "normalised": bool(config.get("normalization")),
         "source": str(run_dir),
     }
     arrays: dict[str, np.ndarray] = {"meta": np.array(json.dumps(meta))}
     for i, (weight, bias) in enumerate(layers):
         arrays[f"w{i}"], arrays[f"b{i}"] = weight, bias
+    stats = config.get("normalization") or {
+        "mean": np.zeros(size),
+        "var": np.ones(size),
+        "clip": np.inf,
+        "eps": 0.0,
+    }
     arrays.update(
-        obs_mean=np.zeros(size), obs_var=np.ones(size), obs_clip=np.array(np.inf), obs_eps=np.array(0.0)
+        obs_mean=np.asarray(stats["mean"], dtype=np.float64),
+        obs_var=np.asarray(stats["var"], dtype=np.float64),
+        obs_clip=np.array(float(stats["clip"])),
+        obs_eps=np.array(float(stats["eps"])),
     )
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from controllers._base import Controller
+from controllers._normalise import ObservationNormaliser
 from controllers._policy import check_compatible
 from controllers._runs import model_path, read_run_config
 from controllers.errors import ControllerError
@@ -53,11 +54,13 @@ class LearnedController(Controller):
         self.model, self.config = load_model(run_dir)
         self.name = config.get("name") or Path(run_dir).name
         self._maskable = config["algo"] == "maskable-ppo"
-        if config.get("normalize"):
-            raise ControllerError(f"{run_dir}: runs with observation normalisation are not supported here")
+        stats = config.get("normalization")
+        self._normalise = ObservationNormaliser.from_dict(stats) if stats else None
 
     def _act(self, obs: np.ndarray, info: dict | None) -> int:
         mask = None if info is None else info.get("action_mask")
+        if self._normalise is not None:
+            obs = self._normalise(obs)
         if self._maskable:
             action, _ = self.model.predict(obs, deterministic=True, action_masks=mask)
         else:

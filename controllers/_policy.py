@@ -89,7 +89,8 @@ class PolicyController(Controller):
     def scores(self, obs: np.ndarray) -> np.ndarray:
         """The network's output (logits or Q-values) for a batch (n, obs_size) or one observation."""
         x = (np.asarray(obs, dtype=np.float64) - self._mean) / np.sqrt(self._var + self._eps)
-        x = np.clip(x, -self._clip, self._clip)
+        # float32 as the trained network saw it (SB3 feeds float32), so both pick the same argmax
+        x = np.clip(x, -self._clip, self._clip).astype(np.float32).astype(np.float64)
         for i, (weight, bias) in enumerate(self._layers):
             x = x @ weight.T + bias
             if i < len(self._layers) - 1:

@@ -22,6 +22,7 @@ import numpy as np
 import yaml
 
 from controllers._learned import algo_class
+from controllers._normalise import ObservationNormaliser
 from controllers._runs import ALGOS, CONFIG_NAME, FINAL_MODEL, read_run_config
 from controllers.errors import ControllerError
 
@@ -35,6 +36,7 @@ _NOT_SB3_KWARGS = (
     "pretrain_epsilon",
     "pretrain_epochs",
 )
+NORMALISER_STEPS = 2000  # oracle-labelled steps that fit the normalisation when nothing is cloned
 _METRICS = ("budget_met", "energy_mj", "accuracy", "latency_ms")
 
 
@@ -107,14 +109,21 @@ def resolve_traces(platform_name: str, traces: list[str], split: str) -> list[st
     return paths
 
 
-def make_env(platform: Any, traces: list[str], **kwargs: Any) -> Any:
-    """One simulated board over a list of traces (one drawn per reset), with SB3's Monitor."""
+def make_env(platform: Any, traces: list[str], normaliser: ObservationNormaliser | None = None) -> Any:
+    """One simulated board over a list of traces (one drawn per reset), normalised, with SB3's Monitor."""
     import gymnasium
+    from gymnasium.wrappers import TransformObservation
     from stable_baselines3.common.monitor import Monitor
 
     import envs  # noqa: F401  (registers the env id)
 
-    return Monitor(gymnasium.make(ENV_ID, platform=platform, trace=list(traces), **kwargs))
+    env = gymnasium.make(ENV_ID, platform=platform, trace=list(traces))
+    if normaliser is not None:
+        space = gymnasium.spaces.Box(
+            -normaliser.clip, normaliser.clip, env.observation_space.shape, np.float32
+        )
+        env = TransformObservation(env, normaliser, space)
+    return Monitor(env)
 
 
 def _metrics_callback() -> Any:
@@ -167,24 +176,38 @@ def _atomic_save(model: Any, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def _warm_start(
-    model: Any, platform: Any, trace_paths: list[str], params: dict[str, Any], settings: TrainSettings
-) -> dict[str, Any]:
-    """Behaviour cloning of the oracle before RL (``_pretrain``); what it did, for config.yml."""
-    from controllers._pretrain import clone_policy, collect_demonstrations
+def _demonstrations(platform: Any, trace_paths: list[str], params: dict[str, Any], seed: int) -> dict:
+    """Oracle-labelled rollouts (``_pretrain``): for cloning and for the normalisation statistics."""
+    from controllers._pretrain import collect_demonstrations
 
-    if settings.algo == "dqn":
-        raise ControllerError("controllers/hyperparams/dqn.yml: field 'pretrain_steps': PPO variants only")
+    n_steps = max(int(params.get("pretrain_steps", 0)), NORMALISER_STEPS if params.get("normalize") else 0)
     env = make_env(platform, trace_paths)
     demos = collect_demonstrations(
         env,
         platform,
-        int(params["pretrain_steps"]),
-        settings.seed,
+        n_steps,
+        seed,
         float(params.get("pretrain_epsilon", 0.1)),
         float(params.get("gamma", 0.99)),
     )
     env.close()
+    return demos
+
+
+def _warm_start(
+    model: Any,
+    demos: dict,
+    normaliser: ObservationNormaliser | None,
+    params: dict[str, Any],
+    settings: TrainSettings,
+) -> dict[str, Any]:
+    """Behaviour cloning of the oracle before RL (``_pretrain``); what it did, for config.yml."""
+    from controllers._pretrain import clone_policy
+
+    if settings.algo == "dqn":
+        raise ControllerError("controllers/hyperparams/dqn.yml: field 'pretrain_steps': PPO variants only")
+    if normaliser is not None:
+        demos = {**demos, "obs": normaliser(demos["obs"])}
     agreement = clone_policy(
         model,
         demos,
@@ -214,10 +237,6 @@ def train(settings: TrainSettings) -> Path:
 
     platform = load_platform(settings.platform)
     params = load_hyperparams(settings.algo, platform.name, settings.hyperparams)
-    if params.get("normalize"):
-        raise ControllerError(
-            f"controllers/hyperparams/{settings.algo}.yml: field 'normalize': not supported"
-        )
     total = int(settings.timesteps or params["n_timesteps"])
     trace_paths = resolve_traces(platform.name, settings.traces, "train")
     out = Path(settings.out)
@@ -226,10 +245,18 @@ def train(settings: TrainSettings) -> Path:
         raise ControllerError(f"{out}: already holds a run (use --resume to continue it, or another --out)")
     out.mkdir(parents=True, exist_ok=True)
 
+    demos, normaliser = None, None
+    if checkpoint is None:
+        if int(params.get("pretrain_steps", 0)) > 0 or params.get("normalize"):
+            demos = _demonstrations(platform, trace_paths, params, settings.seed)
+        if params.get("normalize"):
+            normaliser = ObservationNormaliser.fit(demos["obs"])
+    elif read_run_config(out).get("normalization"):
+        normaliser = ObservationNormaliser.from_dict(read_run_config(out)["normalization"])
     n_envs = int(params.get("n_envs", 1))
-    env = DummyVecEnv([lambda: make_env(platform, trace_paths) for _ in range(n_envs)])
+    env = DummyVecEnv([lambda: make_env(platform, trace_paths, normaliser) for _ in range(n_envs)])
     env.seed(settings.seed)
-    eval_env = DummyVecEnv([lambda: make_env(platform, trace_paths)])
+    eval_env = DummyVecEnv([lambda: make_env(platform, trace_paths, normaliser)])
     eval_env.seed(settings.seed + 10_000)
     config = {
         "algo": settings.algo,
@@ -242,8 +269,8 @@ def train(settings: TrainSettings) -> Path:
         "traces": trace_paths,
         "seed": settings.seed,
         "timesteps": total,
-        "normalize": False,
-        "normalization": None,
+        "normalize": normaliser is not None,
+        "normalization": normaliser.as_dict() if normaliser is not None else None,
         "hyperparams": params,
         "eval_freq": settings.eval_freq,
         "n_eval_episodes": settings.n_eval_episodes,
@@ -298,7 +325,7 @@ def train(settings: TrainSettings) -> Path:
             **sb3_kwargs,
         )
         if int(params.get("pretrain_steps", 0)) > 0:
-            config["pretrain"] = _warm_start(model, platform, trace_paths, params, settings)
+            config["pretrain"] = _warm_start(model, demos, normaliser, params, settings)
     remaining = total - model.num_timesteps
     if remaining > 0:
         model.learn(
