@@ -189,7 +189,6 @@ class _LiveRun:
         self.model, self.x, self.proc_root, self.accuracy = model, x, proc_root, accuracy
         self.spec = ObservationSpec(platform)
         self.configs = tuple(platform.configs())
-        self.pe_cpus = {pe.name: tuple(pe.cpus) for pe in platform.pes}
         self.freq_settable = {pe.name: board.freq_control.get(pe.name) is not None and not board.monitor_only
                               for pe in platform.pes}
         # Before the first frame: the full network on the first PE at its top frequency.
