@@ -35,6 +35,7 @@ _NOT_SB3_KWARGS = (
     "pretrain_steps",
     "pretrain_epsilon",
     "pretrain_epochs",
+    "pretrain_traces",
 )
 NORMALISER_STEPS = 2000  # oracle-labelled steps that fit the normalisation when nothing is cloned
 _METRICS = ("budget_met", "energy_mj", "accuracy", "latency_ms")
@@ -181,7 +182,9 @@ def _demonstrations(platform: Any, trace_paths: list[str], params: dict[str, Any
     from controllers._pretrain import collect_demonstrations
 
     n_steps = max(int(params.get("pretrain_steps", 0)), NORMALISER_STEPS if params.get("normalize") else 0)
-    env = make_env(platform, trace_paths)
+    env = make_env(
+        platform, [*trace_paths, *_generated_traces(platform, int(params.get("pretrain_traces", 0)), seed)]
+    )
     demos = collect_demonstrations(
         env,
         platform,
@@ -192,6 +195,27 @@ def _demonstrations(platform: Any, trace_paths: list[str], params: dict[str, Any
     )
     env.close()
     return demos
+
+
+def _generated_traces(platform: Any, n: int, seed: int) -> list[Any]:
+    """``n`` more synthetic train-split traces for the demonstrations, every kind in turn.
+
+    Five shipped train traces are too few states to clone from: the cloned policy agreed with the
+    oracle on 92 % of the train states but 34 % of an eval trace's. Seeds start at 10,000 (the shipped
+    traces use 1-5 for train and 101-105 for eval), so no held-out trace is ever generated here.
+    """
+    from traces import GENERATED_KINDS, generate
+
+    return [
+        generate(
+            GENERATED_KINDS[i % len(GENERATED_KINDS)],
+            platform,
+            seed=10_000 + 1000 * seed + i,
+            duration_s=20.0,
+            split="train",
+        )
+        for i in range(n)
+    ]
 
 
 def _warm_start(

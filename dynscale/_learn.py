@@ -11,9 +11,9 @@ from dynscale._output import add_json_flag, format_table, print_json
 DEFAULT_PLATFORM = "odroid-xu3"
 DEFAULT_CONTROLLERS = "lookup,reactive,schedutil,ondemand,performance,oracle"
 QUICKSTART_ALGO = "maskable-ppo"
-QUICKSTART_TIMESTEPS = 4096
+QUICKSTART_TIMESTEPS = 2048
 # A shorter warm start than the YAML's, so that `make run` fits in a few minutes on 2 cores.
-QUICKSTART_HYPERPARAMS = {"pretrain_steps": 12000, "pretrain_epochs": 10}
+QUICKSTART_HYPERPARAMS = {"pretrain_steps": 20000, "pretrain_traces": 40}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
