@@ -1,10 +1,8 @@
 """What the platform table predicts for every configuration under a competing load.
 
 The model-based controllers (lookup, reactive) ask the table, not the simulator, so the same code
-runs on the board. Contention follows the simulator's rule (envs/_tables.py): on a CPU cluster of
-``n`` cores with ``L`` busy the DNN gets ``n - L`` cores (fractional cores interpolate; below one
-core a time share of one core), on a GPU with busy share ``b`` it gets ``1 - b`` of it, so its
-latency stretches by ``1 / (1 - b)``; either share is floored at ``MIN_SHARE``.
+runs on the board. Competing load becomes the DNN's share of a PE by the platform's contention rule
+(``platform_models.contention``), the one the simulator and the live agent use too.
 """
 
 from __future__ import annotations
@@ -15,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-MIN_SHARE = 0.05  # the scheduler never starves a runnable thread completely (envs' SHARE_FLOOR)
+from platform_models.contention import Contention
+
 P95_Z = 1.645  # one-sided 95 % point of a normal: the lookup plans for the p95 latency, not the mean
 
 
@@ -37,8 +36,7 @@ class Predictor:
         self.platform = platform
         configs = platform.configs()
         self.accuracy = np.array([platform.accuracy[c.groups - 1] for c in configs])
-        self._is_gpu = np.array([pe.kind == "gpu" for pe in platform.pes])
-        self._n_cores = np.array([float(pe.n_cores) for pe in platform.pes])
+        self._contention = Contention(platform)
         pe_index = {pe.name: i for i, pe in enumerate(platform.pes)}
         self._pe_of_config = np.array([pe_index[c.pe] for c in configs])
         self._cache: dict[tuple[float, ...], Prediction] = {}
@@ -48,10 +46,9 @@ class Predictor:
         busy = np.array([float(load.get(pe.name, 0.0)) for pe in self.platform.pes])
         key = tuple(np.round(busy, 3))
         if key not in self._cache:
-            left = np.maximum(np.where(self._is_gpu, 1.0, self._n_cores) - busy, 0.0)
-            cores = np.where(self._is_gpu, 1.0, np.clip(left, MIN_SHARE, self._n_cores))
-            stretch = 1.0 / np.where(self._is_gpu, np.maximum(left, MIN_SHARE), 1.0)[self._pe_of_config]
-            metrics = self.platform.config_metrics(cores)
+            allocation = self._contention.allocate(busy)
+            stretch = allocation.stretch[self._pe_of_config]
+            metrics = self.platform.config_metrics(allocation.cores)
             latency = metrics.latency_ms * stretch
             p95 = latency + P95_Z * metrics.latency_std_ms * stretch
             self._cache[key] = Prediction(

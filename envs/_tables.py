@@ -6,15 +6,10 @@ there are about 100 us per step in all. So, the first time a trace is used,
 platform's vectorised ``config_metrics`` and stores segments x actions arrays; the per-event code
 then reads one float with ``ndarray.item``.
 
-How competing load becomes the DNN's speed (the model the tables encode):
-
-* CPU PE with ``n`` cores and competing load ``L`` busy cores: the DNN gets ``c = n - L`` cores, at
-  the platform model's latency and power for ``cores = c`` (fractional: interpolated; below one
-  core a time share ``c`` of one core: latency / c at one core's power - the platform's rule).
-* GPU PE with busy share ``b``: the DNN gets the share ``1 - b``: the table's latency / (1 - b), at
-  the table's power (the rail draws it whoever keeps the GPU busy).
-* The share is floored at ``SHARE_FLOOR`` so that an inference always finishes (the Linux scheduler
-  never starves a runnable thread completely); an action on such a PE is masked anyway.
+How competing load becomes the DNN's speed: the platform's contention rule
+(``platform_models.contention``, shared with the model-based controllers and the live agent) gives,
+per segment and PE, the table's ``cores`` row to read and the stretch of its latency; power is the
+table's at that row (a GPU's rail draws it whoever keeps the GPU busy).
 """
 
 from __future__ import annotations
@@ -24,9 +19,7 @@ from typing import Any
 
 import numpy as np
 
-SHARE_FLOOR = 0.05
-"""The least share of one core (or of the GPU) the DNN gets, however busy the PE."""
-
+from platform_models.contention import Contention
 
 
 @dataclass(frozen=True)
@@ -50,7 +43,7 @@ class OperatingTable:
     action_mask: np.ndarray
     """Bool: the action's PE has at least the mask's minimum share left (never all False)."""
     share_left: np.ndarray
-    """(segments, PEs) share of the PE left to the DNN (cores for a CPU PE, fraction for a GPU)."""
+    """(segments, PEs) share of the PE the DNN gets (cores for a CPU PE, fraction for a GPU)."""
     budgets: np.ndarray
     """(segments, 3) latency ms, power W, energy mJ budgets; ``inf`` where absent (no limit)."""
     budget_rows: list[tuple[float, float, float]]
@@ -78,19 +71,16 @@ def build_operating_table(platform: Any, trace: Any, min_share: float) -> Operat
     """
     pes = platform.pes
     pe_of_action = platform.config_pe_index
-    is_gpu = np.array([pe.kind == "gpu" for pe in pes])
-    n_cores = np.array([float(pe.n_cores) for pe in pes])
     load = np.stack([np.asarray(trace.load[pe.name], dtype=np.float64) for pe in pes], axis=1)
-    share_left = np.maximum(np.where(is_gpu, 1.0, n_cores) - load, 0.0)  # (segments, PEs)
-    cores_query = np.where(is_gpu, 1.0, np.clip(share_left, SHARE_FLOOR, n_cores))
-    gpu_slowdown = np.where(is_gpu, np.maximum(share_left, SHARE_FLOOR), 1.0)[:, pe_of_action]
+    allocation = Contention(platform).allocate(load)  # (segments, PEs)
+    share_left = allocation.share
     latency, std, power = [], [], []
-    for cores in cores_query:
+    for cores in allocation.cores:
         metrics = platform.config_metrics(cores)
         latency.append(metrics.latency_ms)
         std.append(metrics.latency_std_ms)
         power.append(metrics.power_w)
-    latency_ms = np.array(latency) / gpu_slowdown
+    latency_ms = np.array(latency) * allocation.stretch[:, pe_of_action]
     cv = np.array(std) / np.array(latency)
     power_w = np.array(power)
     rate = 1.0 / latency_ms

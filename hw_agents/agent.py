@@ -183,11 +183,13 @@ class _LiveRun:
 
     def __init__(self, board: Any, controller: Any, trace: Any, platform: Any, model: Any, x: Any,
                  proc_root: str | Path, accuracy: list[float]) -> None:
-        from platform_models import ObservationSpec
+        from platform_models import Contention, ObservationSpec
 
         self.board, self.controller, self.trace, self.platform = board, controller, trace, platform
         self.model, self.x, self.proc_root, self.accuracy = model, x, proc_root, accuracy
         self.spec = ObservationSpec(platform)
+        self._contention = Contention(platform)
+        self._pe_index = {pe.name: i for i, pe in enumerate(platform.pes)}
         self.configs = tuple(platform.configs())
         self.freq_settable = {pe.name: board.freq_control.get(pe.name) is not None and not board.monitor_only
                               for pe in platform.pes}
@@ -250,9 +252,9 @@ class _LiveRun:
         latency_ms = (end_s - arrival_s) * 1000.0
         source = "sensor"
         if n_power == 0:
-            pe = self.platform.pe(config.pe)
-            cores_left = min(max(pe.n_cores - load[config.pe], 0.05), pe.n_cores)
-            power_w = self.platform.power_w(config.pe, config.freq_mhz, cores_left, config.groups)
+            busy = [load[pe.name] for pe in self.platform.pes]
+            cores_row = self._contention.allocate(busy).cores[self._pe_index[config.pe]]
+            power_w = self.platform.power_w(config.pe, config.freq_mhz, float(cores_row), config.groups)
             source = "model"
         energy_mj = power_w * infer_ms
         self.last = (latency_ms, power_w, energy_mj)
@@ -292,6 +294,8 @@ class _LiveRun:
         so a partly free core gets no thread of its own."""
         import torch
 
+        from platform_models import dnn_threads
+
         self.model.set_active_groups(config.groups)
         if self.freq_settable[config.pe] and self.freq_mhz[config.pe] != config.freq_mhz:
             self.board.set_frequency(config.pe, config.freq_mhz)
@@ -299,9 +303,7 @@ class _LiveRun:
         if self._pinned_pe != config.pe:
             pin_inference(self.board, config.pe)
             self._pinned_pe = config.pe
-        pe = self.platform.pe(config.pe)
-        free_cores = math.floor(pe.n_cores - load[config.pe] + _LOAD_NOISE_CORES)
-        threads = min(max(free_cores, 1), pe.n_cores)
+        threads = dnn_threads(self.platform.pe(config.pe).n_cores, load[config.pe] - _LOAD_NOISE_CORES)
         if torch.get_num_threads() != threads:
             torch.set_num_threads(threads)
         self.groups, self.pe = config.groups, config.pe

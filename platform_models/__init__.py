@@ -4,6 +4,7 @@ A platform is a descriptor (YAML) and a table (CSV), measured by the profiler or
 public board constants (docs/formats.md). numpy and PyYAML only, so it also runs on the boards.
 """
 
+from platform_models.contention import CONTENTION_MODELS, Allocation, Contention, dnn_threads
 from platform_models.descriptor import PE, Descriptor
 from platform_models.errors import PlatformError
 from platform_models.model import Config, ConfigMetrics, PlatformModel
@@ -13,15 +14,19 @@ from platform_models.table import COLUMNS
 
 __all__ = [
     "COLUMNS",
+    "CONTENTION_MODELS",
     "OBSERVATION_VERSION",
     "PE",
+    "Allocation",
     "Config",
     "ConfigMetrics",
+    "Contention",
     "Descriptor",
     "ObservationSpec",
     "ObservationView",
     "PlatformError",
     "PlatformModel",
+    "dnn_threads",
     "load_platform",
     "save_platform",
     "shipped_platforms",

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from platform_models._problems import Problem, as_int, as_number, short
+from platform_models.contention import CONTENTION_MODELS
 
 PE_KINDS = ("cpu", "gpu")
 PROVENANCE_KINDS = ("derived", "measured")
@@ -54,6 +55,7 @@ class Descriptor:
     groups: int
     accuracy: tuple[float, ...]
     raw: dict
+    contention: str = "priority"
 
 
 def read_descriptor(path: Path) -> tuple[Descriptor | None, list[Problem]]:
@@ -98,6 +100,10 @@ def check_descriptor(
     kind = _check_provenance(checker, data)
     groups, accuracy = _check_dnn(checker, data)
     pes = _check_pes(checker, data)
+    contention = data.get("contention", "priority")
+    if contention not in CONTENTION_MODELS:
+        choices = ", ".join(CONTENTION_MODELS)
+        checker.add(("contention",), f"expected one of {choices}, got {short(contention)}")
     if checker.problems:
         return None, checker.problems
     assert name is not None and table is not None and kind is not None and groups is not None
@@ -110,6 +116,7 @@ def check_descriptor(
         groups=groups,
         accuracy=accuracy,
         raw=data,
+        contention=contention,
     )
     return descriptor, []
 

@@ -66,6 +66,8 @@ class PlatformModel:
         pes: the processing elements, in descriptor order (their index is the grid's first axis).
         groups: G, the number of channel groups of the DNN.
         accuracy: top-1 accuracy per k (index k - 1), as the descriptor states it.
+        contention: how competing load shares a PE with the DNN ("priority" or "fair",
+            see ``platform_models.contention``).
         descriptor: the whole descriptor mapping (provenance, DNN, derivation constants).
         path, table_path: the files it was loaded from.
         rows: the table's rows as read (before interpolation).
@@ -80,6 +82,7 @@ class PlatformModel:
         self.pes: tuple[PE, ...] = descriptor.pes
         self.groups = descriptor.groups
         self.accuracy: tuple[float, ...] = descriptor.accuracy
+        self.contention = descriptor.contention
         self.descriptor = descriptor.raw
         self.path = descriptor.path
         self.table_path = descriptor.table_path

@@ -1,0 +1,77 @@
+"""Contention: how much of a processing element the DNN gets while other work runs on it.
+
+The platform table says how fast the DNN runs with ``cores`` cores of a PE to itself. Under a
+competing load of ``L`` busy cores (GPU: busy share ``b``) the simulator, the model-based
+controllers and the live agent must all turn that load into the same two numbers per PE: the
+``cores`` row to read from the table, and the ``stretch`` its latency is multiplied by. This module is
+the one place that rule lives. A platform's descriptor picks the rule with ``contention``:
+
+``priority`` (the default; the competing work keeps the cores it uses)
+    The DNN gets what is left: ``n - L`` cores, fractional cores interpolated by the table (below one
+    core, a time share of one core), stretch 1. GPU: the share ``1 - b``, stretch ``1 / (1 - b)``.
+    This is the model of the issue and of the derived boards: competing apps at a higher priority,
+    or a scheduler that keeps them on their cores.
+
+``fair`` (Linux CFS with the competing work at the DNN's own priority)
+    The DNN runs ``t`` threads, one per core the load leaves wholly free (at least one; a thread on
+    a shared core would hold the others up at every synchronisation), which is what the live agent
+    does. When the threads and the load want more than the PE has (``t + L > n``), CPU time is
+    shared in proportion to demand, so the DNN gets ``t * n / (t + L)`` cores: the table's ``t``-core
+    row, stretched by ``(t + L) / n``. GPU: time-sliced the same way, stretch ``1 + b``. Measured
+    on the 2-vCPU development VM: the DNN's one thread against two busy burners at nice 0 ran at
+    about 2/3 of a core, as ``1 * 2 / (1 + 2)`` predicts, where ``priority`` predicts the floor.
+
+Either way a share never falls below ``SHARE_FLOOR`` of one core (or of the GPU): a runnable thread
+is never starved completely, and every inference finishes.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+
+CONTENTION_MODELS = ("priority", "fair")
+SHARE_FLOOR = 0.05
+"""The least share of one core (or of the GPU) the DNN gets, however busy the PE."""
+
+
+class Allocation(NamedTuple):
+    """Per PE (arrays of the load's shape): what the DNN gets under a competing load."""
+
+    cores: np.ndarray
+    """The table's ``cores`` to read (1 for a GPU); fractional under ``priority``."""
+    stretch: np.ndarray
+    """Factor on the table's latency (>= 1): the time the DNN waits for its share."""
+    share: np.ndarray
+    """Cores (GPU: fraction of the GPU) the DNN effectively runs on: ``cores / stretch``."""
+
+
+def dnn_threads(n_cores: int, busy_cores: float) -> int:
+    """Threads the DNN runs on a CPU PE: one per core ``busy_cores`` leaves wholly free, at least one."""
+    return min(max(int(np.floor(n_cores - busy_cores + 1e-9)), 1), n_cores)
+
+
+class Contention:
+    """The contention rule of one platform (``platform.contention``), vectorised over loads."""
+
+    def __init__(self, platform: Any) -> None:
+        self.model = getattr(platform, "contention", "priority")
+        self._is_gpu = np.array([pe.kind == "gpu" for pe in platform.pes])
+        self._n_cores = np.array([float(pe.n_cores) for pe in platform.pes])
+
+    def allocate(self, busy: np.ndarray) -> Allocation:
+        """The allocation under ``busy`` (shape (..., PEs): busy cores, GPU busy share)."""
+        busy = np.asarray(busy, dtype=np.float64)
+        is_gpu, n = self._is_gpu, self._n_cores
+        if self.model == "fair":
+            threads = np.clip(np.floor(n - busy + 1e-9), 1.0, n)
+            demand = threads + busy
+            cpu_stretch = np.maximum(demand / n, 1.0)
+            cores = np.where(is_gpu, 1.0, threads)
+            stretch = np.where(is_gpu, 1.0 + busy, cpu_stretch)
+        else:
+            left = np.maximum(np.where(is_gpu, 1.0, n) - busy, 0.0)
+            cores = np.where(is_gpu, 1.0, np.clip(left, SHARE_FLOOR, n))
+            stretch = np.where(is_gpu, 1.0 / np.maximum(left, SHARE_FLOOR), 1.0)
+        return Allocation(cores, stretch, cores / stretch)

@@ -1,0 +1,60 @@
+"""The contention rule shared by the simulator, the model-based controllers and the live agent."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dynscale.cli import main
+from platform_models import Contention, dnn_threads, load_platform
+
+TINY = Path("tests/data/tiny.yaml")
+
+
+def _tiny(contention: str | None, tmp_path):
+    text = TINY.read_text()
+    if contention is not None:
+        text += f"contention: {contention}\n"
+    path = tmp_path / "tiny.yaml"
+    path.write_text(text)
+    (tmp_path / "tiny.csv").write_bytes(TINY.with_suffix(".csv").read_bytes())
+    return path
+
+
+def test_priority_leaves_the_dnn_what_the_load_leaves(tmp_path):
+    platform = load_platform(_tiny(None, tmp_path))
+    assert platform.contention == "priority"
+    # PEs little (2 cpus), big (2 cpus), gpu.
+    allocation = Contention(platform).allocate([0.5, 2.0, 0.75])
+    assert allocation.cores.tolist() == pytest.approx([1.5, 0.05, 1.0])
+    assert allocation.stretch.tolist() == pytest.approx([1.0, 1.0, 4.0])
+    assert allocation.share.tolist() == pytest.approx([1.5, 0.05, 0.25])
+
+
+def test_fair_shares_oversubscribed_cores_in_proportion_to_demand(tmp_path):
+    platform = load_platform(_tiny("fair", tmp_path))
+    allocation = Contention(platform).allocate(np.array([[0.0, 2.0, 1.0], [1.0, 1.5, 0.0]]))
+    # One DNN thread against two busy cores of two: 2/3 of a core (measured ~2/3 on Linux, nice 0).
+    assert allocation.cores.tolist() == [[2.0, 1.0, 1.0], [1.0, 1.0, 1.0]]
+    np.testing.assert_allclose(allocation.share, [[2.0, 2 / 3, 0.5], [1.0, 0.8, 1.0]])
+
+
+def test_every_inference_gets_some_share_however_busy(tmp_path):
+    for model in ("priority", "fair"):
+        platform = load_platform(_tiny(model, tmp_path))
+        busy = np.array([[2.0, 2.0, 1.0]])
+        assert (Contention(platform).allocate(busy).share > 0).all()
+
+
+@pytest.mark.parametrize(
+    ("n_cores", "busy", "threads"), [(4, 0.0, 4), (4, 1.5, 2), (4, 4.0, 1), (2, 0.99, 1)]
+)
+def test_the_dnn_runs_one_thread_per_wholly_free_core(n_cores, busy, threads):
+    assert dnn_threads(n_cores, busy) == threads
+
+
+def test_an_unknown_contention_rule_is_refused_with_its_line(tmp_path, capsys):
+    path = _tiny("polite", tmp_path)
+    assert main(["platform", "validate", str(path)]) == 2
+    err = capsys.readouterr()
+    assert f"{path}:" in err.out + err.err and "contention" in err.out + err.err
