@@ -404,6 +404,9 @@ def _descriptor(board: Any, dnn_section: dict[str, Any], rows: list[dict[str, An
     return {
         "name": board.name,
         "table": f"{board.name}.csv",
+        # The live agent replays competing load at the DNN's own priority, where Linux shares a busy
+        # core fairly (platform_models.contention).
+        "contention": "fair",
         "provenance": {
             "kind": "measured",
             "host": host_platform.node() or "unknown",
