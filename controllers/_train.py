@@ -202,7 +202,7 @@ def _generated_traces(platform: Any, n: int, seed: int) -> list[Any]:
 
     Five shipped train traces are too few states to clone from: the cloned policy agreed with the
     oracle on 92 % of the train states but 34 % of an eval trace's. Seeds start at 10,000 (the shipped
-    traces use 1-5 for train and 101-105 for eval), so no held-out trace is ever generated here.
+    traces use seeds below 200), so no held-out trace is ever generated here.
     """
     from traces import GENERATED_KINDS, generate
 
