@@ -11,7 +11,7 @@ frame period), on the latency from arrival to result:
 
 Printed: median and p90 of the error, both budget-met rates, and, to tell the model's error from the
 controller's choices drifting apart, the same error of the platform model alone at the configuration
-the live run chose, under the trace's load (``model_*``: platform.latency_ms at cores = n - load,
+the live run chose, under the trace's load (``model_*``: the platform's contention rule at the trace's load,
 against the measured inference time, queueing left out). ``live_load_excess`` is the mean of
 measured minus trace load: the machine's other work, which the simulator does not know of.
 
@@ -125,12 +125,18 @@ def _simulate(spec: str, platform, trace, n_frames: int) -> dict[str, list]:
 
 
 def _model_error(platform, trace, rows: list[dict[str, str]]) -> np.ndarray:
+    from platform_models import Contention
+
+    contention = Contention(platform)
+    pe_index = {pe.name: i for i, pe in enumerate(platform.pes)}
     errors = []
     for r in rows:
-        pe = platform.pe(r["pe"])
-        load = trace.load_at(float(r["time_s"]))[pe.name]
-        cores = min(max(pe.n_cores - load, 0.05), pe.n_cores)
-        predicted = platform.latency_ms(pe.name, float(r["freq_mhz"]), cores, int(r["groups"]))
+        load = trace.load_at(float(r["time_s"]))
+        allocation = contention.allocate([load[pe.name] for pe in platform.pes])
+        i = pe_index[r["pe"]]
+        predicted = allocation.stretch[i] * platform.latency_ms(
+            r["pe"], float(r["freq_mhz"]), float(allocation.cores[i]), int(r["groups"])
+        )
         errors.append(abs(predicted - float(r["infer_ms"])) / float(r["infer_ms"]))
     return np.array(errors) if errors else np.array([math.nan])
 

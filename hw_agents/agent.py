@@ -191,6 +191,9 @@ class _LiveRun:
         self._contention = Contention(platform)
         self._pe_index = {pe.name: i for i, pe in enumerate(platform.pes)}
         self.configs = tuple(platform.configs())
+        # A sampling thread per inference costs ~1 ms of the frame's latency on a loaded machine:
+        # start one only for PEs whose power the board can read at all.
+        self._power_readable = {pe.name: board.pe_power_w(pe.name) is not None for pe in platform.pes}
         self.freq_settable = {pe.name: board.freq_control.get(pe.name) is not None and not board.monitor_only
                               for pe in platform.pes}
         # Before the first frame: the full network on the first PE at its top frequency.
@@ -242,12 +245,14 @@ class _LiveRun:
                               groups=self.groups, pe=self.pe, backlog=backlog)
         config = self.configs[self.controller.act(obs, {"time_s": trace_time_s})]
         cores = self._apply(config, load)
-        sampler = PowerSampler(lambda: self.board.pe_power_w(config.pe), self.board.sensor_period_s)
-        sampler.start()
+        sampler = None
+        if self._power_readable[config.pe]:
+            sampler = PowerSampler(lambda: self.board.pe_power_w(config.pe), self.board.sensor_period_s)
+            sampler.start()
         begin = time.perf_counter()
         self.model(self.x)
         infer_ms = (time.perf_counter() - begin) * 1000.0
-        power_w, _, n_power = sampler.stop()
+        power_w, _, n_power = sampler.stop() if sampler is not None else (math.nan, math.nan, 0)
         end_s = time.monotonic()
         latency_ms = (end_s - arrival_s) * 1000.0
         source = "sensor"
