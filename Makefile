@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/dynscale dnn train --out $(RUN_DIR)/dnn
 	$(BIN)/dynscale dnn bench --checkpoint $(RUN_DIR)/dnn
-	$(BIN)/python -m dynscale quickstart --out $(RUN_DIR)/controller
+	$(BIN)/dynscale quickstart --out $(RUN_DIR)/controller
 
 test: $(STAMP)
 	$(BIN)/ruff check .
