@@ -36,6 +36,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    "shipped platform with the same architecture)")
     p.add_argument("--repeats", type=int, default=30, help="timed inferences per point (default %(default)s)")
     p.add_argument("--warmup", type=int, default=5, help="untimed inferences first (default %(default)s)")
+    p.add_argument("--gap-ms", type=float, default=20.0,
+                   help="idle gap before each timed inference, as between frames (default %(default)s)")
     p.add_argument("--out", required=True, metavar="DIR", help="folder for the platform and the journal")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_json_flag(p)
@@ -83,7 +85,7 @@ def _profile(args: argparse.Namespace) -> int:
     board = open_board(args.board, sysfs_root=args.sysfs_root, monitor_only=args.monitor_only)
     yaml_path = profile(board, args.out, checkpoint=args.checkpoint, arch=args.arch,
                         accuracy_from=args.accuracy_from, repeats=args.repeats,
-                        warmup=args.warmup, progress=not args.no_progress)
+                        warmup=args.warmup, gap_ms=args.gap_ms, progress=not args.no_progress)
     platform = load_platform(yaml_path)
     payload = {"platform": str(yaml_path), "table": str(platform.table_path), "rows": len(platform.rows),
                "provenance": platform.descriptor["provenance"]}

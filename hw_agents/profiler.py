@@ -11,11 +11,15 @@ measuring method of DESIGN.md:
   (``torch.set_num_threads``): ``cores`` is the contention dimension of the table (cores left to the
   DNN);
 * ``warmup`` untimed inferences, then ``repeats`` (>= 30 by default) timed one by one with
-  ``time.perf_counter``: mean, std, p95 and count;
+  ``time.perf_counter``: mean, std, p95 and count. Each timed inference follows an idle gap of
+  ``gap_ms`` (default 20 ms), as frames of a stream do: measured here, an inference after an idle
+  gap of 5-50 ms took about 1.5x as long as one run back to back (caches and branch predictors
+  cooled), so a back-to-back table underestimated the live agent's latency by a third;
 * power sampled by a separate thread at the sensor's update rate (``board.sensor_period_s``) over
-  the same window. Where the board has no readable sensor for the PE, power is *not measured*: the
-  table's power column is then a labelled estimate (``cores x nominal_core_power_w``), and the
-  descriptor's provenance says so in ``power``.
+  ``repeats`` further inferences run back to back (a sensor averages over its update period, so
+  idle gaps would dilute the reading). Where the board has no readable sensor for the PE, power is
+  *not measured*: the table's power column is then a labelled estimate (``cores x
+  nominal_core_power_w``), and the descriptor's provenance says so in ``power``.
 
 Every finished point is appended (and flushed) to a journal in the output folder; a sweep that is
 interrupted resumes from it. The platform's two files appear together at the end
@@ -58,6 +62,7 @@ __all__ = [
 DEFAULT_ARCH = "alexnet-cifar"
 DEFAULT_REPEATS = 30
 DEFAULT_WARMUP = 5
+DEFAULT_GAP_MS = 20.0
 # The power estimate used only where no sensor is readable: one core of a server CPU at full load.
 # Intel Xeon Gold 6130: TDP 125 W over 16 cores = 7.8 W per core (ark.intel.com, product 120492).
 # A labelled order of magnitude, never a measurement of this machine.
@@ -233,6 +238,7 @@ def profile(
     accuracy_from: str | Path | None = None,
     repeats: int = DEFAULT_REPEATS,
     warmup: int = DEFAULT_WARMUP,
+    gap_ms: float = DEFAULT_GAP_MS,
     progress: bool = True,
 ) -> Path:
     """Measure the DNN at every operating point of ``board`` and write the measured platform
@@ -247,12 +253,14 @@ def profile(
 
     if repeats < 1 or warmup < 0:
         raise BoardError(f"field 'repeats': expected repeats >= 1 and warmup >= 0, got {repeats}, {warmup}")
+    if not gap_ms >= 0:
+        raise BoardError(f"field 'gap_ms': expected a gap >= 0 ms, got {gap_ms}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     model, dnn_section = load_dnn(checkpoint, arch, accuracy_from)
     points = profile_points(board, dnn_section["groups"])
     settings = {"board": board.name, "dnn": dnn_section, "repeats": repeats, "warmup": warmup,
-                "points": len(points)}
+                "gap_ms": gap_ms, "points": len(points)}
     journal = _Journal(out / JOURNAL_NAME, settings)
     done = journal.read()
     todo = [p for p in points if p.key not in done]
@@ -261,7 +269,8 @@ def profile(
     try:
         with inference_state_restored(), board.session():
             for point in todo:
-                done[point.key] = measure_point(board, model, x, point, repeats=repeats, warmup=warmup)
+                done[point.key] = measure_point(board, model, x, point, repeats=repeats, warmup=warmup,
+                                                gap_ms=gap_ms)
                 journal.append(point, done[point.key])
                 bar.update(1)
             idle_power = {pe.name: _idle_power_w(board, pe) for pe in _profiled_pes(board)}
@@ -269,7 +278,7 @@ def profile(
         bar.close()
     rows = [{**dict(zip(("pe", "freq_mhz", "cores", "groups"), p.key, strict=True)), **done[p.key]}
             for p in points]
-    descriptor = _descriptor(board, dnn_section, rows, idle_power, repeats, warmup)
+    descriptor = _descriptor(board, dnn_section, rows, idle_power, repeats, warmup, gap_ms)
     for row in rows:
         row.pop("power_measured")
         row.pop("background_cores")
@@ -279,8 +288,8 @@ def profile(
     return yaml_path
 
 
-def measure_point(board: Any, model: Any, x: Any, point: ProfilePoint, *, repeats: int, warmup: int
-                  ) -> dict[str, Any]:
+def measure_point(board: Any, model: Any, x: Any, point: ProfilePoint, *, repeats: int, warmup: int,
+                  gap_ms: float = DEFAULT_GAP_MS) -> dict[str, Any]:
     """Latency and power of the DNN at one operating point (the method in the module docstring)."""
     import torch
 
@@ -294,14 +303,19 @@ def measure_point(board: Any, model: Any, x: Any, point: ProfilePoint, *, repeat
     with torch.inference_mode():
         for _ in range(warmup):
             model(x)
-        sampler.start()
         background.start()
         for i in range(repeats):
+            time.sleep(gap_ms / 1000.0)
             start = time.perf_counter()
             model(x)
             latencies_ms[i] = (time.perf_counter() - start) * 1000.0
         background_cores = background.stop()
-        power_mean, power_std, n_power = sampler.stop()
+        power_mean, power_std, n_power = math.nan, math.nan, 0
+        if board.pe_power_w(point.pe) is not None:
+            sampler.start()
+            for _ in range(repeats):
+                model(x)
+            power_mean, power_std, n_power = sampler.stop()
     measured = n_power > 0
     if not measured:
         power_mean, power_std = point.cores * NOMINAL_CORE_POWER_W, 0.0
@@ -371,7 +385,8 @@ def _idle_power_w(board: Any, pe: Any) -> float | None:
 
 
 def _descriptor(board: Any, dnn_section: dict[str, Any], rows: list[dict[str, Any]],
-                idle_power: dict[str, float | None], repeats: int, warmup: int) -> dict[str, Any]:
+                idle_power: dict[str, float | None], repeats: int, warmup: int, gap_ms: float
+                ) -> dict[str, Any]:
     from dynscale import __version__
 
     pes, unfixed = [], []
@@ -399,7 +414,8 @@ def _descriptor(board: Any, dnn_section: dict[str, Any], rows: list[dict[str, An
               f"those record the frequency the board reports); inference pinned to `cores` cores of the PE "
               f"(sched_setaffinity) with torch.set_num_threads(cores), OMP_WAIT_POLICY="
               f"{os.environ.get('OMP_WAIT_POLICY', 'unset')}; batch 1; {warmup} warm-up inferences; "
-              f"{repeats} timed inferences (time.perf_counter); mean, std (ddof 1), p95, n; "
+              f"{repeats} timed inferences (time.perf_counter), each after an idle gap of {gap_ms:g} ms "
+              f"as between the frames of a stream; mean, std (ddof 1), p95, n; "
               f"dvfs_transition_ms and migration_ms not measured (0)")
     return {
         "name": board.name,

@@ -15,11 +15,13 @@ the one place that rule lives. A platform's descriptor picks the rule with ``con
 ``fair`` (Linux CFS with the competing work at the DNN's own priority)
     The DNN runs ``t`` threads, one per core the load leaves wholly free (at least one; a thread on
     a shared core would hold the others up at every synchronisation), which is what the live agent
-    does. When the threads and the load want more than the PE has (``t + L > n``), CPU time is
-    shared in proportion to demand, so the DNN gets ``t * n / (t + L)`` cores: the table's ``t``-core
-    row, stretched by ``(t + L) / n``. GPU: time-sliced the same way, stretch ``1 + b``. Measured
-    on the 2-vCPU development VM: the DNN's one thread against two busy burners at nice 0 ran at
-    about 2/3 of a core, as ``1 * 2 / (1 + 2)`` predicts, where ``priority`` predicts the floor.
+    does; the table's ``t``-core row is read. Only when no core is wholly free does a thread share
+    one, the least busy: busy a fraction ``d = L - (n - 1)`` of the time with other work. While both
+    are runnable they get half the core each, so the thread runs at ``1 - d / 2`` of full speed and
+    the latency stretches by ``2 / (2 - d)`` (2 on a core that is always busy). A GPU with busy share
+    ``b`` is time-sliced the same way: ``2 / (2 - b)``. Measured on the 2-vCPU development VM, the
+    DNN's one thread with both cores held by burners at nice 0 took 1.98x its idle one-core time
+    (``priority`` predicts the 5 % floor, 20x; an even split of two cores among three threads, 1.5x).
 
 Either way a share never falls below ``SHARE_FLOOR`` of one core (or of the GPU): a runnable thread
 is never starved completely, and every inference finishes.
@@ -66,10 +68,9 @@ class Contention:
         is_gpu, n = self._is_gpu, self._n_cores
         if self.model == "fair":
             threads = np.clip(np.floor(n - busy + 1e-9), 1.0, n)
-            demand = threads + busy
-            cpu_stretch = np.maximum(demand / n, 1.0)
+            shared_busy = np.clip(np.where(is_gpu, busy, busy - n + 1.0), 0.0, 1.0)
             cores = np.where(is_gpu, 1.0, threads)
-            stretch = np.where(is_gpu, 1.0 + busy, cpu_stretch)
+            stretch = 2.0 / (2.0 - shared_busy)
         else:
             left = np.maximum(np.where(is_gpu, 1.0, n) - busy, 0.0)
             cores = np.where(is_gpu, 1.0, np.clip(left, SHARE_FLOOR, n))
