@@ -23,15 +23,7 @@ from typing import Any
 
 from controllers._evaluate import ALL_TRACES, FIGURES, Evaluation
 
-TABLE_FIGURES = (
-    "budget_met_rate",
-    "accuracy",
-    "energy_mj",
-    "latency_ms",
-    "latency_p95_ms",
-    "reward",
-    "reward_vs_oracle",
-)
+TABLE_FIGURES = (*FIGURES, "reward_vs_oracle")
 
 
 def _cell(row: dict[str, Any], name: str) -> str:
