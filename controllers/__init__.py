@@ -6,7 +6,7 @@ package loads numpy and platform_models only; training, evaluation and the oracl
 simpy and stable-baselines3 when called.
 """
 
-from controllers._base import Controller, fastest_pe
+from controllers._base import Controller, fastest_pe, nearest_allowed
 from controllers._evaluate import Evaluation, evaluate, replay
 from controllers._factory import HEURISTICS, make_controller
 from controllers._governors import ondemand, performance, powersave, schedutil, utilisation
@@ -22,6 +22,7 @@ __all__ = [
     "evaluate",
     "fastest_pe",
     "make_controller",
+    "nearest_allowed",
     "ondemand",
     "performance",
     "powersave",

@@ -3,12 +3,16 @@
 Every controller answers ``act(observation, info=None)`` with an index into ``platform.configs()``
 and forgets its history on ``reset()``. The base class checks the observation once and hands it to
 each controller's ``_act`` hook; heuristics read it back in board units with ``self.view(obs)``.
+``info["action_mask"]`` (bool per action, from the simulator or the live agent), when given, names
+the configurations that may be taken; every controller picks among them, and ``nearest_allowed``
+is the common fallback from a configuration the mask rules out.
 Only numpy and ``platform_models`` are imported here, so the board can run every controller that
 derives from this class.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 import numpy as np
@@ -44,6 +48,24 @@ class Controller:
     def _act(self, obs: np.ndarray, info: dict | None) -> int:
         raise NotImplementedError
 
+    def mask(self, info: dict | None) -> np.ndarray | None:
+        """``info["action_mask"]`` as bools, or None where it is absent or allows nothing (then every
+        action is as good as any other, so none is ruled out)."""
+        mask = None if info is None else info.get("action_mask")
+        if mask is None:
+            return None
+        mask = np.asarray(mask, dtype=bool)
+        if mask.shape != (len(self.configs),):
+            raise ControllerError(
+                f"{self.name}: action_mask: expected shape ({len(self.configs)},), got {mask.shape}"
+            )
+        return mask if mask.any() else None
+
+    def allowed(self, action: int, info: dict | None) -> int:
+        """``action`` where the mask allows it, else :func:`nearest_allowed`."""
+        mask = self.mask(info)
+        return action if mask is None else nearest_allowed(self.platform, action, mask)
+
     def view(self, obs: np.ndarray) -> ObservationView:
         """The observation in board units (ms, W, mJ, busy cores, MHz)."""
         return self.spec.decode(obs)
@@ -58,11 +80,40 @@ class Controller:
         )
 
 
-def fastest_pe(platform: Any) -> str:
-    """The PE with the lowest latency for the full network at its top frequency with all cores free."""
+def fastest_pe(platform: Any, among: Collection[str] | None = None) -> str:
+    """The PE (of ``among``, default all) with the lowest latency for the full network at its top
+    frequency with all cores free."""
     groups = platform.groups
 
     def full_speed_latency_ms(pe: Any) -> float:
         return platform.latency_ms(pe.name, max(pe.freqs_mhz), pe.n_cores, groups)
 
-    return min(platform.pes, key=full_speed_latency_ms).name
+    pes = [pe for pe in platform.pes if among is None or pe.name in among]
+    return min(pes, key=full_speed_latency_ms).name
+
+
+def allowed_pes(platform: Any, mask: np.ndarray) -> set[str]:
+    """The PEs with at least one configuration the mask allows."""
+    configs = platform.configs()
+    return {configs[i].pe for i in np.flatnonzero(mask)}
+
+
+def nearest_allowed(platform: Any, action: int, mask: np.ndarray) -> int:
+    """``action`` if ``mask`` allows it, else the allowed configuration nearest to it: the same groups
+    (any groups if none is allowed), on the fastest PE (:func:`fastest_pe`) that has such a
+    configuration, at the frequency closest to the same share of that PE's top frequency as the
+    wanted one had of its own (ties: the higher). A request for the GPU flat out becomes the fastest
+    allowed CPU cluster flat out, not that cluster at the GPU's MHz."""
+    mask = np.asarray(mask, dtype=bool)
+    if mask[action] or not mask.any():
+        return int(action)
+    configs = platform.configs()
+    wanted = configs[action]
+    allowed = [int(i) for i in np.flatnonzero(mask)]
+    same_groups = [i for i in allowed if configs[i].groups == wanted.groups]
+    candidates = same_groups or allowed
+    pe = platform.pe(fastest_pe(platform, {configs[i].pe for i in candidates}))
+    share = wanted.freq_mhz / max(platform.pe(wanted.pe).freqs_mhz)
+    target_mhz = share * max(pe.freqs_mhz)
+    on_pe = [i for i in candidates if configs[i].pe == pe.name]
+    return int(min(on_pe, key=lambda i: (abs(configs[i].freq_mhz - target_mhz), -configs[i].freq_mhz)))

@@ -1,8 +1,9 @@
 """Linux cpufreq governors as pure functions of utilisation, and the controllers that apply them.
 
-A governor only moves the clock: it runs the full network (k = G) on the fastest PE and picks that
-PE's frequency from the utilisation it sees. The rules follow the kernel (torvalds/linux
-``Documentation/admin-guide/pm/cpufreq.rst``; ``drivers/cpufreq/cpufreq_ondemand.c`` ``od_update``):
+A governor only moves the clock: it runs the full network (k = G) on the fastest PE (of those the
+action mask allows, when one is given) and picks that PE's frequency from the utilisation it sees.
+The rules follow the kernel (torvalds/linux ``Documentation/admin-guide/pm/cpufreq.rst``;
+``drivers/cpufreq/cpufreq_ondemand.c`` ``od_update``):
 
 * performance: the highest frequency; powersave: the lowest.
 * ondemand: above ``up_threshold`` (80 %, ``DEF_FREQUENCY_UP_THRESHOLD``) the highest frequency, else
@@ -33,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from controllers._base import Controller, fastest_pe
+from controllers._base import Controller, allowed_pes, fastest_pe
 
 ONDEMAND_UP_THRESHOLD = 0.80
 SCHEDUTIL_HEADROOM = 1.25
@@ -113,9 +114,11 @@ class GovernorController(Controller):
 
     def _act(self, obs: np.ndarray, info: dict | None) -> int:
         view = self.view(obs)
-        pe = self._pe
+        pe, mask = self._pe, self.mask(info)
+        if mask is not None and pe.name not in (pes := allowed_pes(self.platform, mask)):
+            pe = self.platform.pe(fastest_pe(self.platform, pes))
         # Only the DNN's own time on this PE counts (it ran elsewhere before the first step).
         last_latency_ms = view.last_latency_ms if view.pe == pe.name else 0.0
         duty = dnn_duty(last_latency_ms, self._frame_period_ms or view.latency_budget_ms, view.backlog)
         util = utilisation(view.load[pe.name], float(pe.n_cores), duty)
-        return self.action(self.platform.groups, pe.name, self._rule(pe.freqs_mhz, util))
+        return self.allowed(self.action(self.platform.groups, pe.name, self._rule(pe.freqs_mhz, util)), info)

@@ -3,7 +3,8 @@
 Every inference it predicts each configuration's p95 latency, power and energy under the competing
 load it observes (``_prediction``), keeps those that meet every budget in force, and takes the most
 accurate of them, least energy on ties. When none fits it takes the one that misses its worst
-budget by the smallest factor. It has no memory: what it knows of the world is the observation.
+budget by the smallest factor. Configurations the action mask rules out are never candidates. It
+has no memory: what it knows of the world is the observation.
 """
 
 from __future__ import annotations
@@ -52,4 +53,8 @@ class LookupController(Controller):
     def _act(self, obs: np.ndarray, info: dict | None) -> int:
         view = self.view(obs)
         prediction = self._predictor.predict(view.load)
-        return pick_best(prediction, worst_budget_ratio(prediction, view))
+        ratio = worst_budget_ratio(prediction, view)
+        mask = self.mask(info)
+        if mask is not None:
+            ratio = np.where(mask, ratio, np.inf)  # never feasible, never the least miss
+        return pick_best(prediction, ratio)

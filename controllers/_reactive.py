@@ -14,6 +14,8 @@ Ours does the same over (groups, PE, frequency):
   afresh, so the manager judges each level on its own inferences.
 * oscillation guard: a step down from a level that was entered by stepping up caps the manager one
   level lower for ``hold`` inferences.
+* action mask: a level the mask rules out runs as the nearest allowed configuration
+  (``controllers._base.nearest_allowed``); the level list itself does not change.
 """
 
 from __future__ import annotations
@@ -90,7 +92,7 @@ class ReactiveController(Controller):
                 self._ceiling = len(self.levels) - 1
         if len(self._ratios) >= self.window:
             self._decide(float(np.mean(self._ratios[-self.window :])))
-        return self.levels[self.level]
+        return self.allowed(self.levels[self.level], info)
 
     def _decide(self, mean_ratio: float) -> None:
         if mean_ratio > 1.0 and self.level > 0:

@@ -1,4 +1,5 @@
-"""The static controller: one fixed configuration for every inference, whatever happens."""
+"""The static controller: one fixed configuration for every inference, whatever happens (where the
+action mask rules it out, the nearest allowed one: ``controllers._base.nearest_allowed``)."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ class StaticController(Controller):
         self.name = f"static:{config.groups}:{config.pe}:{config.freq_mhz:g}"
 
     def _act(self, obs: np.ndarray, info: dict | None) -> int:
-        return self._action
+        return self.allowed(self._action, info)
 
 
 def parse_static(spec: str, platform: Any) -> StaticController:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 
 from dynscale._output import add_json_flag, format_table, print_json
 
@@ -104,7 +105,7 @@ def _deploy(args: argparse.Namespace) -> int:
     _passive_omp_threads()
     from controllers import make_controller
     from hw_agents import open_board
-    from hw_agents.agent import deploy
+    from hw_agents.agent import deploy, masked_pes
     from platform_models import load_platform
     from traces import load_trace
 
@@ -112,6 +113,10 @@ def _deploy(args: argparse.Namespace) -> int:
     platform = load_platform(args.platform or board.name)
     trace = load_trace(args.trace, platform)
     controller = make_controller(args.controller, platform)
+    masked = masked_pes(board, platform)
+    if masked:
+        # stderr under --json, so that stdout stays one JSON document
+        print(masked_line(masked), file=sys.stderr if args.json else sys.stdout)
     summary = deploy(board, controller, trace, args.out, duration_s=args.duration or trace.duration_s,
                      platform=platform, checkpoint=args.checkpoint, replay_load=not args.no_load,
                      load_nice=args.load_nice,
@@ -124,3 +129,10 @@ def _deploy(args: argparse.Namespace) -> int:
         print(format_table([asdict(summary)], columns))
         print(f"log: {summary.log}")
     return 0
+
+
+def masked_line(masked: dict[str, str]) -> str:
+    """One line naming the PEs whose configurations deploy masks, and why."""
+    reasons = "; ".join(f"{name}: {why}" for name, why in masked.items())
+    their = "its configurations are" if len(masked) == 1 else "their configurations are"
+    return f"{reasons}; {their} masked (a controller's pick there falls back to the nearest allowed one)"

@@ -8,11 +8,15 @@ and its latency counts from its arrival. For every frame the agent
    the last frame, minus this process's own CPU time (the DNN is not competing with itself);
 2. builds the shared observation (``platform_models.ObservationSpec`` of the board's platform:
    budgets in force, how the last inference did, load, frequencies, current configuration);
-3. asks the controller for a configuration (groups k, PE, frequency) and applies it:
+3. asks the controller for a configuration (groups k, PE, frequency), passing ``info["action_mask"]``
+   (False for the configurations of PEs the agent cannot run the DNN on, see :func:`masked_pes`); a
+   masked answer is replaced by ``controllers.nearest_allowed`` (same groups, fastest allowed PE, the
+   same share of its top frequency) and logged in the ``fallback`` column; then it applies it:
    ``set_active_groups(k)``, ``board.pin(pe)`` with one torch thread per core the competing load
    leaves free (the platform table's ``cores``), and ``board.set_frequency`` where the board lets us
    (not in monitor-only mode);
-4. runs the DNN on the input, sampling the PE's power sensor in a thread over the inference (where
+4. runs the DNN on the input (on a CUDA GPU PE: model and input on the device, timed up to
+   ``torch.cuda.synchronize()``), sampling the PE's power sensor in a thread over the inference (where
    there is none, the platform table's power for that operating point, marked ``power_source =
    model``);
 5. logs one CSV row (flushed at once, so a killed run keeps its log).
@@ -26,6 +30,7 @@ restored and every burner is stopped.
 from __future__ import annotations
 
 import contextlib
+import copy
 import csv
 import json
 import math
@@ -48,7 +53,7 @@ from hw_agents.profiler import (
 )
 from hw_agents.recorder import read_cpu_times
 
-__all__ = ["LOG_NAME", "SUMMARY_NAME", "DeploySummary", "deploy", "summarise_log"]
+__all__ = ["LOG_NAME", "SUMMARY_NAME", "DeploySummary", "deploy", "masked_pes", "summarise_log"]
 
 LOG_NAME = "deploy-log.csv"
 # /proc/stat counts whole clock ticks (10 ms): over one frame period a free core can read as up to
@@ -61,7 +66,8 @@ SUMMARY_NAME = "summary.json"
 class DeploySummary:
     """The metrics of a live run, named as ``evaluate`` names them for a simulated one: share of
     inferences that met every budget, mean accuracy of the groups used, mean energy per inference,
-    mean and 95th percentile latency (queueing included)."""
+    mean and 95th percentile latency (queueing included); ``fallbacks``: the inferences whose
+    configuration the controller picked on a masked PE and the agent replaced."""
 
     controller: str
     trace: str
@@ -74,6 +80,7 @@ class DeploySummary:
     latency_p95_ms: float
     power_source: str
     log: str
+    fallbacks: int = 0
 
 
 def deploy(
@@ -101,7 +108,7 @@ def deploy(
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    _check_runnable(board, platform)
+    masked = masked_pes(board, platform)
     arch = platform.descriptor["dnn"]["arch"]
     model, dnn_section = load_dnn(checkpoint, arch, accuracy_from=platform.path)
     if (dnn_section["arch"], dnn_section["groups"]) != (arch, platform.groups):
@@ -109,7 +116,8 @@ def deploy(
                          f"platform {platform.name} was profiled with ({arch} G={platform.groups})",
                          path=checkpoint, field="arch")
     x = torch.randn(1, *model.input_shape, generator=torch.Generator().manual_seed(0))
-    run = _LiveRun(board, controller, trace, platform, model, x, proc_root, dnn_section["accuracy_top1"])
+    run = _LiveRun(board, controller, trace, platform, _Runner(model, x, platform, masked), proc_root,
+                   dnn_section["accuracy_top1"], masked)
     log_path = out / LOG_NAME
     period_s = trace.frame_period_ms / 1000.0
     n_frames = max(math.ceil(duration_s / period_s - 1e-9), 1)
@@ -156,21 +164,70 @@ def summarise_log(log_path: str | Path, *, controller: str, trace: str, board: s
         latency_p95_ms=float(np.percentile(latency, 95)),
         power_source="+".join(sources),
         log=str(log_path),
+        fallbacks=sum(bool(r.get("fallback")) for r in rows),
     )
 
 
-def _check_runnable(board: Any, platform: Any) -> None:
-    """The platform's PEs must be the board's, and CPU PEs: the agent runs the DNN with torch on
-    CPUs only (the boards' GPUs have no device backend in their torch builds)."""
+def gpu_unavailable() -> str | None:
+    """None where torch can run the DNN on this machine's GPU (a CUDA build that sees a device: a
+    Jetson with NVIDIA's torch), else why not (the XU3's Mali has no torch backend at all)."""
+    import torch
+
+    if torch.cuda.is_available():
+        return None
+    return "no torch backend for this GPU (torch.cuda unavailable)"
+
+
+def masked_pes(board: Any, platform: Any) -> dict[str, str]:
+    """PE name -> why the agent cannot run the DNN there, for the platform's PEs it must mask: PEs
+    the board lacks, and GPUs torch cannot use. The other PEs are CPU clusters of the board, or a
+    GPU where :func:`gpu_unavailable` says None.
+
+    Raises:
+        BoardError: none of the platform's PEs is runnable.
+    """
     board_pes = {pe.name for pe in board.pes}
+    why = {}
     for pe in platform.pes:
         if pe.name not in board_pes:
-            raise BoardError(f"platform {platform.name} has PE {pe.name!r}, board {board.name} has "
-                             f"{sorted(board_pes)}", path=platform.path, field="pes")
-        if pe.kind != "cpu":
-            raise BoardError(f"PE {pe.name!r} is a {pe.kind}: the live agent runs the DNN on CPU PEs only; "
-                             f"deploy with a platform of the board's CPU PEs (`dynscale profile` writes one)",
-                             path=platform.path, field="pes")
+            why[pe.name] = f"board {board.name} has no such PE (it has {', '.join(sorted(board_pes))})"
+        elif pe.kind != "cpu" and (reason := gpu_unavailable()) is not None:
+            why[pe.name] = reason
+    if len(why) == len(platform.pes):
+        raise BoardError(f"platform {platform.name}: the agent can run the DNN on none of its PEs ("
+                         + "; ".join(f"{name}: {reason}" for name, reason in why.items()) + ")",
+                         path=platform.path, field="pes")
+    return why
+
+
+class _Runner:
+    """The DNN and its input on every device the run uses: the CPU, and the GPU where a gpu PE is
+    runnable (a copy of the model, so that switching PEs moves no weights)."""
+
+    def __init__(self, model: Any, x: Any, platform: Any, masked: dict[str, str]) -> None:
+        self.gpu_pes = {pe.name for pe in platform.pes if pe.kind != "cpu" and pe.name not in masked}
+        self._models = {"cpu": (model, x)}
+        if self.gpu_pes:
+            try:
+                self._models["cuda"] = (copy.deepcopy(model).to("cuda"), x.to("cuda"))
+            except (AssertionError, RuntimeError) as err:  # torch built without CUDA raises AssertionError
+                raise BoardError(f"cannot put the DNN on the GPU ({', '.join(sorted(self.gpu_pes))}): "
+                                 f"{str(err).splitlines()[0]}", field="pes") from None
+
+    def set_active_groups(self, k: int) -> None:
+        for model, _ in self._models.values():
+            model.set_active_groups(k)
+
+    def infer(self, pe: str) -> None:
+        """One inference on ``pe``, returning once its result exists (CUDA launches are
+        asynchronous: wait for the device, or the time would be the launch's)."""
+        import torch
+
+        device = "cuda" if pe in self.gpu_pes else "cpu"
+        model, x = self._models[device]
+        model(x)
+        if device == "cuda":
+            torch.cuda.synchronize()
 
 
 def _csv_cells(row: dict[str, Any]) -> dict[str, Any]:
@@ -181,33 +238,38 @@ def _csv_cells(row: dict[str, Any]) -> dict[str, Any]:
 class _LiveRun:
     """The state the agent carries from one frame to the next."""
 
-    def __init__(self, board: Any, controller: Any, trace: Any, platform: Any, model: Any, x: Any,
-                 proc_root: str | Path, accuracy: list[float]) -> None:
+    def __init__(self, board: Any, controller: Any, trace: Any, platform: Any, runner: _Runner,
+                 proc_root: str | Path, accuracy: list[float], masked: dict[str, str]) -> None:
+        from controllers import nearest_allowed
         from platform_models import Contention, ObservationSpec
 
+        self._nearest_allowed = nearest_allowed
         self.board, self.controller, self.trace, self.platform = board, controller, trace, platform
-        self.model, self.x, self.proc_root, self.accuracy = model, x, proc_root, accuracy
+        self.runner, self.proc_root, self.accuracy = runner, proc_root, accuracy
         self.spec = ObservationSpec(platform)
         self._contention = Contention(platform)
         self._pe_index = {pe.name: i for i, pe in enumerate(platform.pes)}
         self.configs = tuple(platform.configs())
+        self.runnable = [pe for pe in platform.pes if pe.name not in masked]
+        self.action_mask = np.array([c.pe not in masked for c in self.configs])
         # A sampling thread per inference costs ~1 ms of the frame's latency on a loaded machine:
         # start one only for PEs whose power the board can read at all.
-        self._power_readable = {pe.name: board.pe_power_w(pe.name) is not None for pe in platform.pes}
+        self._power_readable = {pe.name: board.pe_power_w(pe.name) is not None for pe in self.runnable}
         self.freq_settable = {pe.name: board.freq_control.get(pe.name) is not None and not board.monitor_only
-                              for pe in platform.pes}
-        # Before the first frame: the full network on the first PE at its top frequency.
-        self.pe = platform.pes[0].name
+                              for pe in self.runnable}
+        # Before the first frame: the full network on the first runnable PE at its top frequency.
+        self.pe = self.runnable[0].name
         self.groups = platform.groups
         self.freq_mhz = {pe.name: float(max(pe.freqs_mhz)) for pe in platform.pes}
         self.last = (math.nan, math.nan, math.nan)
         self._pinned_pe: str | None = None
+        self._pinned_cpus: set[int] = set()
         self.start_load_window()
         self.columns = [
             "frame", "time_s", "latency_budget_ms", "power_budget_w", "energy_budget_mj",
             *(f"load_{name}" for name in self.spec.pe_names), "groups", "pe", "freq_mhz", "cores",
             "backlog", "infer_ms", "latency_ms", "power_w", "power_source", "energy_mj", "budget_met",
-            "accuracy",
+            "accuracy", "fallback",
         ]
 
     def warm_up(self, n_per_config: int = 3) -> None:
@@ -215,15 +277,15 @@ class _LiveRun:
         allocation, thread start-up); the process's CPU affinity is given back afterwards, so that
         the load replayer can pin its burners to any CPU."""
         affinity = os.sched_getaffinity(0)
-        for pe in self.platform.pes:
+        for pe in self.runnable:
             pin_inference(self.board, pe.name)
             for k in range(1, self.platform.groups + 1):
-                self.model.set_active_groups(k)
+                self.runner.set_active_groups(k)
                 for _ in range(n_per_config):
-                    self.model(self.x)
+                    self.runner.infer(pe.name)
         set_all_threads_affinity(affinity)
-        self._pinned_pe = None
-        self.model.set_active_groups(self.groups)
+        self._pinned_pe, self._pinned_cpus = None, set()
+        self.runner.set_active_groups(self.groups)
 
     def start_load_window(self) -> None:
         """Start measuring the competing load from now."""
@@ -243,14 +305,20 @@ class _LiveRun:
         backlog = max(int((time.monotonic() - arrival_s) / (self.trace.frame_period_ms / 1000.0)), 0)
         obs = self.spec.build(budgets=tuple(budgets), last=self.last, load=load, freq_mhz=self.freq_mhz,
                               groups=self.groups, pe=self.pe, backlog=backlog)
-        config = self.configs[self.controller.act(obs, {"time_s": trace_time_s})]
+        action = self.controller.act(obs, {"time_s": trace_time_s, "action_mask": self.action_mask.copy()})
+        fallback = ""
+        if not self.action_mask[action]:
+            wanted = self.configs[action]
+            fallback = f"{wanted.groups}:{wanted.pe}:{wanted.freq_mhz:g}"  # as static:K:PE:FREQ names it
+            action = self._nearest_allowed(self.platform, action, self.action_mask)
+        config = self.configs[action]
         cores = self._apply(config, load)
         sampler = None
         if self._power_readable[config.pe]:
             sampler = PowerSampler(lambda: self.board.pe_power_w(config.pe), self.board.sensor_period_s)
             sampler.start()
         begin = time.perf_counter()
-        self.model(self.x)
+        self.runner.infer(config.pe)
         infer_ms = (time.perf_counter() - begin) * 1000.0
         power_w, _, n_power = sampler.stop() if sampler is not None else (math.nan, math.nan, 0)
         end_s = time.monotonic()
@@ -272,11 +340,13 @@ class _LiveRun:
             "groups": config.groups, "pe": config.pe, "freq_mhz": config.freq_mhz, "cores": cores,
             "backlog": backlog, "infer_ms": round(infer_ms, 4), "latency_ms": round(latency_ms, 4),
             "power_w": round(power_w, 4), "power_source": source, "energy_mj": round(energy_mj, 4),
-            "budget_met": met, "accuracy": self.accuracy[config.groups - 1],
+            "budget_met": met, "accuracy": self.accuracy[config.groups - 1], "fallback": fallback,
         }
 
     def _competing_load(self) -> dict[str, float]:
-        """Busy cores per PE since the last call, without this process's own CPU time."""
+        """Busy cores per PE since the last call, without this process's own CPU time (charged to the
+        PE whose CPUs the inference is pinned to: a GPU's host thread runs on a CPU cluster). A GPU PE
+        has no CPUs in the platform: its competing load reads 0 (not measured)."""
         times, own_cpu_s, wall_s = read_cpu_times(self.proc_root), time.process_time(), time.monotonic()
         own_cores = (own_cpu_s - self._own_cpu_s) / max(wall_s - self._wall_s, 1e-6)
         load = {}
@@ -286,7 +356,7 @@ class _LiveRun:
                 now, before = times.get(cpu), self._cpu_times.get(cpu)
                 if now and before and now[1] > before[1]:
                     busy += (now[0] - before[0]) / (now[1] - before[1])
-            if pe.name == self._pinned_pe:
+            if self._pinned_cpus & set(pe.cpus):
                 busy -= own_cores
             load[pe.name] = min(max(busy, 0.0), float(pe.n_cores))
         self._cpu_times, self._own_cpu_s, self._wall_s = times, own_cpu_s, wall_s
@@ -301,16 +371,19 @@ class _LiveRun:
 
         from platform_models import dnn_threads
 
-        self.model.set_active_groups(config.groups)
+        self.runner.set_active_groups(config.groups)
         if self.freq_settable[config.pe] and self.freq_mhz[config.pe] != config.freq_mhz:
             self.board.set_frequency(config.pe, config.freq_mhz)
         self.freq_mhz[config.pe] = float(config.freq_mhz)
         if self._pinned_pe != config.pe:
-            pin_inference(self.board, config.pe)
+            self._pinned_cpus = pin_inference(self.board, config.pe)
             self._pinned_pe = config.pe
-        threads = dnn_threads(self.platform.pe(config.pe).n_cores, load[config.pe] - _LOAD_NOISE_CORES)
-        if torch.get_num_threads() != threads:
-            torch.set_num_threads(threads)
+        if config.pe in self.runner.gpu_pes:
+            threads = 1  # one host thread drives the GPU
+        else:
+            threads = dnn_threads(self.platform.pe(config.pe).n_cores, load[config.pe] - _LOAD_NOISE_CORES)
+            if torch.get_num_threads() != threads:
+                torch.set_num_threads(threads)
         self.groups, self.pe = config.groups, config.pe
         return threads
 
