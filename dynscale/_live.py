@@ -125,7 +125,7 @@ def _deploy(args: argparse.Namespace) -> int:
         print_json(asdict(summary))
     else:
         columns = ["controller", "n_inferences", "budget_met_rate", "accuracy", "energy_mj", "latency_ms",
-                   "latency_p95_ms", "power_source"]
+                   "latency_p95_ms", "power_source", "fallbacks"]
         print(format_table([asdict(summary)], columns))
         print(f"log: {summary.log}")
     return 0

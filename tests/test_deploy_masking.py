@@ -5,6 +5,7 @@ the nearest allowed configuration when a controller insists."""
 from __future__ import annotations
 
 import csv
+import json
 import shutil
 from pathlib import Path
 
@@ -101,8 +102,10 @@ def log_rows(out: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
+@pytest.mark.parametrize("json_flag", [False, True])
 def test_lookup_on_a_nano_without_cuda_runs_every_frame_on_the_a57(
-    tmp_path: Path, nano: Path, nano_trace: Path, monkeypatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, nano: Path, nano_trace: Path, monkeypatch, capsys: pytest.CaptureFixture[str],
+    json_flag: bool,
 ) -> None:
     monkeypatch.setattr(agent_module, "gpu_unavailable", lambda: "no torch backend for this GPU (test)")
     platform = load_platform("jetson-nano")
@@ -111,10 +114,15 @@ def test_lookup_on_a_nano_without_cuda_runs_every_frame_on_the_a57(
     assert platform.configs()[lookup.act(observation(platform, latency_budget_ms=200.0))].pe == "gpu"
     out = tmp_path / "run"
     code = main(["deploy", "--board", "jetson-nano", "--sysfs-root", str(nano), "--controller", "lookup",
-                 "--trace", str(nano_trace), "--duration", "2", "--no-load", "--out", str(out)])
+                 "--trace", str(nano_trace), "--duration", "2", "--no-load", "--out", str(out),
+                 *(["--json"] if json_flag else [])])
     assert code == 0
-    printed = capsys.readouterr().out
-    assert "gpu: no torch backend for this GPU (test); its configurations are masked" in printed
+    printed = capsys.readouterr()
+    line = "gpu: no torch backend for this GPU (test); its configurations are masked"
+    if json_flag:  # the notice goes to stderr, stdout stays one JSON document
+        assert line in printed.err and json.loads(printed.out)["fallbacks"] == 0
+    else:
+        assert line in printed.out
     rows = log_rows(out)
     assert len(rows) == 20
     assert {r["pe"] for r in rows} == {"a57"}
