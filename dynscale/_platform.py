@@ -113,9 +113,9 @@ def _show(args: argparse.Namespace) -> int:
     print(f"\ndynamic range ({label}), max/min over configurations, all cores free:")
     print(
         f"  groups alone ({dr['groups_pe']} at {dr['groups_freq_mhz']:g} MHz, k = 1..{platform.groups}): "
-        f"time {dr['time_groups']:.2f}x, energy {dr['energy_groups']:.2f}x"
+        f"time {dr['time_groups']:.3g}x, energy {dr['energy_groups']:.3g}x"
     )
-    print(f"  groups + mapping + DVFS: time {dr['time_all']:.1f}x, energy {dr['energy_all']:.1f}x")
+    print(f"  groups + mapping + DVFS: time {dr['time_all']:.3g}x, energy {dr['energy_all']:.3g}x")
     for figure in ("latency", "energy"):
         print(f"\nPareto front, accuracy vs {figure} ({label}):")
         print(format_table(payload["pareto"][figure]))
