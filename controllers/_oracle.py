@@ -23,7 +23,6 @@ from controllers.errors import ControllerError
 
 N_QUANTILES = 9
 _Z = np.array([NormalDist().inv_cdf((i + 0.5) / N_QUANTILES) for i in range(N_QUANTILES)])
-_MIN_WORK = 0.05  # the simulator's floor on an inference's work (envs.soc.MIN_WORK)
 
 
 class OracleController(Controller):
@@ -32,12 +31,16 @@ class OracleController(Controller):
     name = "oracle"
 
     def __init__(self, platform: Any, env: Any) -> None:
+        from envs.soc import MIN_WORK
+
         super().__init__(platform)
         if env is None or not hasattr(env.unwrapped, "lookahead_all"):
             raise ControllerError("oracle: needs the simulated environment (it reads the future load)")
         self._env = env.unwrapped
         nominal = Predictor(platform).predict({})
-        self._cv = (nominal.latency_p95_ms - nominal.latency_ms) / (P95_Z * nominal.latency_ms)
+        cv = (nominal.latency_p95_ms - nominal.latency_ms) / (P95_Z * nominal.latency_ms)
+        # The simulator's noise on an inference's work, at N_QUANTILES points, floored as it floors it.
+        self._work_factor = np.maximum(1.0 + np.outer(cv, _Z), MIN_WORK)  # (actions, quantiles)
 
     def _act(self, obs: np.ndarray, info: dict | None) -> int:
         from envs import reward
@@ -48,7 +51,7 @@ class OracleController(Controller):
             b if np.isfinite(b) else np.inf
             for b in (view.latency_budget_ms, view.power_budget_w, view.energy_budget_mj)
         ]
-        factor = np.maximum(1.0 + np.outer(self._cv, _Z), _MIN_WORK)  # (actions, quantiles)
+        factor = self._work_factor
         expected = reward(
             np.asarray(ahead["accuracy"])[:, None],
             np.asarray(ahead["latency_ms"])[:, None] * factor,
