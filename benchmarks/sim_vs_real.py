@@ -125,18 +125,15 @@ def _simulate(spec: str, platform, trace, n_frames: int) -> dict[str, list]:
 
 
 def _model_error(platform, trace, rows: list[dict[str, str]]) -> np.ndarray:
-    from platform_models import Contention
+    # The lookup controller's prediction: the platform table under the contention rule at the load.
+    from controllers._prediction import Predictor
 
-    contention = Contention(platform)
-    pe_index = {pe.name: i for i, pe in enumerate(platform.pes)}
+    predictor = Predictor(platform)
+    index = {(c.groups, c.pe, float(c.freq_mhz)): i for i, c in enumerate(platform.configs())}
     errors = []
     for r in rows:
-        load = trace.load_at(float(r["time_s"]))
-        allocation = contention.allocate([load[pe.name] for pe in platform.pes])
-        i = pe_index[r["pe"]]
-        predicted = allocation.stretch[i] * platform.latency_ms(
-            r["pe"], float(r["freq_mhz"]), float(allocation.cores[i]), int(r["groups"])
-        )
+        latency_ms = predictor.predict(trace.load_at(float(r["time_s"]))).latency_ms
+        predicted = latency_ms[index[(int(r["groups"]), r["pe"], float(r["freq_mhz"]))]]
         errors.append(abs(predicted - float(r["infer_ms"])) / float(r["infer_ms"]))
     return np.array(errors) if errors else np.array([math.nan])
 
