@@ -49,9 +49,14 @@ class Allocation(NamedTuple):
     """Cores (GPU: fraction of the GPU) the DNN effectively runs on: ``cores / stretch``."""
 
 
+def _threads(n_cores: Any, busy_cores: Any) -> Any:
+    # 1e-9: a load of exactly n - t cores leaves t cores wholly free despite float rounding.
+    return np.clip(np.floor(n_cores - busy_cores + 1e-9), 1, n_cores)
+
+
 def dnn_threads(n_cores: int, busy_cores: float) -> int:
     """Threads the DNN runs on a CPU PE: one per core ``busy_cores`` leaves wholly free, at least one."""
-    return min(max(int(np.floor(n_cores - busy_cores + 1e-9)), 1), n_cores)
+    return int(_threads(n_cores, busy_cores))
 
 
 class Contention:
@@ -67,7 +72,7 @@ class Contention:
         busy = np.asarray(busy, dtype=np.float64)
         is_gpu, n = self._is_gpu, self._n_cores
         if self.model == "fair":
-            threads = np.clip(np.floor(n - busy + 1e-9), 1.0, n)
+            threads = _threads(n, busy)
             shared_busy = np.clip(np.where(is_gpu, busy, busy - n + 1.0), 0.0, 1.0)
             cores = np.where(is_gpu, 1.0, threads)
             stretch = 2.0 / (2.0 - shared_busy)
