@@ -71,7 +71,7 @@ class OracleController(Controller):
         is capped, the cheapest wins). So each waiting frame, and each frame that arrives before
         this one ends, is charged the reward slope of its extra latency, ``w_violation / budget``.
         """
-        busy_ms = np.asarray(ahead["energy_mj"]) / np.asarray(ahead["power_w"])
+        busy_ms = np.asarray(ahead["busy_ms"])
         if not np.isfinite(latency_budget_ms):
             return np.zeros_like(busy_ms)
         trace = getattr(self._env, "trace", None)

@@ -60,6 +60,7 @@ def _show(args: argparse.Namespace) -> int:
                 "idle_power_w": pe.idle_power_w,
                 "dvfs_transition_ms": pe.dvfs_transition_ms,
                 "migration_ms": pe.migration_ms,
+                "agent_overhead_ms": pe.agent_overhead_ms,
             }
             for pe in platform.pes
         ],
@@ -99,6 +100,7 @@ def _show(args: argparse.Namespace) -> int:
             "idle_w": pe.idle_power_w,
             "dvfs_ms": pe.dvfs_transition_ms,
             "migration_ms": pe.migration_ms,
+            "agent_ms": pe.agent_overhead_ms,
         }
         for pe in platform.pes
     ]

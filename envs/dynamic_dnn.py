@@ -44,7 +44,9 @@ class DynamicDNNEnv(gym.Env):
 
     **Step.** The action is applied at the frame's start (a frame starts when it has arrived and the
     previous one is done). The simulation then runs until the frame's result is known and on to the
-    next frame's start, where the observation is taken. Changing the PE costs that PE's
+    next frame's start, where the observation is taken. Every frame first costs the live agent's own
+    work (the ``agent_overhead_ms`` of the PE the DNN ran on last, scaled by top / current frequency
+    on a CPU PE; no power drawn). Changing the PE costs that PE's
     ``migration_ms``, changing its frequency its ``dvfs_transition_ms`` (descriptor values), paid
     before the inference. The inference's work is the table's mean latency times a noise factor
     ``1 + cv * z`` (``cv`` = the table's std / mean, ``z`` standard normal from ``self.np_random``;
@@ -64,9 +66,10 @@ class DynamicDNNEnv(gym.Env):
     accuracy, budget_met, groups, pe, freq_mhz, time_s (simulated time of the result),
     latency_budget_ms, power_budget_w, energy_budget_mj (``inf`` where the trace sets none), missed
     (frames over budget so far in the episode), frame (index), backlog (frames waiting), queue_ms
-    (arrival to start), overhead_ms (migration + DVFS), competing_speed (lowest frequency / maximum
-    frequency over the PEs with competing load: how much the DNN's frequency choice slows the other
-    applications sharing a cluster's frequency domain; 1.0 when none).
+    (arrival to start), overhead_ms (migration + DVFS), agent_ms (the agent's work), competing_speed
+    (lowest frequency / maximum frequency over the PEs with competing load: how much the DNN's
+    frequency choice slows the other applications sharing a cluster's frequency domain; 1.0 when
+    none).
 
     Args:
         platform: a shipped platform name, a descriptor path, or a ``PlatformModel``.
@@ -187,6 +190,7 @@ class DynamicDNNEnv(gym.Env):
             freq_of_action=self._freq_of_action,
             migration_ms=[pe.migration_ms for pe in self.platform.pes],
             dvfs_transition_ms=[pe.dvfs_transition_ms for pe in self.platform.pes],
+            agent_ms_at=[pe.agent_ms for pe in self.platform.pes],
             noise_z=noise_z,
             start_pe=0,
             start_freq_mhz=self._max_freq_mhz,
@@ -231,7 +235,7 @@ class DynamicDNNEnv(gym.Env):
             if sim is None or sim.done:
                 raise EnvError("lookahead() called before reset() or after the episode ended; call reset()")
             latency_ms, busy_ms, energy_mj = sim.expected()
-            power_w = energy_mj / busy_ms
+            power_w = energy_mj / (busy_ms - sim.agent_ms())
             budget = self._table.budgets[sim.segment()]
             met = (latency_ms <= budget[0]) & (power_w <= budget[1]) & (energy_mj <= budget[2])
             value = reward(self._accuracy_of_action, latency_ms, power_w, energy_mj, *budget,
@@ -247,7 +251,8 @@ class DynamicDNNEnv(gym.Env):
 
         Returns:
             latency_ms (arrival to result), energy_mj, power_w, accuracy, budget_met, reward, and
-            busy_ms (start to result: migration/DVFS cost + inference); no noise, no state change.
+            busy_ms (start to result: agent + migration/DVFS cost + inference); no noise, no state
+            change.
         """
         return {key: values[action].item() for key, values in self.lookahead_all().items()}
 
@@ -290,7 +295,8 @@ class DynamicDNNEnv(gym.Env):
         table = self._table
         latency_budget, power_budget, energy_budget = table.budget_inf_rows[result.segment]
         energy_mj = result.energy_mj
-        power_w = energy_mj / result.busy_ms if result.busy_ms > 0.0 else 0.0
+        running_ms = result.busy_ms - result.agent_ms
+        power_w = energy_mj / running_ms if running_ms > 0.0 else 0.0
         met = result.latency_ms <= latency_budget and power_w <= power_budget and energy_mj <= energy_budget
         if not met:
             self._missed += 1
@@ -316,6 +322,7 @@ class DynamicDNNEnv(gym.Env):
             "backlog": sim.backlog,
             "queue_ms": result.start_ms - result.arrival_ms,
             "overhead_ms": result.overhead_ms,
+            "agent_ms": result.agent_ms,
             "competing_speed": min(
                 (freq_mhz[q] / max_freq_mhz[q] for q in table.loaded_pes[result.segment]), default=1.0
             ),

@@ -7,8 +7,9 @@ frame meets them:
   the queue. A frame that arrives while another is being inferred waits; its latency counts from its
   arrival, so queueing shows up as latency (and as misses).
 * ``_dnn`` - the inference. It waits for the controller's action (the environment's ``step``), pays
-  the PE's migration cost if the DNN moves to another PE and the PE's DVFS transition cost if that
-  PE's frequency changes (both from the platform descriptor), then works through one inference (one
+  the live agent's own work for the frame (``agent_overhead_ms``, below), then the PE's migration
+  cost if the DNN moves to another PE and the PE's DVFS transition cost if that PE's frequency
+  changes (both from the platform descriptor), then works through one inference (one
   unit of work, times a noise factor drawn from the table's latency spread) at the rate the
   operating table gives for the competing load on its PE. When that load changes mid-inference the
   process is interrupted and the remaining work is re-rated at the new rate.
@@ -24,6 +25,13 @@ load) but does not feed back into their load: the trace fixes their busy cores (
 applications, not work-conserving ones). Frequencies change only when a frame starts (the controller
 acts once per inference), so re-rating mid-inference is caused by load changes alone.
 
+The live agent (``hw_agents``) spends time on every frame before its inference: it reads the load,
+builds the observation, asks the controller and applies the answer. Its process sits on the PE the
+DNN ran on last, so that PE's ``agent_overhead_ms`` (measured at the PE's top frequency by the
+profiler) is charged, scaled to its current frequency (``PE.agent_ms``). It is wall
+time in which the DNN neither works nor draws power (the agent's energy is the inference's, as the
+live log counts it), and nothing interrupts it.
+
 The clairvoyant lookahead (:meth:`SocSimulation.expected`) walks the same operating table over the
 trace's true future segments, without noise and without touching the simulation.
 """
@@ -33,7 +41,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_right
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -52,12 +60,14 @@ class FrameResult(NamedTuple):
     start_ms: float
     end_ms: float
     latency_ms: float
-    """From arrival to result: queueing + migration/DVFS cost + inference."""
+    """From arrival to result: queueing + agent + migration/DVFS cost + inference."""
     busy_ms: float
-    """From start to result (migration/DVFS cost + inference)."""
+    """From start to result (agent + migration/DVFS cost + inference)."""
     energy_mj: float
     overhead_ms: float
     """Migration + DVFS transition time paid before the inference."""
+    agent_ms: float
+    """The live agent's own work for the frame, before the overhead (no power drawn)."""
     segment: int
     """Trace segment at the frame's start (its budgets judge the frame)."""
 
@@ -71,6 +81,7 @@ class SocSimulation:
         period_ms: time between two frame arrivals.
         pe_of_action, freq_of_action: PE index and frequency (MHz) of every action.
         migration_ms, dvfs_transition_ms: per PE, from the platform descriptor.
+        agent_ms_at: per PE, the agent's work per frame (ms) at a frequency (``PE.agent_ms``).
         noise_z: one standard normal per frame (zeros for a noise-free run).
         start_pe: PE the DNN ran on before the first frame.
         start_freq_mhz: frequency of every PE before the first frame.
@@ -86,6 +97,7 @@ class SocSimulation:
         freq_of_action: np.ndarray,
         migration_ms: Sequence[float],
         dvfs_transition_ms: Sequence[float],
+        agent_ms_at: Sequence[Callable[[float], float]],
         noise_z: Sequence[float],
         start_pe: int,
         start_freq_mhz: Sequence[float],
@@ -105,6 +117,7 @@ class SocSimulation:
         self._dvfs_ms = list(dvfs_transition_ms)
         self._migration_of_action = np.asarray(migration_ms, dtype=np.float64)[pe_of_action]
         self._dvfs_of_action = np.asarray(dvfs_transition_ms, dtype=np.float64)[pe_of_action]
+        self._agent_ms_at = list(agent_ms_at)
         self._noise_z = noise_z
         self._seg_starts = table.seg_start_ms.tolist()
         self._pe_seg = [0] * len(self.freq_mhz)  # trace segment whose load holds on each PE now
@@ -162,6 +175,7 @@ class SocSimulation:
         """
         table = self.table
         now = self.env.now
+        agent_ms = self.agent_ms()
         cur_freq = np.asarray(self.freq_mhz)[self._pe_of_array]
         overhead = self._migration_of_action * (self._pe_of_array != self.pe) + self._dvfs_of_action * (
             self._freq_of_array != cur_freq
@@ -170,10 +184,10 @@ class SocSimulation:
         end_ms = np.empty(n)
         energy_mj = np.empty(n)
         active = np.arange(n)
-        t = np.full(n, float(now))
+        t = np.full(n, now + agent_ms)
         work = np.ones(n)
         energy = np.zeros(n)
-        s = self.segment()
+        s = bisect_right(self._seg_starts, now + agent_ms) - 1
         while active.size:
             seg_end = table.seg_end_ms[s]
             rate = table.rate_per_ms[s, active]
@@ -197,6 +211,11 @@ class SocSimulation:
             s += 1
         return end_ms - self.queue[0], end_ms - now, energy_mj
 
+    def agent_ms(self) -> float:
+        """The live agent's work before the next inference: on the PE the DNN ran on last, at its
+        current frequency."""
+        return self._agent_ms_at[self.pe](self.freq_mhz[self.pe])
+
     # --- SimPy processes ------------------------------------------------------------------------
 
     def _arrivals(self):
@@ -214,6 +233,10 @@ class SocSimulation:
         rate_at, power_at, cv_at = table.rate_per_ms.item, table.power_w.item, table.latency_cv.item
         while True:
             yield self._go
+            start_ms = env.now
+            agent_ms = self.agent_ms()
+            if agent_ms > 0.0:
+                yield env.timeout(agent_ms)
             a = self._action
             p = self._pe_of[a]
             freq_mhz = self._freq_of[a]
@@ -224,7 +247,7 @@ class SocSimulation:
                 overhead_ms += self._dvfs_ms[p]
             self.pe = p
             self.freq_mhz[p] = freq_mhz
-            start_ms = mark_ms = env.now
+            mark_ms = env.now
             segment = bisect_right(self._seg_starts, start_ms) - 1
             s = self._pe_seg[p]
             work = max(1.0 + cv_at(s, a) * self._noise_z[self.frames_done], MIN_WORK)
@@ -256,7 +279,7 @@ class SocSimulation:
             self._go = env.event()
             self._result = FrameResult(
                 arrival_ms, start_ms, end_ms, end_ms - arrival_ms, end_ms - start_ms, energy_mj, overhead_ms,
-                segment,
+                agent_ms, segment,
             )
 
     def _competing(self, p: int, change_segments: list[int]):

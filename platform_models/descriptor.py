@@ -36,6 +36,18 @@ class PE:
     idle_power_w: float
     dvfs_transition_ms: float
     migration_ms: float
+    agent_overhead_ms: float = 0.0
+    """The live agent's own work per frame with its process on this PE at the top frequency (reading
+    the load, observation, controller, applying the configuration), paid before each inference;
+    measured by ``dynscale profile``; 0 where not measured (derived boards)."""
+
+    def agent_ms(self, freq_mhz: float) -> float:
+        """The live agent's work per frame with its process on this PE at ``freq_mhz``: on a CPU
+        PE, ``agent_overhead_ms`` scaled by top / current frequency (CPU-bound Python); a GPU's clock
+        does not pace the CPU thread that runs the agent."""
+        if self.kind != "cpu" or self.agent_overhead_ms == 0.0:
+            return self.agent_overhead_ms
+        return self.agent_overhead_ms * max(self.freqs_mhz) / freq_mhz
 
     @property
     def n_cores(self) -> int:
@@ -264,6 +276,7 @@ def _check_pe(checker: _Checker, entry: Any, i: int) -> PE | None:
     idle = checker.number(entry, ("pes", i, "idle_power_w"))
     dvfs = checker.number(entry, ("pes", i, "dvfs_transition_ms"))
     migration = checker.number(entry, ("pes", i, "migration_ms"))
+    agent = checker.number(entry, ("pes", i, "agent_overhead_ms")) if "agent_overhead_ms" in entry else 0.0
     if len(checker.problems) > n_before:
         return None
     return PE(
@@ -274,6 +287,7 @@ def _check_pe(checker: _Checker, entry: Any, i: int) -> PE | None:
         idle_power_w=idle,  # type: ignore[arg-type]
         dvfs_transition_ms=dvfs,  # type: ignore[arg-type]
         migration_ms=migration,  # type: ignore[arg-type]
+        agent_overhead_ms=agent,  # type: ignore[arg-type]
     )
 
 

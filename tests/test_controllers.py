@@ -13,7 +13,7 @@ from controllers import ControllerError, make_controller
 from controllers._lookup import pick_best, worst_budget_ratio
 from controllers._prediction import Predictor
 from platform_models import load_platform
-from tests.test_controllers_support import NAN, TINY, observation
+from tests.test_controllers_support import AGENT_MS, NAN, TINY, observation, tiny_with_agent
 
 FREQS = (200.0, 400.0, 600.0, 800.0, 1000.0)
 
@@ -108,6 +108,20 @@ def test_lookup_moves_off_a_busy_pe(tiny):
     lookup = make_controller("lookup", tiny)
     assert config(tiny, lookup.act(observation(tiny, latency_budget_ms=12.0))).pe == "gpu"
     assert config(tiny, lookup.act(observation(tiny, latency_budget_ms=12.0, load={"gpu": 0.95}))).pe != "gpu"
+
+
+@pytest.mark.parametrize(("pe", "freq_mhz", "agent_ms"), [("big", 2000.0, AGENT_MS["big"]),
+                                                       ("little", 500.0, AGENT_MS["little"] * 1500 / 500)])
+def test_lookup_leaves_room_for_the_agents_own_work(tiny, tmp_path, pe, freq_mhz, agent_ms):
+    """Where the platform measured the agent's per-frame work, the latency budget left to the
+    inference is that much smaller: the work of the PE and frequency in force when deciding."""
+    measured = tiny_with_agent(tmp_path)
+    for budget_ms in (6.0, 9.0, 12.0, 30.0):
+        state = {"pe": pe, "freq_mhz": {pe: freq_mhz}}
+        with_agent = observation(measured, latency_budget_ms=budget_ms, **state)
+        without = observation(tiny, latency_budget_ms=budget_ms - agent_ms, **state)
+        lookup_measured, lookup = make_controller("lookup", measured), make_controller("lookup", tiny)
+        assert lookup_measured.act(with_agent) == lookup.act(without)
 
 
 def test_lookup_without_a_feasible_config_misses_by_the_least(tiny):

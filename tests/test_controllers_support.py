@@ -9,6 +9,21 @@ TINY = Path(__file__).parent / "data" / "tiny.yaml"
 NAN = math.nan
 
 
+AGENT_MS = {"little": 1.5, "big": 0.75, "gpu": 0.5}
+
+
+def tiny_with_agent(folder: Path):
+    """The tiny platform with the live agent's per-frame work (``AGENT_MS``) measured on every PE."""
+    from platform_models import load_platform
+
+    text = TINY.read_text()
+    for name, agent_ms in AGENT_MS.items():
+        text = text.replace(f"  - name: {name}\n", f"  - name: {name}\n    agent_overhead_ms: {agent_ms}\n")
+    (folder / "tiny.yaml").write_text(text)
+    (folder / "tiny.csv").write_text(TINY.with_suffix(".csv").read_text())
+    return load_platform(folder / "tiny.yaml")
+
+
 def write_tiny_traces(platform, folder: Path, duration_s: float = 2.0) -> list[str]:
     """Two short generated traces of the tiny platform (train split), written as files."""
     import traces

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 import envs
 from envs import DynamicDNNEnv, EnvError, MultiDiscreteAction
 from platform_models import load_platform
+from tests.test_controllers_support import tiny_with_agent
 from traces import Trace, TraceError, save_trace
 
 TINY = Path(__file__).parent / "data" / "tiny.yaml"
@@ -22,6 +23,11 @@ TINY = Path(__file__).parent / "data" / "tiny.yaml"
 @pytest.fixture(scope="module")
 def tiny():
     return load_platform(TINY)
+
+
+@pytest.fixture(scope="module")
+def tiny_agent(tmp_path_factory):
+    return tiny_with_agent(tmp_path_factory.mktemp("tiny-agent"))
 
 
 def make_trace(time_s, *, little=0.0, big=0.0, gpu=0.0, latency=None, power=None, energy=None,
@@ -211,6 +217,32 @@ def test_dvfs_change_and_migration_add_the_descriptor_costs(tiny):
         assert (info["pe"], info["freq_mhz"], info["groups"]) == (pe, freq, k)
 
 
+def test_agent_work_comes_first_from_the_pe_it_runs_on(tiny_agent):
+    """The agent's own work is paid before every inference, on the PE the DNN ran on last (at that
+    PE's current frequency), and draws none of the DNN's power."""
+    platform = tiny_agent
+    trace = make_trace([0.0], duration_s=2.0, period_ms=200.0)
+    env = DynamicDNNEnv(platform, trace, latency_noise=False)
+    env.reset(seed=0)  # starts on little at 1500 MHz
+    plan = [  # (pe, freq, k, expected agent ms, expected migration/DVFS ms)
+        ("little", 1500.0, 2, 1.5, 0.0),
+        ("little", 500.0, 2, 1.5, 0.1),
+        ("big", 2000.0, 2, 1.5 * 1500 / 500, 1.0),  # decided on little, still at 500 MHz
+        ("gpu", 600.0, 2, 0.75, 2.0),
+        ("gpu", 200.0, 2, 0.5, 0.5),
+        ("big", 2000.0, 2, 0.5, 1.0),  # a GPU's clock does not pace the agent
+    ]
+    for pe, freq, k, agent_ms, overhead_ms in plan:
+        *_, info = env.step(action_of(platform, pe, freq, k))
+        cores = platform.pe(pe).n_cores
+        infer_ms = platform.latency_ms(pe, freq, cores, k)
+        assert info["agent_ms"] == pytest.approx(agent_ms)
+        assert info["latency_ms"] == pytest.approx(agent_ms + overhead_ms + infer_ms)
+        power_w = platform.power_w(pe, freq, cores, k)
+        assert info["power_w"] == pytest.approx(power_w)
+        assert info["energy_mj"] == pytest.approx(power_w * (overhead_ms + infer_ms))
+
+
 def test_gpu_share_slows_the_inference(tiny):
     trace = make_trace([0.0], gpu=0.75, duration_s=1.0)
     env = DynamicDNNEnv(tiny, trace, latency_noise=False)
@@ -355,11 +387,13 @@ def test_maskable_ppo_learns_a_few_steps_from_the_masks(tiny):
     actions=st.lists(st.integers(0, 35), min_size=1, max_size=25),
     period_ms=st.sampled_from([5.0, 20.0, 60.0]),
 )
-def test_simulation_agrees_with_the_lookahead_on_any_trace(tiny, gaps_ms, loads, actions, period_ms):
+def test_simulation_agrees_with_the_lookahead_on_any_trace(tiny_agent, gaps_ms, loads, actions, period_ms):
     """Two implementations of the model: SimPy with interrupts, and the vectorised walk over segments.
 
-    Segments a few ms long put load changes in the middle of inferences and of DVFS/migration costs.
+    Segments a few ms long put load changes in the middle of inferences, of the agent's work and of
+    DVFS/migration costs.
     """
+    tiny = tiny_agent
     starts_s = np.cumsum([0.0, *gaps_ms]) / 1000.0
     rows = loads[: len(starts_s)]
     little, big, gpu = ([r[i] for r in rows] for i in range(3))
@@ -375,7 +409,7 @@ def test_simulation_agrees_with_the_lookahead_on_any_trace(tiny, gaps_ms, loads,
         assert reward == pytest.approx(predicted["reward"], rel=1e-9, abs=1e-9)
         busy_ms = info["latency_ms"] - info["queue_ms"]
         assert busy_ms == pytest.approx(predicted["busy_ms"], rel=1e-9, abs=1e-9)
-        assert info["latency_ms"] >= info["queue_ms"] + info["overhead_ms"]
+        assert info["latency_ms"] >= info["queue_ms"] + info["agent_ms"] + info["overhead_ms"]
         if terminated or truncated:
             break
 

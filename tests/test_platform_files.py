@@ -136,7 +136,7 @@ def test_validate_reports_a_missing_column_and_descriptor_fields_with_their_line
     text = (
         tiny_copy.read_text()
         .replace("kind: gpu", "kind: npu")
-        .replace("migration_ms: 2.0", "migration_ms: -2")
+        .replace("migration_ms: 2.0", "migration_ms: -2\n    agent_overhead_ms: soon")
     )
     tiny_copy.write_text(text)
     lines = text.splitlines()
@@ -145,6 +145,8 @@ def test_validate_reports_a_missing_column_and_descriptor_fields_with_their_line
     assert validate_platform(tiny_copy) == [
         f"{tiny_copy}:{kind_line}: field 'pes.2.kind': expected one of cpu, gpu, got 'npu'",
         f"{tiny_copy}:{migration_line}: field 'pes.2.migration_ms': expected a number >= 0, got -2",
+        f"{tiny_copy}:{migration_line + 1}: field 'pes.2.agent_overhead_ms': "
+        "expected a number >= 0, got 'soon'",
     ]
 
 
