@@ -89,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
         "same_config_rate": float(same_config),
         "model_median_abs_err": float(np.median(model_error)),
         "model_p90_abs_err": float(np.percentile(model_error, 90)),
+        "real_agent_ms_median": live_summary.agent_ms,
+        "sim_agent_ms": float(np.median(sim["agent_ms"][:n])),
         "live_load_excess": float(np.mean([float(r["load_cpu"]) - trace.load_at(float(r["time_s"]))["cpu"]
                                            for r in live[:n]])) if "load_cpu" in live[0] else math.nan,
         "load_avg_1min": _loadavg(),
@@ -109,7 +111,7 @@ def _simulate(spec: str, platform, trace, n_frames: int) -> dict[str, list]:
     env = gymnasium.make("dynscale/DynamicDNN-v0", platform=platform, trace=trace, max_frames=n_frames,
                          latency_noise=False)
     controller = make_controller(spec, platform, env)
-    columns: dict[str, list] = {"latency_ms": [], "budget_met": [], "config": []}
+    columns: dict[str, list] = {"latency_ms": [], "budget_met": [], "config": [], "agent_ms": []}
     obs, info = env.reset(seed=0)
     controller.reset()
     done = False
@@ -119,6 +121,7 @@ def _simulate(spec: str, platform, trace, n_frames: int) -> dict[str, list]:
         done = terminated or truncated
         columns["latency_ms"].append(info["latency_ms"])
         columns["budget_met"].append(info["budget_met"])
+        columns["agent_ms"].append(info["agent_ms"])
         columns["config"].append((int(info["groups"]), info["pe"], float(info["freq_mhz"])))
     env.close()
     return columns

@@ -39,6 +39,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--warmup", type=int, default=5, help="untimed inferences first (default %(default)s)")
     p.add_argument("--gap-ms", type=float, default=20.0,
                    help="idle gap before each timed inference, as between frames (default %(default)s)")
+    p.add_argument("--agent-frames", type=int, default=100,
+                   help="frames per PE to time the live agent's own work per frame (agent_overhead_ms, "
+                   "which the simulator charges); 0: not measured (default %(default)s)")
     p.add_argument("--out", required=True, metavar="DIR", help="folder for the platform and the journal")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_json_flag(p)
@@ -86,7 +89,8 @@ def _profile(args: argparse.Namespace) -> int:
     board = open_board(args.board, sysfs_root=args.sysfs_root, monitor_only=args.monitor_only)
     yaml_path = profile(board, args.out, checkpoint=args.checkpoint, arch=args.arch,
                         accuracy_from=args.accuracy_from, repeats=args.repeats,
-                        warmup=args.warmup, gap_ms=args.gap_ms, progress=not args.no_progress)
+                        warmup=args.warmup, gap_ms=args.gap_ms, agent_frames=args.agent_frames,
+                        progress=not args.no_progress)
     platform = load_platform(yaml_path)
     payload = {"platform": str(yaml_path), "table": str(platform.table_path), "rows": len(platform.rows),
                "provenance": platform.descriptor["provenance"]}

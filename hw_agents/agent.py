@@ -19,7 +19,11 @@ and its latency counts from its arrival. For every frame the agent
    ``torch.cuda.synchronize()``), sampling the PE's power sensor in a thread over the inference (where
    there is none, the platform table's power for that operating point, marked ``power_source =
    model``);
-5. logs one CSV row (flushed at once, so a killed run keeps its log).
+5. logs one CSV row (flushed at once, so a killed run keeps its log). Its ``agent_ms`` is the
+   agent's own time on the frame: from when it could take the frame up (its arrival, or the end of
+   the previous frame if later) to the start of the inference (steps 1-3, and the wake-up from
+   waiting for the frame). The profiler measures it to give the simulator
+   (``PE.agent_overhead_ms``).
 
 The trace's competing load is played for real meanwhile (:class:`hw_agents.LoadReplayer`), starting
 with the first frame; the trace starts over when ``duration_s`` outlasts it. Whatever happens, the
@@ -36,6 +40,7 @@ import json
 import math
 import os
 import time
+from collections.abc import Collection
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -56,9 +61,6 @@ from hw_agents.recorder import read_cpu_times
 __all__ = ["LOG_NAME", "SUMMARY_NAME", "DeploySummary", "deploy", "masked_pes", "summarise_log"]
 
 LOG_NAME = "deploy-log.csv"
-# /proc/stat counts whole clock ticks (10 ms): over one frame period a free core can read as up to
-# ~0.1 core busy; that much is read as noise when counting the cores left free.
-_LOAD_NOISE_CORES = 0.1
 SUMMARY_NAME = "summary.json"
 
 
@@ -67,7 +69,8 @@ class DeploySummary:
     """The metrics of a live run, named as ``evaluate`` names them for a simulated one: share of
     inferences that met every budget, mean accuracy of the groups used, mean energy per inference,
     mean and 95th percentile latency (queueing included); ``fallbacks``: the inferences whose
-    configuration the controller picked on a masked PE and the agent replaced."""
+    configuration the controller picked on a masked PE and the agent replaced; ``agent_ms``: the
+    median of the agent's own time per frame."""
 
     controller: str
     trace: str
@@ -81,6 +84,7 @@ class DeploySummary:
     power_source: str
     log: str
     fallbacks: int = 0
+    agent_ms: float = math.nan
 
 
 def deploy(
@@ -95,12 +99,14 @@ def deploy(
     replay_load: bool = True,
     load_nice: int = 0,
     proc_root: str | Path = "/proc",
+    pes: Collection[str] | None = None,
 ) -> DeploySummary:
     """Run ``controller`` live on ``board`` for ``duration_s`` under ``trace``'s budgets and load.
 
     ``platform``: the board's platform model (observation layout, configurations, accuracy per k
     unless ``checkpoint`` brings its own, and the power estimate where no sensor is readable).
-    ``load_nice``: the burners' nice value (see :class:`LoadReplayer`). Writes
+    ``load_nice``: the burners' nice value (see :class:`LoadReplayer`). ``pes``: run the DNN on
+    these PEs only (the others are masked, as PEs the agent cannot use are). Writes
     ``out_dir/deploy-log.csv`` (one row per inference) and ``out_dir/summary.json``; returns the
     summary.
     """
@@ -109,6 +115,11 @@ def deploy(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     masked = masked_pes(board, platform)
+    if pes is not None:
+        masked |= {pe.name: "not among the PEs asked for" for pe in platform.pes if pe.name not in pes}
+        if len(masked) == len(platform.pes):
+            raise BoardError(f"platform {platform.name}: none of the PEs asked for ({', '.join(pes)}) is "
+                             "runnable", path=platform.path, field="pes")
     arch = platform.descriptor["dnn"]["arch"]
     model, dnn_section = load_dnn(checkpoint, arch, accuracy_from=platform.path)
     if (dnn_section["arch"], dnn_section["groups"]) != (arch, platform.groups):
@@ -165,6 +176,7 @@ def summarise_log(log_path: str | Path, *, controller: str, trace: str, board: s
         power_source="+".join(sources),
         log=str(log_path),
         fallbacks=sum(bool(r.get("fallback")) for r in rows),
+        agent_ms=float(np.median(column("agent_ms"))) if rows and "agent_ms" in rows[0] else math.nan,
     )
 
 
@@ -268,8 +280,8 @@ class _LiveRun:
         self.columns = [
             "frame", "time_s", "latency_budget_ms", "power_budget_w", "energy_budget_mj",
             *(f"load_{name}" for name in self.spec.pe_names), "groups", "pe", "freq_mhz", "cores",
-            "backlog", "infer_ms", "latency_ms", "power_w", "power_source", "energy_mj", "budget_met",
-            "accuracy", "fallback",
+            "backlog", "agent_ms", "infer_ms", "latency_ms", "power_w", "power_source", "energy_mj",
+            "budget_met", "accuracy", "fallback",
         ]
 
     def warm_up(self, n_per_config: int = 3) -> None:
@@ -296,9 +308,10 @@ class _LiveRun:
     def frame(self, index: int, arrival_s: float, start_s: float) -> dict[str, Any]:
         """Wait for frame ``index`` (arriving at ``arrival_s`` on the monotonic clock), infer it, and
         return its log row."""
-        now = time.monotonic()
-        if now < arrival_s:
-            time.sleep(arrival_s - now)
+        ready_s = time.monotonic()
+        if ready_s < arrival_s:
+            time.sleep(arrival_s - ready_s)
+            ready_s = arrival_s
         trace_time_s = (max(time.monotonic(), arrival_s) - start_s) % self.trace.duration_s
         budgets = self.trace.budgets_at(trace_time_s)
         load = self._competing_load()
@@ -318,6 +331,7 @@ class _LiveRun:
             sampler = PowerSampler(lambda: self.board.pe_power_w(config.pe), self.board.sensor_period_s)
             sampler.start()
         begin = time.perf_counter()
+        agent_ms = (time.monotonic() - ready_s) * 1000.0
         self.runner.infer(config.pe)
         infer_ms = (time.perf_counter() - begin) * 1000.0
         power_w, _, n_power = sampler.stop() if sampler is not None else (math.nan, math.nan, 0)
@@ -338,7 +352,8 @@ class _LiveRun:
             "energy_budget_mj": budgets.energy_mj,
             **{f"load_{name}": round(v, 3) for name, v in load.items()},
             "groups": config.groups, "pe": config.pe, "freq_mhz": config.freq_mhz, "cores": cores,
-            "backlog": backlog, "infer_ms": round(infer_ms, 4), "latency_ms": round(latency_ms, 4),
+            "backlog": backlog, "agent_ms": round(agent_ms, 4), "infer_ms": round(infer_ms, 4),
+            "latency_ms": round(latency_ms, 4),
             "power_w": round(power_w, 4), "power_source": source, "energy_mj": round(energy_mj, 4),
             "budget_met": met, "accuracy": self.accuracy[config.groups - 1], "fallback": fallback,
         }
@@ -381,7 +396,7 @@ class _LiveRun:
         if config.pe in self.runner.gpu_pes:
             threads = 1  # one host thread drives the GPU
         else:
-            threads = dnn_threads(self.platform.pe(config.pe).n_cores, load[config.pe] - _LOAD_NOISE_CORES)
+            threads = dnn_threads(self.platform.pe(config.pe).n_cores, load[config.pe])
             if torch.get_num_threads() != threads:
                 torch.set_num_threads(threads)
         self.groups, self.pe = config.groups, config.pe

@@ -21,6 +21,12 @@ measuring method of DESIGN.md:
   *not measured*: the table's power column is then a labelled estimate (``cores x
   nominal_core_power_w``), and the descriptor's provenance says so in ``power``.
 
+After the sweep, the live agent itself is timed (``agent_frames`` frames per PE, :func:`measure_agent_ms`):
+the median of its own work per frame (reading the load, observation, lookup controller, applying the
+choice) becomes the PE's ``agent_overhead_ms``, which the simulator charges before every inference.
+Left out, the simulator under-predicts every live frame by that much (about 1 ms, 13 % of a frame,
+on the host VM).
+
 Every finished point is appended (and flushed) to a journal in the output folder; a sweep that is
 interrupted resumes from it. The platform's two files appear together at the end
 (``platform_models.save_platform`` writes atomically); the journal is then removed.
@@ -35,6 +41,7 @@ import json
 import math
 import os
 import platform as host_platform
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -53,6 +60,7 @@ __all__ = [
     "ProfilePoint",
     "inference_state_restored",
     "load_dnn",
+    "measure_agent_ms",
     "pin_inference",
     "profile",
     "profile_points",
@@ -63,6 +71,7 @@ DEFAULT_ARCH = "alexnet-cifar"
 DEFAULT_REPEATS = 30
 DEFAULT_WARMUP = 5
 DEFAULT_GAP_MS = 20.0
+DEFAULT_AGENT_FRAMES = 100
 # The power estimate used only where no sensor is readable: one core of a server CPU at full load.
 # Intel Xeon Gold 6130: TDP 125 W over 16 cores = 7.8 W per core (ark.intel.com, product 120492).
 # A labelled order of magnitude, never a measurement of this machine.
@@ -239,22 +248,26 @@ def profile(
     repeats: int = DEFAULT_REPEATS,
     warmup: int = DEFAULT_WARMUP,
     gap_ms: float = DEFAULT_GAP_MS,
+    agent_frames: int = DEFAULT_AGENT_FRAMES,
     progress: bool = True,
 ) -> Path:
-    """Measure the DNN at every operating point of ``board`` and write the measured platform
-    ``out_dir/<board>.yaml`` + ``.csv``; returns the descriptor's path.
+    """Measure the DNN at every operating point of ``board``, then the live agent's own work per
+    frame on every PE (``agent_frames`` frames each; 0: not measured), and write the measured
+    platform ``out_dir/<board>.yaml`` + ``.csv``; returns the descriptor's path.
 
     Resumes from ``out_dir``'s journal when one from the same sweep (board, DNN, repeats, warm-up)
     is there.
     """
     import torch
 
-    from platform_models import save_platform
+    from platform_models import load_platform, save_platform
 
     if repeats < 1 or warmup < 0:
         raise BoardError(f"field 'repeats': expected repeats >= 1 and warmup >= 0, got {repeats}, {warmup}")
     if not gap_ms >= 0:
         raise BoardError(f"field 'gap_ms': expected a gap >= 0 ms, got {gap_ms}")
+    if agent_frames < 0:
+        raise BoardError(f"field 'agent_frames': expected frames >= 0, got {agent_frames}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     model, dnn_section = load_dnn(checkpoint, arch, accuracy_from)
@@ -282,10 +295,54 @@ def profile(
     for row in rows:
         row.pop("power_measured")
         row.pop("background_cores")
+    if agent_frames:
+        # The agent needs the platform it runs against: this sweep's, written aside first.
+        with tempfile.TemporaryDirectory() as tmp:
+            aside = Path(tmp) / f"{board.name}.yaml"
+            save_platform(descriptor, rows, aside)
+            measured = load_platform(aside)
+            for pe in descriptor["pes"]:
+                agent_ms = measure_agent_ms(board, measured, pe["name"], checkpoint=checkpoint,
+                                            frames=agent_frames, gap_ms=gap_ms)
+                pe["agent_overhead_ms"] = round(agent_ms, 4)
+        descriptor["provenance"]["method"] += (
+            f"; agent_overhead_ms: median over {agent_frames} frames of the live agent (lookup "
+            f"controller, no competing load) of its own time per frame before the inference, scaled to "
+            f"the PE's top frequency")
     yaml_path = out / f"{board.name}.yaml"
     save_platform(descriptor, rows, yaml_path)
     journal.remove()
     return yaml_path
+
+
+def measure_agent_ms(board: Any, platform: Any, pe: str, *, checkpoint: str | Path | None = None,
+                     frames: int = DEFAULT_AGENT_FRAMES, gap_ms: float = DEFAULT_GAP_MS) -> float:
+    """The live agent's own work per frame on ``pe`` at its top frequency, in ms: the median
+    ``agent_ms`` of ``frames`` frames deployed on ``pe`` alone with the lookup controller, no
+    competing load and no budgets, at a frame period leaving ``gap_ms`` idle after the slowest
+    inference. A frame decided at a lower frequency (the lookup may lower the clock) is scaled by
+    current / top frequency, the inverse of ``PE.agent_ms``."""
+    from controllers import make_controller
+    from hw_agents.agent import LOG_NAME, deploy
+    from traces import Trace
+
+    top_mhz = max(platform.pe(pe).freqs_mhz)
+    slowest_ms = max(r.latency_ms_mean for r in platform.rows if r.pe == pe and r.freq_mhz == top_mhz)
+    period_ms = gap_ms + slowest_ms
+    trace = Trace(platform=platform.name, kind="steady", split="eval", frame_period_ms=period_ms,
+                  duration_s=frames * period_ms / 1000.0, time_s=[0.0],
+                  load={p.name: [0.0] for p in platform.pes},
+                  description=f"the profiler's timing of the live agent on {pe}")
+    proc = Path(board.sysfs_root) / "proc"
+    with tempfile.TemporaryDirectory() as tmp:
+        deploy(board, make_controller("lookup", platform), trace, tmp, duration_s=trace.duration_s,
+               platform=platform, checkpoint=checkpoint, replay_load=False, pes=[pe],
+               proc_root=proc if (proc / "stat").exists() else "/proc")
+        with (Path(tmp) / LOG_NAME).open(newline="") as f:
+            rows = list(csv.DictReader(f))
+    freq_in_force = [top_mhz, *(float(r["freq_mhz"]) for r in rows[:-1])]  # the decision precedes the apply
+    scale = [f / top_mhz if platform.pe(pe).kind == "cpu" else 1.0 for f in freq_in_force]
+    return float(np.median([float(r["agent_ms"]) * s for r, s in zip(rows, scale, strict=True)]))
 
 
 def measure_point(board: Any, model: Any, x: Any, point: ProfilePoint, *, repeats: int, warmup: int,

@@ -15,7 +15,8 @@ from tests.fake_sysfs import make_host_tree, snapshot
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "tests" / "data" / "tiny.yaml"
 N_CPUS = min(2, len(os.sched_getaffinity(0)))
-SWEEP = {"arch": "alexnet-digits", "accuracy_from": TINY, "repeats": 2, "warmup": 0, "progress": False}
+SWEEP = {"arch": "alexnet-digits", "accuracy_from": TINY, "repeats": 2, "warmup": 0, "agent_frames": 0,
+         "progress": False}
 
 
 def _board(tmp_path: Path, n_cpus: int = N_CPUS):
@@ -26,15 +27,17 @@ def _board(tmp_path: Path, n_cpus: int = N_CPUS):
 def test_profile_writes_a_measured_platform_that_validates(tmp_path: Path) -> None:
     board, root = _board(tmp_path)
     before = snapshot(root)
-    yaml_path = profiler_module.profile(board, tmp_path / "out", **{**SWEEP, "repeats": 1})
+    yaml_path = profiler_module.profile(board, tmp_path / "out", **{**SWEEP, "repeats": 1, "agent_frames": 5})
     assert validate_platform(yaml_path) == []
     platform = load_platform(yaml_path)
     assert platform.provenance_kind == "measured"
     provenance = platform.descriptor["provenance"]
     assert {"host", "date", "tool", "method"} <= set(provenance)
     assert "NOT MEASURED" in provenance["power"]  # no RAPL in this tree: power is a labelled estimate
+    assert "agent_overhead_ms: median over 5 frames" in provenance["method"]
     (pe,) = platform.pes
     assert pe.name == "cpu" and len(pe.freqs_mhz) == 5  # the acpi-cpufreq table, clocks settable
+    assert 0.0 < pe.agent_overhead_ms < 100.0  # the live agent's own work per frame, timed
     points = {(r.freq_mhz, r.cores, r.groups) for r in platform.rows}
     assert len(points) == 5 * N_CPUS * 4
     assert all(r.latency_n == 1 and r.latency_ms_mean > 0 for r in platform.rows)
