@@ -48,7 +48,8 @@ def test_every_inference_gets_some_share_however_busy(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("n_cores", "busy", "threads"), [(4, 0.0, 4), (4, 1.5, 2), (4, 4.0, 1), (2, 0.99, 1)]
+    ("n_cores", "busy", "threads"),
+    [(4, 0.0, 4), (4, 1.5, 2), (4, 1.05, 3), (4, 4.0, 1), (2, 0.99, 1), (2, 0.05, 2), (2, 0.11, 1)],
 )
 def test_the_dnn_runs_one_thread_per_wholly_free_core(n_cores, busy, threads):
     assert dnn_threads(n_cores, busy) == threads
