@@ -37,8 +37,6 @@ class Predictor:
         configs = platform.configs()
         self.accuracy = np.array([platform.accuracy[c.groups - 1] for c in configs])
         self._contention = Contention(platform)
-        pe_index = {pe.name: i for i, pe in enumerate(platform.pes)}
-        self._pe_of_config = np.array([pe_index[c.pe] for c in configs])
         self._cache: dict[tuple[float, ...], Prediction] = {}
 
     def predict(self, load: Mapping[str, float]) -> Prediction:
@@ -46,12 +44,9 @@ class Predictor:
         busy = np.array([float(load.get(pe.name, 0.0)) for pe in self.platform.pes])
         key = tuple(np.round(busy, 3))
         if key not in self._cache:
-            allocation = self._contention.allocate(busy)
-            stretch = allocation.stretch[self._pe_of_config]
-            metrics = self.platform.config_metrics(allocation.cores)
-            latency = metrics.latency_ms * stretch
-            p95 = latency + P95_Z * metrics.latency_std_ms * stretch
+            metrics = self._contention.config_metrics(busy).metrics
+            p95 = metrics.latency_ms + P95_Z * metrics.latency_std_ms
             self._cache[key] = Prediction(
-                latency, p95, metrics.power_w, metrics.power_w * latency, self.accuracy
+                metrics.latency_ms, p95, metrics.power_w, metrics.energy_mj, self.accuracy
             )
         return self._cache[key]

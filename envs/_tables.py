@@ -8,8 +8,8 @@ then reads one float with ``ndarray.item``.
 
 How competing load becomes the DNN's speed: the platform's contention rule
 (``platform_models.contention``, shared with the model-based controllers and the live agent) gives,
-per segment and PE, the table's ``cores`` row to read and the stretch of its latency; power is the
-table's at that row (a GPU's rail draws it whoever keeps the GPU busy).
+per segment and configuration, the table's ``cores`` row to read (the DNN's threads) and the stretch
+of its latency; power is the table's at that row (a GPU's rail draws it whoever keeps the GPU busy).
 """
 
 from __future__ import annotations
@@ -72,16 +72,16 @@ def build_operating_table(platform: Any, trace: Any, min_share: float) -> Operat
     pes = platform.pes
     pe_of_action = platform.config_pe_index
     load = np.stack([np.asarray(trace.load[pe.name], dtype=np.float64) for pe in pes], axis=1)
-    allocation = Contention(platform).allocate(load)  # (segments, PEs)
-    share_left = allocation.share
+    contention = Contention(platform)
+    share_left = contention.allocate(load).share  # (segments, PEs)
     latency, std, power = [], [], []
-    for cores in allocation.cores:
-        metrics = platform.config_metrics(cores)
+    for busy in load:
+        metrics = contention.config_metrics(busy).metrics
         latency.append(metrics.latency_ms)
         std.append(metrics.latency_std_ms)
         power.append(metrics.power_w)
-    latency_ms = np.array(latency) * allocation.stretch[:, pe_of_action]
-    cv = np.array(std) / np.array(latency)
+    latency_ms = np.array(latency)
+    cv = np.array(std) / latency_ms
     power_w = np.array(power)
     rate = 1.0 / latency_ms
     usable = share_left >= min_share

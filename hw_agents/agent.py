@@ -12,9 +12,10 @@ and its latency counts from its arrival. For every frame the agent
    (False for the configurations of PEs the agent cannot run the DNN on, see :func:`masked_pes`); a
    masked answer is replaced by ``controllers.nearest_allowed`` (same groups, fastest allowed PE, the
    same share of its top frequency) and logged in the ``fallback`` column; then it applies it:
-   ``set_active_groups(k)``, ``board.pin(pe)`` with one torch thread per core the competing load
-   leaves free (the platform table's ``cores``), and ``board.set_frequency`` where the board lets us
-   (not in monitor-only mode);
+   ``set_active_groups(k)``, ``board.pin(pe)`` with the torch threads the platform's contention rule
+   gives at the load read (``Contention.config_metrics``: at most one per core the load leaves free,
+   the count whose table row is fastest), and ``board.set_frequency`` where the board lets us (not
+   in monitor-only mode);
 4. runs the DNN on the input (on a CUDA GPU PE: model and input on the device, timed up to
    ``torch.cuda.synchronize()``), sampling the PE's power sensor in a thread over the inference (where
    there is none, the platform table's power for that operating point, marked ``power_source =
@@ -260,7 +261,6 @@ class _LiveRun:
         self.runner, self.proc_root, self.accuracy = runner, proc_root, accuracy
         self.spec = ObservationSpec(platform)
         self._contention = Contention(platform)
-        self._pe_index = {pe.name: i for i, pe in enumerate(platform.pes)}
         self.configs = tuple(platform.configs())
         self.runnable = [pe for pe in platform.pes if pe.name not in masked]
         self.action_mask = np.array([c.pe not in masked for c in self.configs])
@@ -325,7 +325,9 @@ class _LiveRun:
             fallback = f"{wanted.groups}:{wanted.pe}:{wanted.freq_mhz:g}"  # as static:K:PE:FREQ names it
             action = self._nearest_allowed(self.platform, action, self.action_mask)
         config = self.configs[action]
-        cores = self._apply(config, load)
+        # the platform's contention rule at the load read: the DNN's threads and the modelled power
+        loaded = self._contention.config_metrics([load[pe.name] for pe in self.platform.pes])
+        cores = self._apply(config, max(int(loaded.threads[action]), 1))  # `priority`: fractional cores
         sampler = None
         if self._power_readable[config.pe]:
             sampler = PowerSampler(lambda: self.board.pe_power_w(config.pe), self.board.sensor_period_s)
@@ -339,9 +341,7 @@ class _LiveRun:
         latency_ms = (end_s - arrival_s) * 1000.0
         source = "sensor"
         if n_power == 0:
-            busy = [load[pe.name] for pe in self.platform.pes]
-            cores_row = self._contention.allocate(busy).cores[self._pe_index[config.pe]]
-            power_w = self.platform.power_w(config.pe, config.freq_mhz, float(cores_row), config.groups)
+            power_w = float(loaded.metrics.power_w[action])
             source = "model"
         energy_mj = power_w * infer_ms
         self.last = (latency_ms, power_w, energy_mj)
@@ -377,14 +377,11 @@ class _LiveRun:
         self._cpu_times, self._own_cpu_s, self._wall_s = times, own_cpu_s, wall_s
         return load
 
-    def _apply(self, config: Any, load: dict[str, float]) -> int:
-        """Set k, the frequency and the PE; returns the torch threads used: one per core the competing
-        load leaves wholly free (at least one), as the profiler measured the table's ``cores`` rows.
-        A thread sharing a core with a busy competitor holds the others up at every synchronisation,
-        so a partly free core gets no thread of its own."""
+    def _apply(self, config: Any, threads: int) -> int:
+        """Set k, the frequency and the PE; on a CPU PE run ``threads`` torch threads (the
+        contention rule's: at most one per core the competing load leaves wholly free, the count
+        the table says is fastest). Returns the threads used."""
         import torch
-
-        from platform_models import dnn_threads
 
         self.runner.set_active_groups(config.groups)
         if self.freq_settable[config.pe] and self.freq_mhz[config.pe] != config.freq_mhz:
@@ -395,10 +392,8 @@ class _LiveRun:
             self._pinned_pe = config.pe
         if config.pe in self.runner.gpu_pes:
             threads = 1  # one host thread drives the GPU
-        else:
-            threads = dnn_threads(self.platform.pe(config.pe).n_cores, load[config.pe])
-            if torch.get_num_threads() != threads:
-                torch.set_num_threads(threads)
+        elif torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
         self.groups, self.pe = config.groups, config.pe
         return threads
 

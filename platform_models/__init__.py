@@ -4,7 +4,7 @@ A platform is a descriptor (YAML) and a table (CSV), measured by the profiler or
 public board constants (docs/formats.md). numpy and PyYAML only, so it also runs on the boards.
 """
 
-from platform_models.contention import CONTENTION_MODELS, Allocation, Contention, dnn_threads
+from platform_models.contention import CONTENTION_MODELS, Allocation, Contention, LoadedMetrics, dnn_threads
 from platform_models.descriptor import PE, Descriptor
 from platform_models.errors import PlatformError
 from platform_models.model import Config, ConfigMetrics, PlatformModel
@@ -22,6 +22,7 @@ __all__ = [
     "ConfigMetrics",
     "Contention",
     "Descriptor",
+    "LoadedMetrics",
     "ObservationSpec",
     "ObservationView",
     "PlatformError",

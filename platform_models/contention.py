@@ -13,16 +13,19 @@ the one place that rule lives. A platform's descriptor picks the rule with ``con
     or a scheduler that keeps them on their cores.
 
 ``fair`` (Linux CFS with the competing work at the DNN's own priority)
-    The DNN runs ``t`` threads, one per core the load leaves wholly free (at least one; a thread on
-    a shared core would hold the others up at every synchronisation), which is what the live agent
-    does; the table's ``t``-core row is read. A core busy less than ``FREE_CORE_BUSY`` of the time
-    counts as free. Only when no core is wholly free does a thread share
-    one, the least busy: busy a fraction ``d = L - (n - 1)`` of the time with other work. While both
-    are runnable they get half the core each, so the thread runs at ``1 - d / 2`` of full speed and
-    the latency stretches by ``2 / (2 - d)`` (2 on a core that is always busy). A GPU with busy share
-    ``b`` is time-sliced the same way: ``2 / (2 - b)``. Measured on the 2-vCPU development VM, the
-    DNN's one thread with both cores held by burners at nice 0 took 1.98x its idle one-core time
-    (``priority`` predicts the 5 % floor, 20x; an even split of two cores among three threads, 1.5x).
+    The DNN may run up to ``t`` threads, one per core the load leaves wholly free (at least one; a
+    thread on a shared core would hold the others up at every synchronisation). Of 1..``t`` it runs
+    the thread count whose table row is fastest for the configuration
+    (:meth:`Contention.config_metrics`), which is what the live agent does: more threads are not
+    always faster (on the 2-vCPU VM, k = 1 took 3.1 ms on one thread and 7.3 ms on two, the idle
+    second thread being woken every frame). A core busy less than ``FREE_CORE_BUSY`` of the time
+    counts as free. Only when no core is wholly free does a thread share one, the least busy: busy a
+    fraction ``d = L - (n - 1)`` of the time with other work. While both are runnable they get half
+    the core each, so the thread runs at ``1 - d / 2`` of full speed and the latency stretches by
+    ``2 / (2 - d)`` (2 on a core that is always busy). A GPU with busy share ``b`` is time-sliced the
+    same way: ``2 / (2 - b)``. Measured on the 2-vCPU development VM, the DNN's one thread with both
+    cores held by burners at nice 0 took 1.98x its idle one-core time (``priority`` predicts the 5 %
+    floor, 20x; an even split of two cores among three threads, 1.5x).
 
 Either way a share never falls below ``SHARE_FLOOR`` of one core (or of the GPU): a runnable thread
 is never starved completely, and every inference finishes.
@@ -30,9 +33,12 @@ is never starved completely, and every inference finishes.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
+
+if TYPE_CHECKING:  # model.py imports this module (through descriptor.py)
+    from platform_models.model import ConfigMetrics
 
 CONTENTION_MODELS = ("priority", "fair")
 SHARE_FLOOR = 0.05
@@ -55,6 +61,18 @@ class Allocation(NamedTuple):
     """Cores (GPU: fraction of the GPU) the DNN effectively runs on: ``cores / stretch``."""
 
 
+class LoadedMetrics(NamedTuple):
+    """Every configuration (arrays aligned with ``platform.configs()``) under one competing load."""
+
+    metrics: ConfigMetrics
+    """Latency (mean and std stretched by the load), power and energy."""
+    threads: np.ndarray
+    """The table's ``cores`` row read, per configuration: the DNN's threads (fractional under
+    ``priority``, 1 on a GPU)."""
+    allocation: Allocation
+    """Per PE, as :meth:`Contention.allocate` gives it."""
+
+
 def _threads(n_cores: Any, busy_cores: Any) -> Any:
     return np.clip(np.floor(n_cores - busy_cores + FREE_CORE_BUSY), 1, n_cores)
 
@@ -69,6 +87,7 @@ class Contention:
     """The contention rule of one platform (``platform.contention``), vectorised over loads."""
 
     def __init__(self, platform: Any) -> None:
+        self.platform = platform
         self.model = getattr(platform, "contention", "priority")
         self._is_gpu = np.array([pe.kind == "gpu" for pe in platform.pes])
         self._n_cores = np.array([float(pe.n_cores) for pe in platform.pes])
@@ -87,3 +106,24 @@ class Contention:
             cores = np.where(is_gpu, 1.0, np.clip(left, SHARE_FLOOR, n))
             stretch = np.where(is_gpu, 1.0 / np.maximum(left, SHARE_FLOOR), 1.0)
         return Allocation(cores, stretch, cores / stretch)
+
+    def config_metrics(self, busy: np.ndarray) -> LoadedMetrics:
+        """Every configuration under ``busy`` (shape (PEs,)): the table's figures at the allocation's
+        ``cores`` (``fair``: the fastest thread count up to them), latency stretched."""
+        allocation = self.allocate(busy)
+        platform = self.platform
+        pe_of_config = platform.config_pe_index
+        threads = allocation.cores[pe_of_config]
+        best = platform.config_metrics(allocation.cores)
+        if self.model == "fair":
+            for t in range(1, int(allocation.cores.max())):
+                fewer = np.minimum(allocation.cores, float(t))
+                metrics = platform.config_metrics(fewer)
+                faster = metrics.latency_ms < best.latency_ms
+                best = best._make(np.where(faster, a, b) for a, b in zip(metrics, best, strict=True))
+                threads = np.where(faster, fewer[pe_of_config], threads)
+        stretch = allocation.stretch[pe_of_config]
+        latency_ms = best.latency_ms * stretch
+        power_w = best.power_w
+        metrics = best._make((latency_ms, best.latency_std_ms * stretch, power_w, power_w * latency_ms))
+        return LoadedMetrics(metrics, threads, allocation)

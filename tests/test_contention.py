@@ -60,3 +60,31 @@ def test_an_unknown_contention_rule_is_refused_with_its_line(tmp_path, capsys):
     assert main(["platform", "validate", str(path)]) == 2
     err = capsys.readouterr()
     assert f"{path}:" in err.out + err.err and "contention" in err.out + err.err
+
+
+def test_fair_runs_the_fastest_thread_count_the_free_cores_allow(tmp_path):
+    """More threads are not always faster (a woken idle thread costs): under ``fair`` the DNN runs
+    the thread count, up to one per free core, whose table row is fastest; the live agent reads the
+    same ``threads``."""
+    path = _tiny("fair", tmp_path)
+    table = path.with_suffix(".csv")
+    # little at 1500 MHz, k = 1: two threads slower than one (as measured on the 2-vCPU VM)
+    table.write_text(table.read_text().replace("little,1500,2,1,7.6667,", "little,1500,2,1,30,"))
+    platform = load_platform(path)
+    contention = Contention(platform)
+    configs = platform.configs()
+    for busy in ([0.0, 0.0, 0.0], [0.05, 1.0, 0.5], [1.0, 2.0, 0.0], [1.5, 0.5, 0.9]):
+        loaded = contention.config_metrics(np.array(busy))
+        allocation = contention.allocate(np.array(busy))
+        for i, c in enumerate(configs):
+            p = platform.config_pe_index[i]
+            free = int(allocation.cores[p])
+            options = {t: platform.latency_ms(c.pe, c.freq_mhz, t, c.groups) for t in range(1, free + 1)}
+            threads = min(options, key=options.get)
+            assert loaded.threads[i] == threads
+            assert loaded.metrics.latency_ms[i] == pytest.approx(options[threads] * allocation.stretch[p])
+            power_w = platform.power_w(c.pe, c.freq_mhz, threads, c.groups)
+            assert loaded.metrics.power_w[i] == pytest.approx(power_w)
+    free_board = contention.config_metrics(np.zeros(3))
+    assert free_board.threads[configs.index((1, "little", 1500.0))] == 1
+    assert free_board.threads[configs.index((2, "little", 1500.0))] == 2

@@ -59,20 +59,13 @@ class BudgetScale:
 
     @classmethod
     def of(cls, platform: Any) -> BudgetScale:
-        """The scale of a ``platform_models.PlatformModel``."""
-        rows = []
-        for c in platform.configs():
-            n_cores = platform.pe(c.pe).n_cores
-            rows.append(
-                (
-                    platform.latency_ms(c.pe, c.freq_mhz, n_cores, c.groups),
-                    platform.power_w(c.pe, c.freq_mhz, n_cores, c.groups),
-                    platform.energy_mj(c.pe, c.freq_mhz, n_cores, c.groups),
-                    c.groups == platform.groups,
-                )
-            )
-        latency, power, energy, full = (np.array(column) for column in zip(*rows, strict=True))
-        return cls(latency, power, energy, full.astype(bool))
+        """The scale of a ``platform_models.PlatformModel``: its contention rule with no load (the
+        threads the DNN would run on a free board)."""
+        from platform_models import Contention
+
+        metrics = Contention(platform).config_metrics(np.zeros(len(platform.pes))).metrics
+        full = np.array([c.groups == platform.groups for c in platform.configs()])
+        return cls(metrics.latency_ms, metrics.power_w, metrics.energy_mj, full)
 
     def default_frame_period_ms(self) -> float:
         """The shortest usual frame period giving the fastest all-groups configuration 2x its latency."""
