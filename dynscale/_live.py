@@ -64,6 +64,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--platform", metavar="NAME|YAML", help="the board's platform (default: the board's name)")
     p.add_argument("--checkpoint", metavar="DIR", help="dnn checkpoint (default: fresh weights of the "
                    "platform's architecture; the platform's accuracy per k is logged)")
+    p.add_argument("--pes", metavar="PE[,PE]", type=lambda text: text.split(","),
+                   help="run the DNN on these PEs only; the others' configurations are masked "
+                   "(default: every PE the agent can run it on)")
     p.add_argument("--no-load", action="store_true", help="do not replay the trace's competing load")
     p.add_argument("--load-nice", type=int, default=0, metavar="N",
                    help="nice value of the load burners (default 0: they share cores fairly with the DNN; "
@@ -123,13 +126,13 @@ def _deploy(args: argparse.Namespace) -> int:
         print(masked_line(masked), file=sys.stderr if args.json else sys.stdout)
     summary = deploy(board, controller, trace, args.out, duration_s=args.duration or trace.duration_s,
                      platform=platform, checkpoint=args.checkpoint, replay_load=not args.no_load,
-                     load_nice=args.load_nice,
+                     load_nice=args.load_nice, pes=args.pes,
                      proc_root=f"{args.sysfs_root.rstrip('/')}/proc")
     if args.json:
         print_json(asdict(summary))
     else:
         columns = ["controller", "n_inferences", "budget_met_rate", "accuracy", "energy_mj", "latency_ms",
-                   "latency_p95_ms", "power_source", "fallbacks"]
+                   "latency_p95_ms", "agent_ms", "power_source", "fallbacks"]
         print(format_table([asdict(summary)], columns))
         print(f"log: {summary.log}")
     return 0

@@ -117,6 +117,10 @@ def deploy(
     out.mkdir(parents=True, exist_ok=True)
     masked = masked_pes(board, platform)
     if pes is not None:
+        unknown = sorted(set(pes) - {pe.name for pe in platform.pes})
+        if unknown:
+            raise BoardError(f"platform {platform.name} has no PE {', '.join(unknown)} (it has "
+                             f"{', '.join(pe.name for pe in platform.pes)})", path=platform.path, field="pes")
         masked |= {pe.name: "not among the PEs asked for" for pe in platform.pes if pe.name not in pes}
         if len(masked) == len(platform.pes):
             raise BoardError(f"platform {platform.name}: none of the PEs asked for ({', '.join(pes)}) is "

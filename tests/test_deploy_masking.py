@@ -178,3 +178,29 @@ def test_a_runnable_gpu_is_unmasked_and_without_cuda_deploy_says_so(tmp_path: Pa
         deploy(board, make_controller("lookup", platform), load_trace(nano_trace, platform), tmp_path / "run",
                duration_s=1.0, platform=platform, replay_load=False, proc_root=nano / "proc")
     assert not (tmp_path / "run" / "deploy-log.csv").exists()
+
+
+def test_deploy_pes_keeps_the_dnn_on_the_named_cluster_and_refuses_an_unknown_pe(
+    tmp_path: Path, monkeypatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(agent_module, "gpu_unavailable", lambda: "no torch backend for this GPU (test)")
+    root = make_xu3_tree(tmp_path / "fs")
+    (root / "proc").mkdir(exist_ok=True)
+    shutil.copy("/proc/stat", root / "proc" / "stat")
+    trace = Trace(platform="odroid-xu3", kind="steady", split="eval", frame_period_ms=100.0, duration_s=1.0,
+                  time_s=[0.0], load={"a7": [0.0], "a15": [0.0], "gpu": [0.0]}, latency_budget_ms=[500.0])
+    trace_path = save_trace(trace, tmp_path / "xu3-trace.csv")
+    common = ["deploy", "--board", "odroid-xu3", "--sysfs-root", str(root), "--controller", "lookup",
+              "--trace", str(trace_path), "--duration", "1", "--no-load", "--monitor-only"]
+    platform = load_platform("odroid-xu3")
+    unrestricted = make_controller("lookup", platform).act(observation(platform, latency_budget_ms=500.0),
+                                                           {"action_mask": no_gpu(platform)})
+    assert platform.configs()[unrestricted].pe == "a15"  # --pes a7 is what keeps the DNN off it
+    assert main([*common, "--pes", "a7", "--out", str(tmp_path / "run")]) == 0
+    rows = log_rows(tmp_path / "run")
+    assert len(rows) == 10 and {r["pe"] for r in rows} == {"a7"}
+    capsys.readouterr()
+    assert main([*common, "--pes", "a7,npu", "--out", str(tmp_path / "bad")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "odroid-xu3.yaml: platform odroid-xu3 has no PE npu" in err
+    assert not (tmp_path / "bad" / "deploy-log.csv").exists()
