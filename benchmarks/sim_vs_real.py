@@ -12,8 +12,11 @@ frame period), on the latency from arrival to result:
 Printed: median and p90 of the error, both budget-met rates, and, to tell the model's error from the
 controller's choices drifting apart, the same error of the platform model alone at the configuration
 the live run chose, under the trace's load (``model_*``: the platform's contention rule at the trace's load,
-against the measured inference time, queueing left out). ``live_load_excess`` is the mean of
-measured minus trace load: the machine's other work, which the simulator does not know of.
+against the measured inference time, queueing left out). ``noise_floor_*`` is the error a perfect
+model of the mean would still make: each live frame's latency against the mean latency of the live
+frames with the same configuration in the same trace segment (a noise-free simulator predicts a
+mean; live frames scatter around it). ``live_load_excess`` is the mean of measured minus trace load:
+the machine's other work, which the simulator does not know of.
 
     .venv/bin/python benchmarks/sim_vs_real.py [--controller lookup] [--trace T] [--duration 30] [--json]
 """
@@ -72,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     sim_ms = np.asarray(sim["latency_ms"][:n], dtype=float)
     error = np.abs(sim_ms - real_ms) / real_ms
     model_error = _model_error(platform, trace, live[:n])
+    floor = _noise_floor(trace, live[:n], real_ms)
     same_config = np.mean([(int(r["groups"]), r["pe"], float(r["freq_mhz"])) == c
                            for r, c in zip(live[:n], sim["config"][:n], strict=True)])
     result = {
@@ -89,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
         "same_config_rate": float(same_config),
         "model_median_abs_err": float(np.median(model_error)),
         "model_p90_abs_err": float(np.percentile(model_error, 90)),
+        "noise_floor_median_abs_err": float(np.median(floor)),
+        "noise_floor_p90_abs_err": float(np.percentile(floor, 90)),
         "real_agent_ms_median": live_summary.agent_ms,
         "sim_agent_ms": float(np.median(sim["agent_ms"][:n])),
         "live_load_excess": float(np.mean([float(r["load_cpu"]) - trace.load_at(float(r["time_s"]))["cpu"]
@@ -139,6 +145,18 @@ def _model_error(platform, trace, rows: list[dict[str, str]]) -> np.ndarray:
         predicted = latency_ms[index[(int(r["groups"]), r["pe"], float(r["freq_mhz"]))]]
         errors.append(abs(predicted - float(r["infer_ms"])) / float(r["infer_ms"]))
     return np.array(errors) if errors else np.array([math.nan])
+
+
+def _noise_floor(trace, rows: list[dict[str, str]], real_ms: np.ndarray) -> np.ndarray:
+    """|group mean - real| / real, grouping the live frames by (trace segment, configuration)."""
+    groups: dict[tuple, list[int]] = {}
+    for i, r in enumerate(rows):
+        key = (trace.segment_at(float(r["time_s"])), r["groups"], r["pe"], r["freq_mhz"])
+        groups.setdefault(key, []).append(i)
+    mean = np.empty_like(real_ms)
+    for members in groups.values():
+        mean[members] = real_ms[members].mean()
+    return np.abs(mean - real_ms) / real_ms
 
 
 def _loadavg() -> float:
