@@ -1,14 +1,15 @@
 """What a platform offers a runtime manager: dynamic ranges and Pareto fronts of its configurations.
 
 The *dynamic range* of a figure (time or energy per inference) is max / min over a set of
-configurations, all cores of the PE left to the DNN:
+configurations, all cores of the PE left to the DNN (read as the platform's contention rule reads a
+free board: under ``fair``, the fastest thread count):
 
 * ``time_groups`` / ``energy_groups``: groups alone, i.e. k = 1..G on the fastest PE (least latency
   with all G groups) at its highest frequency;
 * ``time_all`` / ``energy_all``: every (k, pe, freq), i.e. groups combined with mapping and DVFS.
 
 The Pareto fronts keep the configurations that no other beats on both accuracy and latency (or
-energy).
+energy), on a free board too.
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ from typing import Any
 
 import numpy as np
 
-from platform_models.model import PlatformModel
+from platform_models.contention import Contention
+from platform_models.model import ConfigMetrics, PlatformModel
 
 
 def dynamic_range(platform: PlatformModel) -> dict[str, Any]:
     """The four dynamic ranges (module docstring) and the PE and frequency the groups-alone ones use."""
-    metrics = platform.config_metrics()
+    metrics = _free_board(platform)
     configs = platform.configs()
     top = [i for i, c in enumerate(configs) if c.freq_mhz == platform.pe(c.pe).freqs_mhz[-1]]
     full = [i for i in top if configs[i].groups == platform.groups]
@@ -41,7 +43,7 @@ def dynamic_range(platform: PlatformModel) -> dict[str, Any]:
 def pareto_front(platform: PlatformModel, figure: str = "latency_ms") -> list[dict[str, Any]]:
     """Configurations (all cores) not beaten on both accuracy and ``figure`` ("latency_ms" or
     "energy_mj"), cheapest first."""
-    metrics = platform.config_metrics()
+    metrics = _free_board(platform)
     values = {"latency_ms": metrics.latency_ms, "energy_mj": metrics.energy_mj}[figure]
     front, best_accuracy = [], -1.0
     for i in np.argsort(values, kind="stable"):
@@ -61,6 +63,10 @@ def pareto_front(platform: PlatformModel, figure: str = "latency_ms") -> list[di
                 }
             )
     return front
+
+
+def _free_board(platform: PlatformModel) -> ConfigMetrics:
+    return Contention(platform).config_metrics(np.zeros(len(platform.pes))).metrics
 
 
 def _ratio(values: np.ndarray) -> float:
