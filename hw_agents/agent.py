@@ -113,8 +113,6 @@ def deploy(
     """
     import torch
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     masked = masked_pes(board, platform)
     if pes is not None:
         unknown = sorted(set(pes) - {pe.name for pe in platform.pes})
@@ -125,6 +123,8 @@ def deploy(
         if len(masked) == len(platform.pes):
             raise BoardError(f"platform {platform.name}: none of the PEs asked for ({', '.join(pes)}) is "
                              "runnable", path=platform.path, field="pes")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
     arch = platform.descriptor["dnn"]["arch"]
     model, dnn_section = load_dnn(checkpoint, arch, accuracy_from=platform.path)
     if (dnn_section["arch"], dnn_section["groups"]) != (arch, platform.groups):
