@@ -18,13 +18,18 @@ frames with the same configuration in the same trace segment (a noise-free simul
 mean; live frames scatter around it). ``live_load_excess`` is the mean of measured minus trace load:
 the machine's other work, which the simulator does not know of.
 
-    .venv/bin/python benchmarks/sim_vs_real.py [--controller lookup] [--trace T] [--duration 30] [--json]
+    .venv/bin/python benchmarks/sim_vs_real.py [--controller lookup] [--trace T ...] [--passes 1]
+        [--duration 30] [--json]
+
+With several traces or passes, one row per run (``pass``, ``utc``), and under ``--json`` the runs
+plus the median over them of the error figures.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import datetime
 import math
 import os
 import sys
@@ -43,32 +48,57 @@ DEFAULT_TRACE = REPO / "traces" / "data" / "host" / "recorded-mixed-eval.csv"
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--controller", default="lookup", help="controller spec (default %(default)s)")
-    parser.add_argument("--trace", default=str(DEFAULT_TRACE), help="host trace (default: recorded eval)")
+    parser.add_argument("--trace", nargs="+", default=[str(DEFAULT_TRACE)], metavar="T",
+                        help="host trace(s) (default: recorded eval)")
+    parser.add_argument("--passes", type=int, default=1,
+                        help="live runs of every trace, one after the other (default %(default)s)")
     parser.add_argument("--duration", type=float, default=30.0, help="live seconds (default %(default)s)")
     parser.add_argument("--platform", default="host", help="platform of this machine (default %(default)s)")
     parser.add_argument("--load-nice", type=int, default=0,
                         help="nice of the load burners (-10: they keep the trace's cores, as the simulator "
                         "assumes; needs root); default %(default)s")
-    parser.add_argument("--out", help="folder for the live log (default: a temporary one)")
+    parser.add_argument("--out", help="folder for the live logs (default: a temporary one)")
     parser.add_argument("--json", action="store_true", help="print JSON")
     args = parser.parse_args(argv)
 
-    from controllers import make_controller
     from dynscale._output import format_table, print_json
-    from hw_agents import deploy, open_board
     from platform_models import load_platform
     from traces import load_trace
 
     platform = load_platform(args.platform)
-    trace = load_trace(args.trace, platform)
-    duration_s = min(args.duration, trace.duration_s)  # one pass: the simulated episode is one pass
+    traces = [load_trace(path, platform) for path in args.trace]
+    runs = []
     with tempfile.TemporaryDirectory() as tmp:
-        out = Path(args.out or tmp)
-        board = open_board("host")
-        live_summary = deploy(board, make_controller(args.controller, platform), trace, out,
-                              duration_s=duration_s, platform=platform, load_nice=args.load_nice)
-        with (out / "deploy-log.csv").open(newline="") as f:
-            live = list(csv.DictReader(f))
+        for k in range(args.passes):
+            for path, trace in zip(args.trace, traces, strict=True):
+                out = Path(args.out or tmp) / f"pass{k + 1}-{Path(path).stem}"
+                runs.append({"pass": k + 1, **_compare(args, platform, trace, path, out)})
+    result = runs[0] if len(runs) == 1 else {
+        "controller": args.controller, "platform": args.platform, "passes": args.passes, "runs": runs,
+        # over every pass of every trace: the figures a single run reports, as their median
+        **{key: float(np.median([r[key] for r in runs])) for key in (
+            "median_abs_err", "p90_abs_err", "noise_floor_median_abs_err", "model_median_abs_err")},
+    }
+    if args.json:
+        print_json(result)
+    else:
+        hidden = ("trace", "controller", "platform", "load_nice")
+        rows = [{"trace": Path(r["trace"]).stem, **{k: v for k, v in r.items() if k not in hidden}}
+                for r in runs]
+        print(format_table(rows))
+    return 0
+
+
+def _compare(args: argparse.Namespace, platform, trace, path: str, out: Path) -> dict:
+    """One live run of ``trace`` against the simulator: the figures of the module docstring."""
+    from controllers import make_controller
+    from hw_agents import deploy, open_board
+
+    duration_s = min(args.duration, trace.duration_s)  # one pass: the simulated episode is one pass
+    live_summary = deploy(open_board("host"), make_controller(args.controller, platform), trace, out,
+                          duration_s=duration_s, platform=platform, load_nice=args.load_nice)
+    with (out / "deploy-log.csv").open(newline="") as f:
+        live = list(csv.DictReader(f))
     sim = _simulate(args.controller, platform, trace, len(live))
     n = min(len(live), len(sim["latency_ms"]))
     real_ms = np.array([float(r["latency_ms"]) for r in live[:n]])
@@ -78,11 +108,12 @@ def main(argv: list[str] | None = None) -> int:
     floor = _noise_floor(trace, live[:n], real_ms)
     same_config = np.mean([(int(r["groups"]), r["pe"], float(r["freq_mhz"])) == c
                            for r, c in zip(live[:n], sim["config"][:n], strict=True)])
-    result = {
+    return {
         "controller": args.controller,
-        "trace": str(args.trace),
+        "trace": path,
         "platform": args.platform,
         "load_nice": args.load_nice,
+        "utc": datetime.datetime.now(datetime.timezone.utc).strftime("%H:%M"),
         "n_frames": n,
         "median_abs_err": float(np.median(error)),
         "p90_abs_err": float(np.percentile(error, 90)),
@@ -101,11 +132,6 @@ def main(argv: list[str] | None = None) -> int:
                                            for r in live[:n]])) if "load_cpu" in live[0] else math.nan,
         "load_avg_1min": _loadavg(),
     }
-    if args.json:
-        print_json(result)
-    else:
-        print(format_table([{k: v for k, v in result.items() if k not in ("trace",)}]))
-    return 0
 
 
 def _simulate(spec: str, platform, trace, n_frames: int) -> dict[str, list]:
