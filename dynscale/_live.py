@@ -103,6 +103,7 @@ def _profile(args: argparse.Namespace) -> int:
         print(f"wrote {yaml_path} and {platform.table_path} ({len(platform.rows)} points, measured)")
         print(f"power: {payload['provenance']['power']}")
         print(f"background load: {payload['provenance']['background_load']}")
+        print(f"latency spread: {payload['provenance']['latency_spread']}")
     return 0
 
 

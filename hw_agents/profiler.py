@@ -81,8 +81,11 @@ _JOURNAL_COLUMNS = ("pe", "freq_mhz", "cores", "groups", "latency_ms_mean", "lat
                     "latency_ms_p95", "latency_n", "power_w_mean", "power_w_std", "background_cores",
                     "power_measured")
 # Other work on the PE's CPUs (busy cores, not counting ours) above which a point was not measured
-# with its ``cores`` free: the sweep says so on stderr and in the provenance.
+# with its ``cores`` free: the provenance says so (and ``dynscale profile`` prints it).
 BUSY_MACHINE_CORES = 0.25
+# Latency std over mean above which a point is called noisy in the provenance: on the 2-vCPU VM a
+# quiet sweep stays under 0.3 at every point, a sweep beside other tenants' work reached 0.8.
+NOISY_CV = 0.5
 
 
 @dataclass(frozen=True)
@@ -490,6 +493,7 @@ def _descriptor(board: Any, dnn_section: dict[str, Any], rows: list[dict[str, An
             "power": power_note,
             "load_during_profile": _loadavg(),
             "background_load": _background_note(rows),
+            "latency_spread": _spread_note(rows),
         },
         "dnn": dnn_section,
         "pes": pes,
@@ -504,6 +508,17 @@ def _background_note(rows: list[dict[str, Any]]) -> str:
     return (f"other work on the PE's CPUs during the timed windows: mean {np.nanmean(values):.2f}, max "
             f"{np.nanmax(values):.2f} busy cores; {busy} of {len(values)} points above {BUSY_MACHINE_CORES} "
             f"(their `cores` were not all free: re-measure on a quiet machine)")
+
+
+def _spread_note(rows: list[dict[str, Any]]) -> str:
+    cv = {f"{r['pe']}/{r['freq_mhz']:g}/{r['cores']}/{r['groups']}":
+          r["latency_ms_std"] / r["latency_ms_mean"] for r in rows}
+    noisy = [f"{point} ({value:.2f})" for point, value in cv.items() if value > NOISY_CV]
+    verdict = (f"{len(noisy)} of {len(cv)} points (pe/freq/cores/k) above {NOISY_CV}: "
+               f"{', '.join(noisy)} (re-measure on a quiet machine)" if noisy
+               else f"no point above {NOISY_CV}")
+    values = list(cv.values())
+    return f"latency std / mean: median {np.median(values):.2f}, max {max(values):.2f}; {verdict}"
 
 
 def _cpu_model() -> str:

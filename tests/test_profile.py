@@ -99,3 +99,26 @@ def test_profile_verb_on_an_absent_board_exits_2(tmp_path: Path, capsys: pytest.
     code = main(["profile", "--board", "odroid-xu3", "--sysfs-root", str(tmp_path), "--out", str(tmp_path)])
     assert code == 2
     assert "error" in capsys.readouterr().err
+
+
+def test_profile_names_the_points_whose_latency_was_noisy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    board, _ = _board(tmp_path, n_cpus=1)
+    real_measure = profiler_module.measure_point
+
+    def one_noisy_point(*args, **kwargs):
+        result = real_measure(*args, **kwargs)
+        point = args[3]
+        if (point.freq_mhz, point.groups) == (max(board.pe("cpu").freqs_mhz), 2):
+            result["latency_ms_std"] = result["latency_ms_mean"]  # std / mean = 1: a VM's neighbours
+        else:
+            result["latency_ms_std"] = 0.1 * result["latency_ms_mean"]
+        return result
+
+    monkeypatch.setattr(profiler_module, "measure_point", one_noisy_point)
+    yaml_path = profiler_module.profile(board, tmp_path / "out", **SWEEP)
+    spread = load_platform(yaml_path).descriptor["provenance"]["latency_spread"]
+    top = f"{max(board.pe('cpu').freqs_mhz):g}"
+    assert spread == ("latency std / mean: median 0.10, max 1.00; 1 of 20 points (pe/freq/cores/k) "
+                      f"above 0.5: cpu/{top}/1/2 (1.00) (re-measure on a quiet machine)")
