@@ -12,7 +12,9 @@ frame period), on the latency from arrival to result:
 Printed: median and p90 of the error, both budget-met rates, and, to tell the model's error from the
 controller's choices drifting apart, the same error of the platform model alone at the configuration
 the live run chose, under the trace's load (``model_*``: the platform's contention rule at the trace's load,
-against the measured inference time, queueing left out). ``noise_floor_*`` is the error a perfect
+against the measured inference time, queueing left out). ``table_drift`` is this machine now against
+its table: the full network on one core timed as the profiler times it, over the table's figure,
+just before the live run. ``noise_floor_*`` is the error a perfect
 model of the mean would still make: each live frame's latency against the mean latency of the live
 frames with the same configuration in the same trace segment (a noise-free simulator predicts a
 mean; live frames scatter around it). ``live_load_excess`` is the mean of measured minus trace load:
@@ -95,7 +97,9 @@ def _compare(args: argparse.Namespace, platform, trace, path: str, out: Path) ->
     from hw_agents import deploy, open_board
 
     duration_s = min(args.duration, trace.duration_s)  # one pass: the simulated episode is one pass
-    live_summary = deploy(open_board("host"), make_controller(args.controller, platform), trace, out,
+    board = open_board("host")
+    drift = _table_drift(board, platform)
+    live_summary = deploy(board, make_controller(args.controller, platform), trace, out,
                           duration_s=duration_s, platform=platform, load_nice=args.load_nice)
     with (out / "deploy-log.csv").open(newline="") as f:
         live = list(csv.DictReader(f))
@@ -114,6 +118,7 @@ def _compare(args: argparse.Namespace, platform, trace, path: str, out: Path) ->
         "platform": args.platform,
         "load_nice": args.load_nice,
         "utc": datetime.datetime.now(datetime.timezone.utc).strftime("%H:%M"),
+        "table_drift": drift,
         "n_frames": n,
         "median_abs_err": float(np.median(error)),
         "p90_abs_err": float(np.percentile(error, 90)),
@@ -171,6 +176,23 @@ def _model_error(platform, trace, rows: list[dict[str, str]]) -> np.ndarray:
         predicted = latency_ms[index[(int(r["groups"]), r["pe"], float(r["freq_mhz"]))]]
         errors.append(abs(predicted - float(r["infer_ms"])) / float(r["infer_ms"]))
     return np.array(errors) if errors else np.array([math.nan])
+
+
+def _table_drift(board, platform) -> float:
+    """This machine now against its table: the mean of 30 inferences of the full network on one core
+    of the first PE, measured as the profiler measures, over the table's figure (1.2 = 20 % slower
+    than when the table was measured)."""
+    import torch
+
+    from hw_agents.profiler import ProfilePoint, inference_state_restored, load_dnn, measure_point
+
+    pe = platform.pes[0]
+    point = ProfilePoint(pe.name, max(pe.freqs_mhz), 1, platform.groups)
+    model, section = load_dnn(None, platform.descriptor["dnn"]["arch"], accuracy_from=platform.path)
+    x = torch.randn(1, *section["input_shape"], generator=torch.Generator().manual_seed(0))
+    with inference_state_restored(), board.session():
+        now_ms = measure_point(board, model, x, point, repeats=30, warmup=5)["latency_ms_mean"]
+    return now_ms / platform.latency_ms(point.pe, point.freq_mhz, 1, point.groups)
 
 
 def _noise_floor(trace, rows: list[dict[str, str]], real_ms: np.ndarray) -> np.ndarray:
