@@ -19,12 +19,12 @@ from typing import Any
 import numpy as np
 
 from platform_models.contention import Contention
-from platform_models.model import ConfigMetrics, PlatformModel
+from platform_models.model import PlatformModel
 
 
 def dynamic_range(platform: PlatformModel) -> dict[str, Any]:
     """The four dynamic ranges (module docstring) and the PE and frequency the groups-alone ones use."""
-    metrics = _free_board(platform)
+    metrics = Contention(platform).config_metrics().metrics
     configs = platform.configs()
     top = [i for i, c in enumerate(configs) if c.freq_mhz == platform.pe(c.pe).freqs_mhz[-1]]
     full = [i for i in top if configs[i].groups == platform.groups]
@@ -43,7 +43,7 @@ def dynamic_range(platform: PlatformModel) -> dict[str, Any]:
 def pareto_front(platform: PlatformModel, figure: str = "latency_ms") -> list[dict[str, Any]]:
     """Configurations (all cores) not beaten on both accuracy and ``figure`` ("latency_ms" or
     "energy_mj"), cheapest first."""
-    metrics = _free_board(platform)
+    metrics = Contention(platform).config_metrics().metrics
     values = {"latency_ms": metrics.latency_ms, "energy_mj": metrics.energy_mj}[figure]
     front, best_accuracy = [], -1.0
     for i in np.argsort(values, kind="stable"):
@@ -63,10 +63,6 @@ def pareto_front(platform: PlatformModel, figure: str = "latency_ms") -> list[di
                 }
             )
     return front
-
-
-def _free_board(platform: PlatformModel) -> ConfigMetrics:
-    return Contention(platform).config_metrics(np.zeros(len(platform.pes))).metrics
 
 
 def _ratio(values: np.ndarray) -> float:

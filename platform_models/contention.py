@@ -107,10 +107,11 @@ class Contention:
             stretch = np.where(is_gpu, 1.0 / np.maximum(left, SHARE_FLOOR), 1.0)
         return Allocation(cores, stretch, cores / stretch)
 
-    def config_metrics(self, busy: np.ndarray) -> LoadedMetrics:
-        """Every configuration under ``busy`` (shape (PEs,)): the table's figures at the allocation's
-        ``cores`` (``fair``: the fastest thread count up to them), latency stretched."""
-        allocation = self.allocate(busy)
+    def config_metrics(self, busy: np.ndarray | None = None) -> LoadedMetrics:
+        """Every configuration under ``busy`` (shape (PEs,); None: a free board): the table's figures
+        at the allocation's ``cores`` (``fair``: the fastest thread count up to them), latency
+        stretched."""
+        allocation = self.allocate(np.zeros(len(self._n_cores)) if busy is None else busy)
         platform = self.platform
         pe_of_config = platform.config_pe_index
         threads = allocation.cores[pe_of_config]

@@ -85,6 +85,6 @@ def test_fair_runs_the_fastest_thread_count_the_free_cores_allow(tmp_path):
             assert loaded.metrics.latency_ms[i] == pytest.approx(options[threads] * allocation.stretch[p])
             power_w = platform.power_w(c.pe, c.freq_mhz, threads, c.groups)
             assert loaded.metrics.power_w[i] == pytest.approx(power_w)
-    free_board = contention.config_metrics(np.zeros(3))
+    free_board = contention.config_metrics()
     assert free_board.threads[configs.index((1, "little", 1500.0))] == 1
     assert free_board.threads[configs.index((2, "little", 1500.0))] == 2

@@ -63,7 +63,7 @@ class BudgetScale:
         threads the DNN would run on a free board)."""
         from platform_models import Contention
 
-        metrics = Contention(platform).config_metrics(np.zeros(len(platform.pes))).metrics
+        metrics = Contention(platform).config_metrics().metrics
         full = np.array([c.groups == platform.groups for c in platform.configs()])
         return cls(metrics.latency_ms, metrics.power_w, metrics.energy_mj, full)
 
