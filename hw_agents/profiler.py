@@ -323,8 +323,8 @@ def measure_agent_ms(board: Any, platform: Any, pe: str, *, checkpoint: str | Pa
     """The live agent's own work per frame on ``pe`` at its top frequency, in ms: the median
     ``agent_ms`` of ``frames`` frames deployed on ``pe`` alone with the lookup controller, no
     competing load and no budgets, at a frame period leaving ``gap_ms`` idle after the slowest
-    inference. A frame decided at a lower frequency (the lookup may lower the clock) is scaled by
-    current / top frequency, the inverse of ``PE.agent_ms``."""
+    inference. A frame decided at a lower frequency (the lookup may lower the clock) is divided by
+    ``PE.agent_slowdown`` there."""
     from controllers import make_controller
     from hw_agents.agent import LOG_NAME, deploy
     from traces import Trace
@@ -344,8 +344,9 @@ def measure_agent_ms(board: Any, platform: Any, pe: str, *, checkpoint: str | Pa
         with (Path(tmp) / LOG_NAME).open(newline="") as f:
             rows = list(csv.DictReader(f))
     freq_in_force = [top_mhz, *(float(r["freq_mhz"]) for r in rows[:-1])]  # the decision precedes the apply
-    scale = [f / top_mhz if platform.pe(pe).kind == "cpu" else 1.0 for f in freq_in_force]
-    return float(np.median([float(r["agent_ms"]) * s for r, s in zip(rows, scale, strict=True)]))
+    slowdown = platform.pe(pe).agent_slowdown
+    return float(np.median([float(r["agent_ms"]) / slowdown(f)
+                            for r, f in zip(rows, freq_in_force, strict=True)]))
 
 
 def measure_point(board: Any, model: Any, x: Any, point: ProfilePoint, *, repeats: int, warmup: int,

@@ -42,12 +42,14 @@ class PE:
     measured by ``dynscale profile``; 0 where not measured (derived boards)."""
 
     def agent_ms(self, freq_mhz: float) -> float:
-        """The live agent's work per frame with its process on this PE at ``freq_mhz``: on a CPU
-        PE, ``agent_overhead_ms`` scaled by top / current frequency (CPU-bound Python); a GPU's clock
-        does not pace the CPU thread that runs the agent."""
-        if self.kind != "cpu" or self.agent_overhead_ms == 0.0:
-            return self.agent_overhead_ms
-        return self.agent_overhead_ms * max(self.freqs_mhz) / freq_mhz
+        """The live agent's work per frame with its process on this PE at ``freq_mhz``."""
+        return self.agent_overhead_ms * self.agent_slowdown(freq_mhz)
+
+    def agent_slowdown(self, freq_mhz: float) -> float:
+        """How much slower the agent's work is at ``freq_mhz`` than at the top frequency: top /
+        current on a CPU PE (CPU-bound Python); 1 on a GPU, whose clock does not pace the CPU thread
+        that runs the agent."""
+        return max(self.freqs_mhz) / freq_mhz if self.kind == "cpu" else 1.0
 
     @property
     def n_cores(self) -> int:
