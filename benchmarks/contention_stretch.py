@@ -41,9 +41,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print JSON")
     args = parser.parse_args(argv)
 
+    import torch
+
     from controllers import make_controller
     from dynscale._output import format_table, print_json
     from hw_agents import deploy, open_board
+    from hw_agents.profiler import load_dnn
     from platform_models import Contention, load_platform
     from traces import Trace
 
@@ -52,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     top_mhz = max(pe.freqs_mhz)
     board = open_board("host")
     contention = Contention(platform)
+    model, section = load_dnn(None, platform.descriptor["dnn"]["arch"], accuracy_from=platform.path)
+    x = torch.randn(1, *section["input_shape"], generator=torch.Generator().manual_seed(0))
     rows = []
     for load in args.loads:
         busy = np.array([load if p.name == pe.name else 0.0 for p in platform.pes])
@@ -70,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
                     with (Path(tmp) / "deploy-log.csv").open(newline="") as f:
                         log = list(csv.DictReader(f))
                 infer_ms = float(np.median([float(r["infer_ms"]) for r in log]))
-                bare_ms = _bare_inference_ms(board, trace, pe.name, k, threads, period_ms - table_ms)
+                bare_ms = _bare_inference_ms(board, model, x, trace, pe.name, k, threads,
+                                             period_ms - table_ms)
                 rows.append({
                     "load_cores": load, "period_ms": period_ms, "groups": k, "threads": threads,
                     "table_ms": round(table_ms, 3), "infer_ms_median": round(infer_ms, 3),
@@ -84,16 +90,15 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _bare_inference_ms(board, trace, pe: str, k: int, threads: int, sleep_ms: float, n: int = 40) -> float:
+def _bare_inference_ms(board, model, x, trace, pe: str, k: int, threads: int, sleep_ms: float,
+                       n: int = 40) -> float:
     """Median of ``n`` inferences, each after a sleep of ``sleep_ms``, under ``trace``'s load: no agent."""
     import torch
 
     from hw_agents.loadgen import LoadReplayer
-    from hw_agents.profiler import inference_state_restored, load_dnn, pin_inference
+    from hw_agents.profiler import inference_state_restored, pin_inference
 
-    model, section = load_dnn(None)
     model.set_active_groups(k)
-    x = torch.randn(1, *section["input_shape"], generator=torch.Generator().manual_seed(0))
     latencies = []
     with inference_state_restored(), torch.inference_mode(), LoadReplayer(trace, board.pes, lead_in_s=0.3):
         time.sleep(0.3)  # the burners at their duty cycle
