@@ -73,16 +73,11 @@ def build_operating_table(platform: Any, trace: Any, min_share: float) -> Operat
     pe_of_action = platform.config_pe_index
     load = np.stack([np.asarray(trace.load[pe.name], dtype=np.float64) for pe in pes], axis=1)
     contention = Contention(platform)
-    share_left = contention.allocate(load).share  # (segments, PEs)
-    latency, std, power = [], [], []
-    for busy in load:
-        metrics = contention.config_metrics(busy).metrics
-        latency.append(metrics.latency_ms)
-        std.append(metrics.latency_std_ms)
-        power.append(metrics.power_w)
-    latency_ms = np.array(latency)
-    cv = np.array(std) / latency_ms
-    power_w = np.array(power)
+    loaded = [contention.config_metrics(busy) for busy in load]
+    share_left = np.array([segment.allocation.share for segment in loaded])  # (segments, PEs)
+    latency_ms = np.array([segment.metrics.latency_ms for segment in loaded])
+    cv = np.array([segment.metrics.latency_std_ms for segment in loaded]) / latency_ms
+    power_w = np.array([segment.metrics.power_w for segment in loaded])
     rate = 1.0 / latency_ms
     usable = share_left >= min_share
     starved = np.flatnonzero(~usable.any(axis=1))
