@@ -42,6 +42,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--agent-frames", type=int, default=100,
                    help="frames per PE to time the live agent's own work per frame (agent_overhead_ms, "
                    "which the simulator charges); 0: not measured (default %(default)s)")
+    p.add_argument("--calibrate", metavar="PLATFORM",
+                   help="instead of the sweep: measure a few reference points per PE (top frequency, 1 and "
+                   "all cores, every k) and write PLATFORM with each PE's latency scaled to this board now "
+                   "(and power, where a sensor reads it); the DNN is PLATFORM's")
     p.add_argument("--out", required=True, metavar="DIR", help="folder for the platform and the journal")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_json_flag(p)
@@ -90,6 +94,8 @@ def _profile(args: argparse.Namespace) -> int:
     from platform_models import load_platform
 
     board = open_board(args.board, sysfs_root=args.sysfs_root, monitor_only=args.monitor_only)
+    if args.calibrate:
+        return _calibrate(args, board, load_platform(args.calibrate))
     yaml_path = profile(board, args.out, checkpoint=args.checkpoint, arch=args.arch,
                         accuracy_from=args.accuracy_from, repeats=args.repeats,
                         warmup=args.warmup, gap_ms=args.gap_ms, agent_frames=args.agent_frames,
@@ -104,6 +110,30 @@ def _profile(args: argparse.Namespace) -> int:
         print(f"power: {payload['provenance']['power']}")
         print(f"background load: {payload['provenance']['background_load']}")
         print(f"latency spread: {payload['provenance']['latency_spread']}")
+    return 0
+
+
+def _calibrate(args: argparse.Namespace, board, base) -> int:
+    from hw_agents.calibrate import calibrate
+    from platform_models import load_platform
+
+    yaml_path = calibrate(board, base, args.out, checkpoint=args.checkpoint, repeats=args.repeats,
+                          warmup=args.warmup, gap_ms=args.gap_ms, agent_frames=args.agent_frames)
+    platform = load_platform(yaml_path)
+    calibration = platform.descriptor["provenance"]["calibration"]
+    if args.json:
+        print_json({"platform": str(yaml_path), "table": str(platform.table_path), "rows": len(platform.rows),
+                    "calibration": calibration})
+        return 0
+    print(f"wrote {yaml_path} and {platform.table_path}: {base.path} ({base.provenance_kind}) calibrated "
+          f"to this board")
+    for pe, by_cores in calibration["latency_factor"].items():
+        for cores, factor in by_cores.items():
+            ratios = calibration["latency_ratios"][pe][cores].values()
+            print(f"  {pe}, {cores} core{'s' if cores > 1 else ''}: latency x {factor:.3f} "
+                  f"(per k: {min(ratios):.2f}-{max(ratios):.2f})")
+    print(f"  power: {calibration['power_factor']}")
+    print(f"  kept: {calibration['kept']}")
     return 0
 
 

@@ -64,6 +64,8 @@ __all__ = [
     "pin_inference",
     "profile",
     "profile_points",
+    "profiled_pes",
+    "set_agent_overheads",
     "set_all_threads_affinity",
 ]
 
@@ -77,6 +79,9 @@ DEFAULT_AGENT_FRAMES = 100
 # A labelled order of magnitude, never a measurement of this machine.
 NOMINAL_CORE_POWER_W = 7.8
 JOURNAL_NAME = ".profile-journal.csv"
+AGENT_METHOD = ("agent_overhead_ms: median over {frames} frames of the live agent (lookup controller, no "
+                "competing load) of its own time per frame before the inference, scaled to the PE's top "
+                "frequency")
 _JOURNAL_COLUMNS = ("pe", "freq_mhz", "cores", "groups", "latency_ms_mean", "latency_ms_std",
                     "latency_ms_p95", "latency_n", "power_w_mean", "power_w_std", "background_cores",
                     "power_measured")
@@ -233,7 +238,7 @@ def profile_points(board: Any, groups: int) -> list[ProfilePoint]:
     """Every operating point of the sweep, in the order measured: PE, frequency (descending, so the
     slowest come last and the time estimate is pessimistic early), cores, k."""
     points = []
-    for pe in _profiled_pes(board):
+    for pe in profiled_pes(board):
         n_cores = len(pe.cpus) if pe.kind == "cpu" else 1
         for freq in sorted(_freqs(board, pe), reverse=True):
             for cores in range(n_cores, 0, -1):
@@ -263,7 +268,7 @@ def profile(
     """
     import torch
 
-    from platform_models import load_platform, save_platform
+    from platform_models import save_platform
 
     if repeats < 1 or warmup < 0:
         raise BoardError(f"field 'repeats': expected repeats >= 1 and warmup >= 0, got {repeats}, {warmup}")
@@ -289,7 +294,7 @@ def profile(
                                                 gap_ms=gap_ms)
                 journal.append(point, done[point.key])
                 bar.update(1)
-            idle_power = {pe.name: _idle_power_w(board, pe) for pe in _profiled_pes(board)}
+            idle_power = {pe.name: _idle_power_w(board, pe) for pe in profiled_pes(board)}
     finally:
         bar.close()
     rows = [{**dict(zip(("pe", "freq_mhz", "cores", "groups"), p.key, strict=True)), **done[p.key]}
@@ -299,23 +304,32 @@ def profile(
         row.pop("power_measured")
         row.pop("background_cores")
     if agent_frames:
-        # The agent needs the platform it runs against: this sweep's, written aside first.
-        with tempfile.TemporaryDirectory() as tmp:
-            aside = Path(tmp) / f"{board.name}.yaml"
-            save_platform(descriptor, rows, aside)
-            measured = load_platform(aside)
-            for pe in descriptor["pes"]:
-                agent_ms = measure_agent_ms(board, measured, pe["name"], checkpoint=checkpoint,
-                                            frames=agent_frames, gap_ms=gap_ms)
-                pe["agent_overhead_ms"] = round(agent_ms, 4)
-        descriptor["provenance"]["method"] += (
-            f"; agent_overhead_ms: median over {agent_frames} frames of the live agent (lookup "
-            f"controller, no competing load) of its own time per frame before the inference, scaled to "
-            f"the PE's top frequency")
+        set_agent_overheads(board, descriptor, rows, [pe.name for pe in profiled_pes(board)],
+                            checkpoint=checkpoint, frames=agent_frames, gap_ms=gap_ms)
+        descriptor["provenance"]["method"] += f"; {AGENT_METHOD.format(frames=agent_frames)}"
     yaml_path = out / f"{board.name}.yaml"
     save_platform(descriptor, rows, yaml_path)
     journal.remove()
     return yaml_path
+
+
+def set_agent_overheads(board: Any, descriptor: dict[str, Any], rows: list[dict[str, Any]], pes: list[str], *,
+                        checkpoint: str | Path | None = None, frames: int = DEFAULT_AGENT_FRAMES,
+                        gap_ms: float = DEFAULT_GAP_MS) -> None:
+    """Time the live agent on each of ``pes`` (:func:`measure_agent_ms`) against the platform
+    ``descriptor`` + ``rows`` and write the medians into the descriptor's ``agent_overhead_ms``."""
+    from platform_models import load_platform, save_platform
+
+    # The agent needs the platform it runs against: this one, written aside first.
+    with tempfile.TemporaryDirectory() as tmp:
+        aside = Path(tmp) / f"{descriptor['name']}.yaml"
+        save_platform({**descriptor, "table": aside.with_suffix(".csv").name}, rows, aside)
+        platform = load_platform(aside)
+        for pe in descriptor["pes"]:
+            if pe["name"] in pes:
+                agent_ms = measure_agent_ms(board, platform, pe["name"], checkpoint=checkpoint, frames=frames,
+                                            gap_ms=gap_ms)
+                pe["agent_overhead_ms"] = round(agent_ms, 4)
 
 
 def measure_agent_ms(board: Any, platform: Any, pe: str, *, checkpoint: str | Path | None = None,
@@ -422,7 +436,7 @@ class _BackgroundLoad:
 
 
 
-def _profiled_pes(board: Any) -> list[Any]:
+def profiled_pes(board: Any) -> list[Any]:
     """The PEs the profiler runs the DNN on: the CPU PEs. (A board's GPU needs a torch device backend
     that the boards' CPU builds of torch lack; its rows come from a derived platform.)"""
     return [pe for pe in board.pes if pe.kind == "cpu"]
@@ -451,7 +465,7 @@ def _descriptor(board: Any, dnn_section: dict[str, Any], rows: list[dict[str, An
     from dynscale import __version__
 
     pes, unfixed = [], []
-    for pe in _profiled_pes(board):
+    for pe in profiled_pes(board):
         fixed = board.freq_control.get(pe.name) is not None
         if not fixed:
             unfixed.append(pe.name)

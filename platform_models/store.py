@@ -129,9 +129,15 @@ def _provenance_line(descriptor: dict[str, Any]) -> str:
     """The table's first comment: what the rows are and where they came from."""
     prov = descriptor["provenance"]
     if prov["kind"] == "measured":
-        return (f"{descriptor['name']}: MEASURED on {prov['host']}, {prov['date']}, by {prov['tool']}; "
+        line = (f"{descriptor['name']}: MEASURED on {prov['host']}, {prov['date']}, by {prov['tool']}; "
                 f"method: {prov['method']}")
-    return f"{descriptor['name']}: DERIVED; model: {prov['model']}"
+    else:
+        line = f"{descriptor['name']}: DERIVED; model: {prov['model']}"
+    if "calibration" in prov:  # hw_agents.calibrate: every latency of a PE scaled by a measured factor
+        calibration = prov["calibration"]
+        line += (f"; then CALIBRATED on {calibration['host']}, {calibration['date']}: latency x "
+                 f"{calibration['latency_factor']}, power x {calibration['power_factor']}")
+    return line
 
 
 def _read(path: Path) -> tuple[Descriptor | None, list[Row], list[Problem]]:

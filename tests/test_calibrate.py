@@ -1,0 +1,117 @@
+"""Calibration (``dynscale profile --calibrate``): a platform rescaled to the board as it runs now."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from hw_agents import calibrate as calibrate_module
+from hw_agents import open_board
+from hw_agents import profiler as profiler_module
+from platform_models import load_platform, save_platform, validate_platform
+from platform_models.table import COLUMNS
+from tests.fake_sysfs import make_host_tree, make_xu3_tree, snapshot
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = REPO / "tests" / "data" / "tiny.yaml"
+N_CPUS = min(2, len(os.sched_getaffinity(0)))
+DIGITS = {"arch": "alexnet-digits", "accuracy_from": TINY, "warmup": 0, "agent_frames": 0, "progress": False}
+
+
+def _scaled_copy(platform, factor: float, out: Path) -> Path:
+    """``platform`` with every latency multiplied by ``factor``: a table from a machine that much slower."""
+    rows = [{c: getattr(r, c) for c in COLUMNS} for r in platform.rows]
+    for row in rows:
+        for column in ("latency_ms_mean", "latency_ms_std", "latency_ms_p95"):
+            row[column] *= factor
+    descriptor = {**platform.descriptor, "table": f"{platform.name}.csv"}
+    save_platform(descriptor, rows, out / f"{platform.name}.yaml")
+    return out / f"{platform.name}.yaml"
+
+
+def test_calibrate_brings_a_wrong_table_back_to_this_board_and_restores_it(tmp_path: Path) -> None:
+    from dynscale.cli import main
+
+    root = make_host_tree(tmp_path / "root", n_cpus=N_CPUS, rapl=False)
+    board = open_board("host", sysfs_root=root, journal_path=tmp_path / "restore.journal")
+    profiled = load_platform(profiler_module.profile(board, tmp_path / "profiled", repeats=10, **DIGITS))
+    slow = _scaled_copy(profiled, 3.0, tmp_path / "slow")  # three times this board's latency
+    before = snapshot(root)
+
+    code = main(["profile", "--board", "host", "--sysfs-root", str(root), "--calibrate", str(slow),
+                 "--repeats", "10", "--warmup", "2", "--agent-frames", "5", "--out", str(tmp_path / "cal")])
+
+    assert code == 0
+    assert snapshot(root) == before  # the clocks the reference points set are given back
+    calibrated_path = tmp_path / "cal" / "host.yaml"
+    assert validate_platform(calibrated_path) == []
+    calibrated, base = load_platform(calibrated_path), load_platform(slow)
+    calibration = calibrated.descriptor["provenance"]["calibration"]
+    assert calibrated.provenance_kind == "measured"  # the kind is kept; the calibration is added to it
+    assert str(slow) in calibration["base"]
+    for factor in calibration["latency_factor"]["cpu"].values():
+        assert 0.1 < factor < 0.8  # about 1/3: the table was three times too slow
+    for new, old in zip(calibrated.rows, base.rows, strict=True):
+        # one factor per core count, at every frequency; power kept (no sensor on this tree)
+        expected = calibration["latency_factor"]["cpu"][new.cores]
+        assert new.latency_ms_mean == pytest.approx(old.latency_ms_mean * expected, rel=1e-3, abs=1e-4)
+        assert new.power_w_mean == old.power_w_mean
+    assert "power kept" in calibration["power_factor"]
+    assert 0.0 < calibrated.pe("cpu").agent_overhead_ms < 100.0  # measured afresh
+    assert "CALIBRATED" in calibrated.table_path.read_text().splitlines()[0]
+
+
+def test_calibrate_interpolates_between_one_and_every_core_and_scales_measured_power(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A four-core board whose measurements are stated: table latency x 2 on one core, x 4 on four,
+    # power x 1.5. (The real measurement is exercised above; this board has more cores than the VM.)
+    root = make_host_tree(tmp_path / "root", n_cpus=4, rapl=False)
+    board = open_board("host", sysfs_root=root, journal_path=tmp_path / "restore.journal")
+
+    def table_point(board, model, x, point, **kwargs):
+        return {"latency_ms_mean": point.groups / point.cores + 1.0, "latency_ms_std": 0.1,
+                "latency_ms_p95": point.groups / point.cores + 1.2, "latency_n": 3, "power_w_mean": 2.0,
+                "power_w_std": 0.0, "background_cores": 0.0, "power_measured": True}
+
+    monkeypatch.setattr(profiler_module, "measure_point", table_point)
+    platform = load_platform(profiler_module.profile(board, tmp_path / "profiled", repeats=3, **DIGITS))
+
+    def board_now(board, model, x, point, **kwargs):
+        table = table_point(board, model, x, point)
+        slower = {1: 2.0, 4: 4.0}[point.cores]
+        return {**table, "latency_ms_mean": table["latency_ms_mean"] * slower, "power_w_mean": 3.0}
+
+    monkeypatch.setattr(calibrate_module, "measure_point", board_now)
+    calibrated = load_platform(calibrate_module.calibrate(board, platform, tmp_path / "cal", agent_frames=0))
+
+    factors = {cores: new.latency_ms_mean / old.latency_ms_mean
+               for new, old in zip(calibrated.rows, platform.rows, strict=True) for cores in [new.cores]}
+    assert factors == pytest.approx({1: 2.0, 2: 2.0 + 2.0 / 3.0, 3: 2.0 + 4.0 / 3.0, 4: 4.0}, rel=1e-3)
+    assert {r.power_w_mean for r in calibrated.rows} == {3.0}
+    assert calibrated.descriptor["provenance"]["calibration"]["power_factor"] == {"cpu": 1.5}
+
+
+def test_calibrating_a_platform_of_another_board_is_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from dynscale.cli import main
+
+    root = make_host_tree(tmp_path / "root", n_cpus=N_CPUS, rapl=False)
+    code = main(["profile", "--board", "host", "--sysfs-root", str(root), "--calibrate", str(TINY),
+                 "--out", str(tmp_path / "cal")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "platform tiny has no PE that board host runs the DNN on" in err
+    assert not (tmp_path / "cal").exists()
+
+
+def test_an_odroid_xu3_is_calibrated_on_both_clusters_at_their_top_clocks(tmp_path: Path) -> None:
+    board = open_board("odroid-xu3", sysfs_root=make_xu3_tree(tmp_path / "root"),
+                       journal_path=tmp_path / "restore.journal")
+    points = calibrate_module.reference_points(board, load_platform("odroid-xu3"))
+    by_pe = {pe: {(p.freq_mhz, p.cores) for p in points if p.pe == pe} for pe in {p.pe for p in points}}
+    assert by_pe == {"a7": {(1400.0, 1), (1400.0, 4)}, "a15": {(2000.0, 1), (2000.0, 4)}}  # no torch GPU
+    assert sorted({p.groups for p in points}) == [1, 2, 3, 4]
