@@ -21,10 +21,13 @@ mean; live frames scatter around it). ``live_load_excess`` is the mean of measur
 the machine's other work, which the simulator does not know of.
 
     .venv/bin/python benchmarks/sim_vs_real.py [--controller lookup] [--trace T ...] [--passes 1]
-        [--duration 30] [--json]
+        [--duration 30] [--calibrate] [--json]
 
 With several traces or passes, one row per run (``pass``, ``utc``), and under ``--json`` the runs
-plus the median over them of the error figures.
+plus the median over them of the error figures. ``--calibrate`` follows each run on the platform as
+shipped (``table: shipped``) with the same run on the platform calibrated to this machine just
+before it (``table: calibrated``, ``hw_agents.calibrate``, about 15 s; its ``latency_factor``),
+side by side; the medians of the calibrated runs go under ``calibrated``.
 """
 
 from __future__ import annotations
@@ -59,6 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--load-nice", type=int, default=0,
                         help="nice of the load burners (-10: they keep the trace's cores, as the simulator "
                         "assumes; needs root); default %(default)s")
+    parser.add_argument("--calibrate", action="store_true",
+                        help="after each run on the platform as shipped, calibrate it to this machine now "
+                        "(`dynscale profile --calibrate`) and run again on the calibrated platform")
     parser.add_argument("--out", help="folder for the live logs (default: a temporary one)")
     parser.add_argument("--json", action="store_true", help="print JSON")
     args = parser.parse_args(argv)
@@ -74,21 +80,41 @@ def main(argv: list[str] | None = None) -> int:
         for k in range(args.passes):
             for path, trace in zip(args.trace, traces, strict=True):
                 out = Path(args.out or tmp) / f"pass{k + 1}-{Path(path).stem}"
-                runs.append({"pass": k + 1, **_compare(args, platform, trace, path, out)})
+                runs.append({"pass": k + 1, "table": "shipped", **_compare(args, platform, trace, path, out)})
+                if args.calibrate:
+                    calibrated = _calibrated(platform, out.with_name(f"{out.name}-platform"))
+                    cal_out = out.with_name(f"{out.name}-calibrated")
+                    runs.append({"pass": k + 1, "table": "calibrated",
+                                 **_compare(args, calibrated, trace, path, cal_out)})
     result = runs[0] if len(runs) == 1 else {
         "controller": args.controller, "platform": args.platform, "passes": args.passes, "runs": runs,
         # over every pass of every trace: the figures a single run reports, as their median
-        **{key: float(np.median([r[key] for r in runs])) for key in (
-            "median_abs_err", "p90_abs_err", "noise_floor_median_abs_err", "model_median_abs_err")},
+        **_medians([r for r in runs if r["table"] == "shipped"]),
+        **({"calibrated": _medians([r for r in runs if r["table"] == "calibrated"])}
+           if args.calibrate else {}),
     }
     if args.json:
         print_json(result)
     else:
-        hidden = ("trace", "controller", "platform", "load_nice")
+        hidden = ("trace", "controller", "platform", "load_nice", "latency_factor")
         rows = [{"trace": Path(r["trace"]).stem, **{k: v for k, v in r.items() if k not in hidden}}
                 for r in runs]
         print(format_table(rows))
     return 0
+
+
+def _medians(runs: list[dict]) -> dict[str, float]:
+    return {key: float(np.median([r[key] for r in runs])) for key in (
+        "median_abs_err", "p90_abs_err", "noise_floor_median_abs_err", "model_median_abs_err")}
+
+
+def _calibrated(platform, out: Path):
+    """``platform`` calibrated to this machine now, as `dynscale profile --calibrate` does."""
+    from hw_agents import open_board
+    from hw_agents.calibrate import calibrate
+    from platform_models import load_platform
+
+    return load_platform(calibrate(open_board("host"), platform, out))
 
 
 def _compare(args: argparse.Namespace, platform, trace, path: str, out: Path) -> dict:
@@ -119,6 +145,7 @@ def _compare(args: argparse.Namespace, platform, trace, path: str, out: Path) ->
         "load_nice": args.load_nice,
         "utc": datetime.datetime.now(datetime.timezone.utc).strftime("%H:%M"),
         "table_drift": drift,
+        "latency_factor": platform.descriptor["provenance"].get("calibration", {}).get("latency_factor"),
         "n_frames": n,
         "median_abs_err": float(np.median(error)),
         "p90_abs_err": float(np.percentile(error, 90)),
