@@ -34,10 +34,11 @@ def _scaled_copy(platform, factor: float, out: Path) -> Path:
 def test_calibrate_brings_a_wrong_table_back_to_this_board_and_restores_it(tmp_path: Path) -> None:
     from dynscale.cli import main
 
-    root = make_host_tree(tmp_path / "root", n_cpus=N_CPUS, rapl=False)
+    # One core: a 2-thread row's time swings several-fold beside the other tests' work on a 2-vCPU CI.
+    root = make_host_tree(tmp_path / "root", n_cpus=1, rapl=False)
     board = open_board("host", sysfs_root=root, journal_path=tmp_path / "restore.journal")
     profiled = load_platform(profiler_module.profile(board, tmp_path / "profiled", repeats=10, **DIGITS))
-    slow = _scaled_copy(profiled, 3.0, tmp_path / "slow")  # three times this board's latency
+    slow = _scaled_copy(profiled, 10.0, tmp_path / "slow")  # ten times this board's latency
     before = snapshot(root)
 
     code = main(["profile", "--board", "host", "--sysfs-root", str(root), "--calibrate", str(slow),
@@ -51,8 +52,8 @@ def test_calibrate_brings_a_wrong_table_back_to_this_board_and_restores_it(tmp_p
     calibration = calibrated.descriptor["provenance"]["calibration"]
     assert calibrated.provenance_kind == "measured"  # the kind is kept; the calibration is added to it
     assert str(slow) in calibration["base"]
-    for factor in calibration["latency_factor"]["cpu"].values():
-        assert 0.1 < factor < 0.8  # about 1/3: the table was three times too slow
+    (factor,) = calibration["latency_factor"]["cpu"].values()
+    assert 0.02 < factor < 0.4  # about 1/10: the table was ten times too slow
     for new, old in zip(calibrated.rows, base.rows, strict=True):
         # one factor per core count, at every frequency; power kept (no sensor on this tree)
         expected = calibration["latency_factor"]["cpu"][new.cores]

@@ -1,0 +1,34 @@
+"""benchmarks/sim_vs_real.py runs end to end on this machine: live deploy, calibration, simulation.
+
+Its figures are the benchmark's business (README); this checks only that a short run of each mode
+completes and reports what the README quotes, on this machine's real /proc and /sys.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+TRACE = REPO / "traces" / "data" / "host" / "ramp-eval-s122.csv"
+
+
+def test_sim_vs_real_reports_the_shipped_and_the_calibrated_table_side_by_side(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "sim_vs_real.py"), "--duration", "1", "--calibrate",
+         "--trace", str(TRACE), "--out", str(tmp_path), "--json"],
+        capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(result.stdout)
+    shipped, calibrated = report["runs"]
+    assert (shipped["table"], calibrated["table"]) == ("shipped", "calibrated")
+    assert shipped["latency_factor"] is None and set(calibrated["latency_factor"]) == {"cpu"}
+    for run in (shipped, calibrated):
+        assert run["n_frames"] > 10  # 1 s at the trace's 20 ms frames
+        for key in ("median_abs_err", "p90_abs_err", "noise_floor_median_abs_err", "table_drift"):
+            assert math.isfinite(run[key]) and run[key] >= 0
+    assert set(report["calibrated"]) >= {"median_abs_err", "p90_abs_err"}
+    assert (tmp_path / "pass1-ramp-eval-s122-platform" / "host.yaml").exists()
