@@ -81,7 +81,7 @@ def _show(args: argparse.Namespace) -> int:
     if args.json:
         print_json(payload)
         return 0
-    label = platform.provenance_kind.upper()
+    label = platform.provenance_kind.upper() + (", CALIBRATED" if "calibration" in prov else "")
     print(f"platform {platform.name} ({label}) from {platform.path}")
     for key, value in prov.items():
         if isinstance(value, dict):

@@ -31,7 +31,9 @@ def _scaled_copy(platform, factor: float, out: Path) -> Path:
     return out / f"{platform.name}.yaml"
 
 
-def test_calibrate_brings_a_wrong_table_back_to_this_board_and_restores_it(tmp_path: Path) -> None:
+def test_calibrate_brings_a_wrong_table_back_to_this_board_and_restores_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from dynscale.cli import main
 
     # One core: a 2-thread row's time swings several-fold beside the other tests' work on a 2-vCPU CI.
@@ -45,6 +47,7 @@ def test_calibrate_brings_a_wrong_table_back_to_this_board_and_restores_it(tmp_p
                  "--repeats", "10", "--warmup", "2", "--agent-frames", "5", "--out", str(tmp_path / "cal")])
 
     assert code == 0
+    assert "cpu, 1 core: latency x" in capsys.readouterr().out
     assert snapshot(root) == before  # the clocks the reference points set are given back
     calibrated_path = tmp_path / "cal" / "host.yaml"
     assert validate_platform(calibrated_path) == []
@@ -62,6 +65,8 @@ def test_calibrate_brings_a_wrong_table_back_to_this_board_and_restores_it(tmp_p
     assert "power kept" in calibration["power_factor"]
     assert 0.0 < calibrated.pe("cpu").agent_overhead_ms < 100.0  # measured afresh
     assert "CALIBRATED" in calibrated.table_path.read_text().splitlines()[0]
+    assert main(["platform", "show", str(calibrated_path)]) == 0
+    assert capsys.readouterr().out.startswith(f"platform host (MEASURED, CALIBRATED) from {calibrated_path}")
 
 
 def test_calibrate_interpolates_between_one_and_every_core_and_scales_measured_power(
