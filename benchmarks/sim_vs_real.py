@@ -239,4 +239,12 @@ def _loadavg() -> float:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except Exception as exc:
+        from dynscale.cli import user_error_types
+
+        if not isinstance(exc, user_error_types()):
+            raise
+        print(f"sim_vs_real: error: {exc}", file=sys.stderr)  # a bad trace, platform or board: one line
+        sys.exit(2)

@@ -26,12 +26,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="measure the DNN at every (PE, freq, cores, k) of a board and write a measured platform",
         description="Sweep every operating point (PE, frequency, cores, groups k) of a board with the real "
         "dynamic DNN: clocks fixed where settable, inference pinned, warm-up, timed repeats, power sampled "
-        "in a thread. Writes OUT/<board>.yaml + .csv (a measured platform); an interrupted sweep resumes.",
+        "in a thread. Writes OUT/<board>.yaml + .csv (a measured platform); an interrupted sweep resumes. "
+        "With --calibrate PLATFORM, measures a few reference points instead and writes OUT/<platform>.yaml "
+        "+ .csv: PLATFORM rescaled to this board now.",
     )
     _board_args(p)
     p.add_argument("--checkpoint", metavar="DIR", help="dnn checkpoint (weights + accuracy per k)")
-    p.add_argument("--arch", default="alexnet-cifar",
-                   help="architecture when no checkpoint (default %(default)s)")
+    p.add_argument("--arch", help="architecture when no checkpoint (default alexnet-cifar)")
     p.add_argument("--accuracy-from", metavar="PLATFORM",
                    help="without a checkpoint: copy the accuracy per k from this platform (default: a "
                    "shipped platform with the same architecture)")
@@ -89,14 +90,17 @@ def _board_args(p: argparse.ArgumentParser) -> None:
 
 def _profile(args: argparse.Namespace) -> int:
     _passive_omp_threads()
-    from hw_agents import open_board
-    from hw_agents.profiler import profile
+    from hw_agents import BoardError, open_board
+    from hw_agents.profiler import DEFAULT_ARCH, profile
     from platform_models import load_platform
 
+    if args.calibrate and (args.arch or args.accuracy_from):
+        raise BoardError("field 'calibrate': --arch and --accuracy-from do not apply (the DNN and its "
+                         "accuracy are the calibrated platform's)", field="calibrate")
     board = open_board(args.board, sysfs_root=args.sysfs_root, monitor_only=args.monitor_only)
     if args.calibrate:
         return _calibrate(args, board, load_platform(args.calibrate))
-    yaml_path = profile(board, args.out, checkpoint=args.checkpoint, arch=args.arch,
+    yaml_path = profile(board, args.out, checkpoint=args.checkpoint, arch=args.arch or DEFAULT_ARCH,
                         accuracy_from=args.accuracy_from, repeats=args.repeats,
                         warmup=args.warmup, gap_ms=args.gap_ms, agent_frames=args.agent_frames,
                         progress=not args.no_progress)

@@ -107,7 +107,8 @@ def _show(args: argparse.Namespace) -> int:
     print()
     print(format_table(pes))
     if "derived_model" in payload:
-        print("\nderived model constants per PE (fits solved; sources in the descriptor):")
+        before = ", before the calibration above" if "calibration" in prov else ""
+        print(f"\nderived model constants per PE (fits solved; sources in the descriptor{before}):")
         print(format_table(payload["derived_model"]))
     accuracy = ", ".join(f"k={k}: {a:.3f}" for k, a in enumerate(platform.accuracy, start=1))
     print(f"\naccuracy top-1 ({payload['accuracy_source']}): {accuracy}")

@@ -31,7 +31,7 @@ _USER_ERRORS = (
 )
 
 
-def _user_error_types() -> tuple[type[BaseException], ...]:
+def user_error_types() -> tuple[type[BaseException], ...]:
     found = []
     for module_name, class_name in _USER_ERRORS:
         module = sys.modules.get(module_name)
@@ -62,7 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("dynscale: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as exc:
-        if isinstance(exc, _user_error_types()):
+        if isinstance(exc, user_error_types()):
             sys.stdout.flush()
             print(f"dynscale: error: {exc}", file=sys.stderr)
             return EXIT_USAGE

@@ -9,8 +9,10 @@ frequency, 1 core and every core, every k. Per PE and core count, the median ove
 table latency is the *latency factor*; between 1 and every core it is interpolated linearly (how well
 a PE's threads scale is a board's own: a derived table assumes it, and a VM's vCPUs share their host
 with other tenants). The calibrated platform is the old one with each row's latency mean, std and p95
-multiplied by its factor, at every frequency. The power of a PE is scaled by the median of measured
-over table power where the board reads a sensor for it, and kept where it reads none. The live
+multiplied by its factor, at every frequency. Where the board's clock is not settable (no cpufreq,
+monitor-only), the board runs at whatever it chose and the table's top frequency stands in for it;
+the provenance names those PEs. The power of a PE is scaled by the median of measured over table
+power where the board read its sensor at every reference point, and kept otherwise. The live
 agent's own work per frame (``agent_overhead_ms``) is measured afresh, as ``profile`` measures it.
 
 Factors measured at the top frequency correct the board's speed, not the table's shape across
@@ -52,11 +54,12 @@ __all__ = ["calibrate", "reference_points"]
 
 def reference_points(board: Any, platform: Any) -> list[ProfilePoint]:
     """The points calibration measures: for each PE of ``platform`` that the board runs the DNN on,
-    the top frequency that both offer (the board's one clock where it is not settable), 1 core and
-    every core, every k.
+    the top frequency that both offer (the table's top where the board's clock is not settable: it
+    runs at whatever the board chose, which the provenance says), 1 core and every core the board has,
+    every k.
 
     Raises:
-        BoardError: no PE in common, or a point the platform's table does not have.
+        BoardError: no PE in common, or no frequency the board can set that the table has.
     """
     ours = {pe.name: pe for pe in profiled_pes(board)}
     common = [pe for pe in platform.pes if pe.name in ours]
@@ -66,19 +69,18 @@ def reference_points(board: Any, platform: Any) -> list[ProfilePoint]:
                          f"{', '.join(ours) or 'none'})", field="pes")
     points = []
     for pe in common:
-        board_mhz = {float(f) for f in ours[pe.name].freqs_mhz}
-        if board.freq_control.get(pe.name) is None:  # the one clock the board reports
-            board_mhz = {max(board_mhz)}
-        both_mhz = board_mhz & {float(f) for f in pe.freqs_mhz}
-        if not both_mhz:
-            raise BoardError(f"platform {platform.name}: PE {pe.name}'s table has none of the frequencies it "
-                             f"runs at here ({', '.join(f'{f:g}' for f in sorted(board_mhz))} MHz)",
-                             field="freqs_mhz")
-        freq_mhz = max(both_mhz)
+        table_mhz = {float(f) for f in pe.freqs_mhz}
+        if board.freq_control.get(pe.name) is None:
+            both_mhz = table_mhz
+        else:
+            both_mhz = table_mhz & {float(f) for f in ours[pe.name].freqs_mhz}
+            if not both_mhz:
+                raise BoardError(f"platform {platform.name}: PE {pe.name}'s table has none of the "
+                                 f"frequencies this board sets; run a full `dynscale profile` instead",
+                                 field="freqs_mhz")
         n_cores = min(pe.n_cores, len(ours[pe.name].cpus))
         for cores in sorted({1, n_cores}):
-            points += [ProfilePoint(pe.name, float(freq_mhz), cores, k)
-                       for k in range(1, platform.groups + 1)]
+            points += [ProfilePoint(pe.name, max(both_mhz), cores, k) for k in range(1, platform.groups + 1)]
     return points
 
 
@@ -93,86 +95,79 @@ def calibrate(
     gap_ms: float = DEFAULT_GAP_MS,
     agent_frames: int = DEFAULT_AGENT_FRAMES,
 ) -> Path:
-    """Measure :func:`reference_points` on ``board``, rescale ``platform`` (a ``PlatformModel``) by the
-    factors of the module docstring and write it as ``out_dir/<name>.yaml`` + ``.csv`` (same name, so
-    that its traces still load); returns the descriptor's path. Nothing is written on error.
-    """
-    import torch
+    """Calibrate ``platform`` to ``board`` as it runs now (the module docstring) and write it.
 
-    from dynscale import __version__
+    Args:
+        board: an open board (``hw_agents.open_board``).
+        platform: the ``PlatformModel`` to calibrate: shipped, measured or derived.
+        out_dir: where ``<platform name>.yaml`` + ``.csv`` go (the same name, so that its traces load).
+        checkpoint: the DNN's checkpoint; default fresh weights of the platform's architecture.
+        repeats, warmup, gap_ms: per reference point, as ``profile`` measures.
+        agent_frames: frames to time the live agent's own work per PE (0: keep ``agent_overhead_ms``).
+
+    Returns:
+        The calibrated descriptor's path. Nothing is written on error.
+
+    Raises:
+        BoardError: a platform this board cannot calibrate, or a checkpoint whose DNN is not the
+            platform's.
+    """
     from platform_models import save_platform
     from platform_models.table import COLUMNS
 
     if repeats < 1 or warmup < 0:
         raise BoardError(f"field 'repeats': expected repeats >= 1 and warmup >= 0, got {repeats}, {warmup}")
     points = reference_points(board, platform)
-    dnn_section = platform.descriptor["dnn"]
-    model, section = load_dnn(checkpoint, dnn_section["arch"], accuracy_from=platform.path)
-    shape = list(dnn_section["input_shape"])
-    if section["groups"] != platform.groups or list(section["input_shape"]) != shape:
-        raise BoardError(f"checkpoint {checkpoint}: G={section['groups']}, input {section['input_shape']}; "
-                         f"platform {platform.name} was profiled with G={platform.groups}, input "
-                         f"{shape}", field="checkpoint")
-    x = torch.randn(1, *section["input_shape"], generator=torch.Generator().manual_seed(0))
+    model, x = _platform_dnn(platform, checkpoint)
     with inference_state_restored(), board.session():
         measured = {p: measure_point(board, model, x, p, repeats=repeats, warmup=warmup, gap_ms=gap_ms)
                     for p in points}
 
     # ratios[pe][cores][k]: measured over table latency at the PE's reference frequency
     ratios: dict[str, dict[int, dict[int, float]]] = {}
-    power_ratio: dict[str, list[float]] = {}
+    power_ratios: dict[str, list[float]] = {}
     for p, m in measured.items():
         ratio = m["latency_ms_mean"] / platform.latency_ms(*p.key)
         ratios.setdefault(p.pe, {}).setdefault(p.cores, {})[p.groups] = ratio
         if m["power_measured"]:
-            power_ratio.setdefault(p.pe, []).append(m["power_w_mean"] / platform.power_w(*p.key))
+            power_ratios.setdefault(p.pe, []).append(m["power_w_mean"] / platform.power_w(*p.key))
     latency_factor = {pe: {cores: float(np.median(list(by_k.values()))) for cores, by_k in by_cores.items()}
                       for pe, by_cores in ratios.items()}
-    # Power only where every reference point of the PE read the sensor.
-    power_factor = {pe: float(np.median(r)) for pe, r in power_ratio.items()
-                    if len(r) == sum(len(by_k) for by_k in ratios[pe].values())}
+    # A sensor that read at only some points is flaky or shared: its median would be a guess.
+    power_factor = {pe: float(np.median(power_ratios[pe])) for pe in ratios
+                    if len(power_ratios.get(pe, ())) == len(_points_of(points, pe))}
 
     rows = []
     for row in platform.rows:
         values = {column: getattr(row, column) for column in COLUMNS}
-        lf, pf = _factor_at(latency_factor.get(row.pe), row.cores), power_factor.get(row.pe, 1.0)
+        latency_scale = _factor_at(latency_factor.get(row.pe), row.cores)
+        power_scale = power_factor.get(row.pe, 1.0)
         for column in ("latency_ms_mean", "latency_ms_std", "latency_ms_p95"):
-            values[column] = round(values[column] * lf, 4)
+            values[column] = round(values[column] * latency_scale, 4)
         for column in ("power_w_mean", "power_w_std"):
-            values[column] = round(values[column] * pf, 4)
+            values[column] = round(values[column] * power_scale, 4)
         rows.append(values)
 
     descriptor = copy.deepcopy(platform.descriptor)
     descriptor["table"] = f"{platform.name}.csv"
-    kept = [pe.name for pe in platform.pes if pe.name not in latency_factor]
-    descriptor["provenance"]["calibration"] = {
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "host": host_platform.node() or "unknown",
-        "tool": f"dynscale {__version__} (dynscale profile --calibrate)",
-        "base": _base_note(platform),
-        "method": (f"per PE and cores (1 and all; linear in between), the median over k of measured / "
-                   f"table latency mean at the PE's top frequency, {repeats} timed inferences each after "
-                   f"{warmup} warm-up, as `dynscale profile` measures; every latency of the PE (mean, std, "
-                   f"p95) multiplied by it at every frequency; power likewise where the board reads the "
-                   f"PE's sensor; "
-                   + (AGENT_METHOD.format(frames=agent_frames) if agent_frames
-                      else "agent_overhead_ms kept")),
-        "latency_factor": {pe: {cores: round(f, 4) for cores, f in by_cores.items()}
-                           for pe, by_cores in latency_factor.items()},
-        "latency_ratios": {pe: {cores: {k: round(r, 3) for k, r in by_k.items()}
-                                for cores, by_k in by_cores.items()}
-                           for pe, by_cores in ratios.items()},
-        "power_factor": ({pe: round(f, 4) for pe, f in power_factor.items()} if power_factor
-                         else "none: no reference point read a power sensor; power kept"),
-        "kept": f"{', '.join(kept)}: not run here, rows kept" if kept else "none",
-    }
+    provenance = descriptor["provenance"]
+    if power_factor:
+        provenance["power"] = (f"{provenance.get('power', 'as the base platform')}; then scaled for "
+                               f"{', '.join(power_factor)} by calibration.power_factor (measured at the "
+                               f"reference points)")
+    provenance["calibration"] = _calibration_note(board, platform, points, ratios, latency_factor,
+                                                  power_factor, repeats, warmup, agent_frames)
     if agent_frames:
         set_agent_overheads(board, descriptor, rows, list(latency_factor), checkpoint=checkpoint,
                             frames=agent_frames, gap_ms=gap_ms)
-    out = Path(out_dir)
-    yaml_path = out / f"{platform.name}.yaml"
+    yaml_path = Path(out_dir) / f"{platform.name}.yaml"
     save_platform(descriptor, rows, yaml_path)
     return yaml_path
+
+
+def _points_of(points: list[ProfilePoint], pe: str) -> list[ProfilePoint]:
+    """The reference points of ``pe``."""
+    return [p for p in points if p.pe == pe]
 
 
 def _factor_at(by_cores: dict[int, float] | None, cores: int) -> float:
@@ -184,11 +179,65 @@ def _factor_at(by_cores: dict[int, float] | None, cores: int) -> float:
     return float(np.interp(cores, measured, [by_cores[c] for c in measured]))
 
 
+def _platform_dnn(platform: Any, checkpoint: str | Path | None) -> tuple[Any, Any]:
+    """The platform's DNN (its architecture, G and connectivity; a checkpoint's weights if given) and
+    the input it is timed on. A checkpoint of another DNN is an error: the table would not be its."""
+    import torch
+
+    section = platform.descriptor["dnn"]
+    connectivity = section.get("connectivity", "group")
+    model, loaded = load_dnn(checkpoint, section["arch"], accuracy_from=platform.path,
+                             groups=int(section["groups"]), connectivity=connectivity)
+    ours = [section["arch"], int(section["groups"]), list(section["input_shape"]), connectivity]
+    theirs = [loaded["arch"], loaded["groups"], list(loaded["input_shape"]), loaded["connectivity"]]
+    if ours != theirs:
+        raise BoardError(f"checkpoint {checkpoint}: arch, G, input, connectivity {theirs}; platform "
+                         f"{platform.name} was profiled with {ours}", field="checkpoint")
+    return model, torch.randn(1, *loaded["input_shape"], generator=torch.Generator().manual_seed(0))
+
+
+def _calibration_note(board: Any, platform: Any, points: list[ProfilePoint], ratios: dict,
+                      latency_factor: dict, power_factor: dict, repeats: int, warmup: int,
+                      agent_frames: int) -> dict[str, Any]:
+    """The provenance's ``calibration`` mapping: what was measured, how, and the factors."""
+    from dynscale import __version__
+
+    unfixed = sorted({p.pe for p in points if board.freq_control.get(p.pe) is None})
+    where = "; ".join(f"{pe} at {_points_of(points, pe)[0].freq_mhz:g} MHz on "
+                      f"{sorted({p.cores for p in _points_of(points, pe)})} cores" for pe in ratios)
+    no_power = [pe for pe in ratios if pe not in power_factor]
+    kept = [pe.name for pe in platform.pes if pe.name not in ratios]
+    return {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "host": host_platform.node() or "unknown",
+        "tool": f"dynscale {__version__} (dynscale profile --calibrate)",
+        "base": _base_note(platform),
+        "method": (f"reference points: {where}, every k; {repeats} timed inferences each after {warmup} "
+                   f"warm-up, as `dynscale profile` measures; clock not fixed (the board chose it; compared "
+                   f"with the table's top frequency): {', '.join(unfixed) or 'none'}; per PE and core "
+                   f"count, the median over k of measured / table latency mean, linear in between core "
+                   f"counts (the nearest one beyond them), multiplied into every latency of the PE (mean, "
+                   f"std, p95) at every frequency; power likewise where every reference point read the "
+                   f"PE's sensor; "
+                   + (AGENT_METHOD.format(frames=agent_frames) if agent_frames
+                      else "agent_overhead_ms kept")),
+        "latency_factor": {pe: {cores: round(f, 4) for cores, f in by_cores.items()}
+                           for pe, by_cores in latency_factor.items()},
+        "latency_ratios": {pe: {cores: {k: round(r, 3) for k, r in by_k.items()}
+                                for cores, by_k in by_cores.items()}
+                           for pe, by_cores in ratios.items()},
+        "power_factor": {**{pe: round(f, 4) for pe, f in power_factor.items()},
+                         **{pe: "kept: no sensor read at every reference point" for pe in no_power}},
+        "kept": f"{', '.join(kept)}: not run here, rows kept" if kept else "none",
+    }
+
+
 def _base_note(platform: Any) -> str:
-    """What was calibrated: the platform's file, kind and date, and any earlier calibration of it."""
+    """What was calibrated: the platform's file, kind and date, and the chain of earlier calibrations."""
     prov = platform.descriptor["provenance"]
     note = f"{platform.path} ({platform.provenance_kind}{', ' + str(prov['date']) if 'date' in prov else ''})"
     if "calibration" in prov:
         earlier = prov["calibration"]
-        note += f", itself calibrated on {earlier['date']} by latency factors {earlier['latency_factor']}"
+        note += (f", itself calibrated on {earlier['date']} by latency factors {earlier['latency_factor']} "
+                 f"from {earlier['base']}")
     return note

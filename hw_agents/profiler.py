@@ -149,13 +149,14 @@ class PowerSampler:
             self._samples.append(float(value))
 
 
-def load_dnn(checkpoint: str | Path | None, arch: str = DEFAULT_ARCH, accuracy_from: str | Path | None = None
-             ) -> tuple[Any, dict[str, Any]]:
+def load_dnn(checkpoint: str | Path | None, arch: str = DEFAULT_ARCH, accuracy_from: str | Path | None = None,
+             *, groups: int = 4, connectivity: str = "group") -> tuple[Any, dict[str, Any]]:
     """The dynamic DNN (eval mode) and the descriptor's ``dnn`` section describing it.
 
-    With a checkpoint, its trained weights and accuracy per k; without, freshly initialised weights
-    (latency does not depend on the weights' values) and the accuracy per k that platform
-    ``accuracy_from`` (default: a shipped platform) records for the same architecture.
+    With a checkpoint, its trained weights and accuracy per k; without, freshly initialised weights of
+    ``arch`` with ``groups`` and ``connectivity`` (latency does not depend on the weights' values) and
+    the accuracy per k that platform ``accuracy_from`` (default: a shipped platform) records for the
+    same architecture.
     """
     import dnn
     from dnn.checkpoint import load_checkpoint
@@ -165,7 +166,7 @@ def load_dnn(checkpoint: str | Path | None, arch: str = DEFAULT_ARCH, accuracy_f
         accuracy, source = list(info.accuracy), f"checkpoint {checkpoint} (accuracy.csv)"
         weights = f"checkpoint {checkpoint}"
     else:
-        model = dnn.build_model(arch)
+        model = dnn.build_model(arch, groups=groups, connectivity=connectivity)
         accuracy, source = _platform_accuracy(arch, model.groups, accuracy_from)
         weights = "freshly initialised (latency does not depend on the weights' values)"
     model.eval()

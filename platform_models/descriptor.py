@@ -23,6 +23,7 @@ PROVENANCE_KINDS = ("derived", "measured")
 _PE_NAME = re.compile(r"[a-z0-9_]+\Z")
 _MEASURED_KEYS = ("host", "date", "tool", "method")
 _DERIVED_KEYS = ("model", "sources")
+_CALIBRATION_KEYS = ("date", "host", "tool", "base", "method", "latency_factor", "power_factor")
 
 
 @dataclass(frozen=True)
@@ -200,6 +201,11 @@ def _check_provenance(checker: _Checker, data: dict) -> str | None:
     for key in _DERIVED_KEYS if kind == "derived" else _MEASURED_KEYS:
         if key not in prov or prov[key] in (None, "", {}):
             checker.add(("provenance", key), f"missing (a {kind} platform states its {key})")
+    if "calibration" in prov:  # written by `dynscale profile --calibrate` (hw_agents/calibrate.py)
+        calibration = checker.mapping(prov, ("provenance", "calibration"))
+        for key in _CALIBRATION_KEYS if calibration is not None else ():
+            if calibration.get(key) in (None, "", {}):
+                checker.add(("provenance", "calibration", key), f"missing (a calibration states its {key})")
     return kind
 
 

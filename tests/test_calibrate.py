@@ -62,7 +62,7 @@ def test_calibrate_brings_a_wrong_table_back_to_this_board_and_restores_it(
         expected = calibration["latency_factor"]["cpu"][new.cores]
         assert new.latency_ms_mean == pytest.approx(old.latency_ms_mean * expected, rel=1e-3, abs=1e-4)
         assert new.power_w_mean == old.power_w_mean
-    assert "power kept" in calibration["power_factor"]
+    assert calibration["power_factor"] == {"cpu": "kept: no sensor read at every reference point"}
     assert 0.0 < calibrated.pe("cpu").agent_overhead_ms < 100.0  # measured afresh
     assert "CALIBRATED" in calibrated.table_path.read_text().splitlines()[0]
     assert main(["platform", "show", str(calibrated_path)]) == 0
@@ -93,9 +93,9 @@ def test_calibrate_interpolates_between_one_and_every_core_and_scales_measured_p
     monkeypatch.setattr(calibrate_module, "measure_point", board_now)
     calibrated = load_platform(calibrate_module.calibrate(board, platform, tmp_path / "cal", agent_frames=0))
 
-    factors = {cores: new.latency_ms_mean / old.latency_ms_mean
-               for new, old in zip(calibrated.rows, platform.rows, strict=True) for cores in [new.cores]}
-    assert factors == pytest.approx({1: 2.0, 2: 2.0 + 2.0 / 3.0, 3: 2.0 + 4.0 / 3.0, 4: 4.0}, rel=1e-3)
+    expected = {1: 2.0, 2: 2.0 + 2.0 / 3.0, 3: 2.0 + 4.0 / 3.0, 4: 4.0}
+    for new, old in zip(calibrated.rows, platform.rows, strict=True):  # every frequency, every k
+        assert new.latency_ms_mean / old.latency_ms_mean == pytest.approx(expected[new.cores], rel=1e-3)
     assert {r.power_w_mean for r in calibrated.rows} == {3.0}
     assert calibrated.descriptor["provenance"]["calibration"]["power_factor"] == {"cpu": 1.5}
 
@@ -112,6 +112,11 @@ def test_calibrating_a_platform_of_another_board_is_one_line_and_exit_2(
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "platform tiny has no PE that board host runs the DNN on" in err
     assert not (tmp_path / "cal").exists()
+
+    code = main(["profile", "--board", "host", "--sysfs-root", str(root), "--calibrate", "host",
+                 "--arch", "alexnet-digits", "--out", str(tmp_path / "cal")])
+    assert code == 2
+    assert "--arch and --accuracy-from do not apply" in capsys.readouterr().err
 
 
 def test_an_odroid_xu3_is_calibrated_on_both_clusters_at_their_top_clocks(tmp_path: Path) -> None:
