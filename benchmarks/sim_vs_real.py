@@ -1,4 +1,4 @@
-"""Simulator against reality: one controller and one trace, run live on this machine and in the env.
+"""Simulator against reality: a controller and a trace, run live on this machine and in the env.
 
 Live: ``hw_agents.deploy`` on the ``host`` board with the trace's competing load replayed for real
 (pinned CPU burners). Simulated: the same controller over the same trace in
@@ -20,14 +20,15 @@ frames with the same configuration in the same trace segment (a noise-free simul
 mean; live frames scatter around it). ``live_load_excess`` is the mean of measured minus trace load:
 the machine's other work, which the simulator does not know of.
 
-    .venv/bin/python benchmarks/sim_vs_real.py [--controller lookup] [--trace T ...] [--passes 1]
+    .venv/bin/python benchmarks/sim_vs_real.py [--controller C ...] [--trace T ...] [--passes 1]
         [--duration 30] [--calibrate] [--json]
 
-With several traces or passes, one row per run (``pass``, ``utc``), and under ``--json`` the runs
-plus the median over them of the error figures. ``--calibrate`` follows each run on the platform as
-shipped (``table: shipped``) with the same run on the platform calibrated to this machine just
-before it (``table: calibrated``, ``hw_agents.calibrate``, about 15 s; its ``latency_factor``),
-side by side; the medians of the calibrated runs go under ``calibrated``.
+With several controllers, traces or passes, one row per run (``pass``, ``utc``), each controller in
+turn on each trace, and under ``--json`` the runs plus ``medians``: per controller and table, the
+median over the runs of the error figures and budget-met rates. ``--calibrate`` follows each run on
+the platform as shipped (``table: shipped``) with the same run on the platform calibrated to this
+machine just before it (``table: calibrated``, ``hw_agents.calibrate``, about 15 s; its
+``latency_factor``), side by side.
 """
 
 from __future__ import annotations
@@ -52,7 +53,8 @@ DEFAULT_TRACE = REPO / "traces" / "data" / "host" / "recorded-mixed-eval.csv"
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--controller", default="lookup", help="controller spec (default %(default)s)")
+    parser.add_argument("--controller", nargs="+", default=["lookup"], metavar="C",
+                        help="controller spec(s), each run on every trace in turn (default lookup)")
     parser.add_argument("--trace", nargs="+", default=[str(DEFAULT_TRACE)], metavar="T",
                         help="host trace(s) (default: recorded eval)")
     parser.add_argument("--passes", type=int, default=1,
@@ -79,19 +81,22 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for k in range(args.passes):
             for path, trace in zip(args.trace, traces, strict=True):
-                out = Path(args.out or tmp) / f"pass{k + 1}-{Path(path).stem}"
-                runs.append({"pass": k + 1, "table": "shipped", **_compare(args, platform, trace, path, out)})
-                if args.calibrate:
-                    calibrated = _calibrated(platform, out.with_name(f"{out.name}-platform"))
-                    cal_out = out.with_name(f"{out.name}-calibrated")
-                    runs.append({"pass": k + 1, "table": "calibrated",
-                                 **_compare(args, calibrated, trace, path, cal_out)})
+                for spec in args.controller:
+                    out = Path(args.out or tmp) / f"pass{k + 1}-{Path(path).stem}-{Path(spec).name}"
+                    runs.append({"pass": k + 1, "table": "shipped",
+                                 **_compare(args, spec, platform, trace, path, out)})
+                    if args.calibrate:
+                        calibrated = _calibrated(platform, out.with_name(f"{out.name}-platform"))
+                        cal_out = out.with_name(f"{out.name}-calibrated")
+                        runs.append({"pass": k + 1, "table": "calibrated",
+                                     **_compare(args, spec, calibrated, trace, path, cal_out)})
     result = runs[0] if len(runs) == 1 else {
-        "controller": args.controller, "platform": args.platform, "passes": args.passes, "runs": runs,
-        # over every pass of every trace: the figures a single run reports, as their median
-        **_medians([r for r in runs if r["table"] == "shipped"]),
-        **({"calibrated": _medians([r for r in runs if r["table"] == "calibrated"])}
-           if args.calibrate else {}),
+        "controllers": args.controller, "platform": args.platform, "passes": args.passes, "runs": runs,
+        # over every pass of every trace: the figures a single run reports, as their median, per
+        # controller and table
+        "medians": [{"controller": spec, "table": table, **_medians(chosen)}
+                    for spec in args.controller for table in ("shipped", "calibrated")
+                    if (chosen := [r for r in runs if (r["controller"], r["table"]) == (spec, table)])],
     }
     if args.json:
         print_json(result)
@@ -105,7 +110,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _medians(runs: list[dict]) -> dict[str, float]:
     return {key: float(np.median([r[key] for r in runs])) for key in (
-        "median_abs_err", "p90_abs_err", "noise_floor_median_abs_err", "model_median_abs_err")}
+        "median_abs_err", "p90_abs_err", "noise_floor_median_abs_err", "model_median_abs_err",
+        "real_budget_met_rate", "sim_budget_met_rate")}
 
 
 def _calibrated(platform, out: Path):
@@ -117,7 +123,7 @@ def _calibrated(platform, out: Path):
     return load_platform(calibrate(open_board("host"), platform, out))
 
 
-def _compare(args: argparse.Namespace, platform, trace, path: str, out: Path) -> dict:
+def _compare(args: argparse.Namespace, spec: str, platform, trace, path: str, out: Path) -> dict:
     """One live run of ``trace`` against the simulator: the figures of the module docstring."""
     from controllers import make_controller
     from hw_agents import deploy, open_board
@@ -125,11 +131,11 @@ def _compare(args: argparse.Namespace, platform, trace, path: str, out: Path) ->
     duration_s = min(args.duration, trace.duration_s)  # one pass: the simulated episode is one pass
     board = open_board("host")
     drift = _table_drift(board, platform)
-    live_summary = deploy(board, make_controller(args.controller, platform), trace, out,
+    live_summary = deploy(board, make_controller(spec, platform), trace, out,
                           duration_s=duration_s, platform=platform, load_nice=args.load_nice)
     with (out / "deploy-log.csv").open(newline="") as f:
         live = list(csv.DictReader(f))
-    sim = _simulate(args.controller, platform, trace, len(live))
+    sim = _simulate(spec, platform, trace, len(live))
     n = min(len(live), len(sim["latency_ms"]))
     real_ms = np.array([float(r["latency_ms"]) for r in live[:n]])
     sim_ms = np.asarray(sim["latency_ms"][:n], dtype=float)
@@ -139,7 +145,7 @@ def _compare(args: argparse.Namespace, platform, trace, path: str, out: Path) ->
     same_config = np.mean([(int(r["groups"]), r["pe"], float(r["freq_mhz"])) == c
                            for r, c in zip(live[:n], sim["config"][:n], strict=True)])
     return {
-        "controller": args.controller,
+        "controller": spec,
         "trace": path,
         "platform": args.platform,
         "load_nice": args.load_nice,

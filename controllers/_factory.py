@@ -11,14 +11,14 @@ from typing import Any
 
 from controllers._base import Controller
 from controllers._governors import RULES, GovernorController
-from controllers._lookup import LookupController
+from controllers._lookup import AdaptiveLookupController, LookupController
 from controllers._policy import PolicyController
 from controllers._reactive import ReactiveController
 from controllers._runs import is_run_dir
 from controllers._static import parse_static
 from controllers.errors import ControllerError
 
-HEURISTICS = ("static", *RULES, "reactive", "lookup")
+HEURISTICS = ("static", *RULES, "reactive", "lookup", "lookup-adaptive")
 """Controller names that need neither the simulator nor a trained model."""
 
 
@@ -27,8 +27,8 @@ def make_controller(spec: str, platform: Any, env: Any = None) -> Controller:
 
     Args:
         spec: a heuristic name (``static[:K[:PE[:FREQ_MHZ]]]``, performance, powersave, ondemand,
-            schedutil, reactive, lookup), ``oracle`` (needs ``env``), a ``dynscale train`` run folder
-            (needs stable-baselines3) or an exported policy ``.npz`` (numpy only).
+            schedutil, reactive, lookup, lookup-adaptive), ``oracle`` (needs ``env``), a ``dynscale
+            train`` run folder (needs stable-baselines3) or an exported policy ``.npz`` (numpy only).
         platform: the platform the controller picks configurations of.
         env: the simulated environment, for the oracle and for the governors' frame period.
 
@@ -48,6 +48,8 @@ def make_controller(spec: str, platform: Any, env: Any = None) -> Controller:
         return ReactiveController(platform)
     if name == "lookup":
         return LookupController(platform)
+    if name == "lookup-adaptive":
+        return AdaptiveLookupController(platform)
     if name == "oracle":
         from controllers._oracle import OracleController
 

@@ -10,25 +10,14 @@ import pytest
 from hw_agents import calibrate as calibrate_module
 from hw_agents import open_board
 from hw_agents import profiler as profiler_module
-from platform_models import load_platform, save_platform, validate_platform
-from platform_models.table import COLUMNS
+from platform_models import load_platform, validate_platform
 from tests.fake_sysfs import make_host_tree, make_xu3_tree, snapshot
+from tests.test_controllers_support import scaled_copy
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "tests" / "data" / "tiny.yaml"
 N_CPUS = min(2, len(os.sched_getaffinity(0)))
 DIGITS = {"arch": "alexnet-digits", "accuracy_from": TINY, "warmup": 0, "agent_frames": 0, "progress": False}
-
-
-def _scaled_copy(platform, factor: float, out: Path) -> Path:
-    """``platform`` with every latency multiplied by ``factor``: a table from a machine that much slower."""
-    rows = [{c: getattr(r, c) for c in COLUMNS} for r in platform.rows]
-    for row in rows:
-        for column in ("latency_ms_mean", "latency_ms_std", "latency_ms_p95"):
-            row[column] *= factor
-    descriptor = {**platform.descriptor, "table": f"{platform.name}.csv"}
-    save_platform(descriptor, rows, out / f"{platform.name}.yaml")
-    return out / f"{platform.name}.yaml"
 
 
 def test_calibrate_brings_a_wrong_table_back_to_this_board_and_restores_it(
@@ -40,7 +29,7 @@ def test_calibrate_brings_a_wrong_table_back_to_this_board_and_restores_it(
     root = make_host_tree(tmp_path / "root", n_cpus=1, rapl=False)
     board = open_board("host", sysfs_root=root, journal_path=tmp_path / "restore.journal")
     profiled = load_platform(profiler_module.profile(board, tmp_path / "profiled", repeats=10, **DIGITS))
-    slow = _scaled_copy(profiled, 10.0, tmp_path / "slow")  # ten times this board's latency
+    slow = scaled_copy(profiled, 10.0, tmp_path / "slow")  # ten times this board's latency
     before = snapshot(root)
 
     code = main(["profile", "--board", "host", "--sysfs-root", str(root), "--calibrate", str(slow),

@@ -199,3 +199,48 @@ def test_board_side_imports_without_gymnasium_simpy_or_sb3():
         "assert not [m for m in heavy if m in sys.modules], sys.modules.keys()\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def run_episode(env, controller, seed: int = 0) -> list[dict]:
+    """One simulated episode of ``controller``; the info of every step. The observation reaches the
+    controller built for its own platform, as the live agent builds it (deploy's platform is the
+    controller's), also where the simulated board is another table."""
+    board_spec, own_spec = env.unwrapped.observation_spec, controller.spec
+    obs, info = env.reset(seed=seed)
+    controller.reset()
+    infos, done = [], False
+    while not done:
+        view = board_spec.decode(obs)
+        seen = own_spec.build(
+            budgets=(view.latency_budget_ms, view.power_budget_w, view.energy_budget_mj),
+            last=(view.last_latency_ms, view.last_power_w, view.last_energy_mj), load=view.load,
+            freq_mhz=view.freq_mhz, groups=view.groups, pe=view.pe, backlog=view.backlog)
+        action = controller.act(seen, {**info, "action_mask": env.unwrapped.action_masks()})
+        obs, _, terminated, truncated, info = env.step(action)
+        infos.append(info)
+        done = terminated or truncated
+    return infos
+
+
+def test_lookup_adaptive_learns_how_far_the_table_is_off_and_meets_the_budgets_again(tmp_path):
+    import gymnasium
+
+    import envs  # noqa: F401  (registers the env id)
+    from tests.test_controllers_support import scaled_copy
+    from traces import load_trace
+
+    board = load_platform("odroid-xu3")  # the simulated board, as it really runs
+    optimistic = load_platform(scaled_copy(board, 0.5, tmp_path))  # a table that says twice as fast
+    trace = load_trace("traces/data/odroid-xu3/ramp-eval-s104.csv", board)
+    env = gymnasium.make("dynscale/DynamicDNN-v0", platform=board, trace=trace, max_frames=1500)
+
+    def met(controller) -> float:
+        return float(np.mean([info["budget_met"] for info in run_episode(env, controller)]))
+
+    fooled, adaptive = make_controller("lookup", optimistic), make_controller("lookup-adaptive", optimistic)
+    assert met(adaptive) > met(fooled) + 0.1
+    assert 1.5 < adaptive.scale < 2.7  # about 2: the board is twice as slow as the table says
+    # On a right table it decides as lookup does.
+    right, adaptive_right = make_controller("lookup", board), make_controller("lookup-adaptive", board)
+    assert met(adaptive_right) >= met(right) - 0.02
+    assert 0.7 < adaptive_right.scale < 1.4

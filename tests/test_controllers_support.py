@@ -24,6 +24,21 @@ def tiny_with_agent(folder: Path):
     return load_platform(folder / "tiny.yaml")
 
 
+def scaled_copy(platform, factor: float, folder: Path) -> Path:
+    """``platform`` with every latency multiplied by ``factor`` (a table from a machine that much slower),
+    written to ``folder`` under the same name; returns the descriptor's path."""
+    from platform_models import save_platform
+    from platform_models.table import COLUMNS
+
+    rows = [{c: getattr(r, c) for c in COLUMNS} for r in platform.rows]
+    for row in rows:
+        for column in ("latency_ms_mean", "latency_ms_std", "latency_ms_p95"):
+            row[column] *= factor
+    path = folder / f"{platform.name}.yaml"
+    save_platform({**platform.descriptor, "table": f"{platform.name}.csv"}, rows, path)
+    return path
+
+
 def write_tiny_traces(platform, folder: Path, duration_s: float = 2.0) -> list[str]:
     """Two short generated traces of the tiny platform (train split), written as files."""
     import traces

@@ -33,8 +33,9 @@ def test_sim_vs_real_reports_the_shipped_and_the_calibrated_table_side_by_side(t
         assert run["n_frames"] > 0
         for key in ("median_abs_err", "p90_abs_err", "noise_floor_median_abs_err", "table_drift"):
             assert math.isfinite(run[key]) and run[key] >= 0
-    assert set(report["calibrated"]) >= {"median_abs_err", "p90_abs_err"}
-    assert (tmp_path / "pass1-ramp-eval-s122-platform" / "host.yaml").exists()
+    assert [(m["controller"], m["table"]) for m in report["medians"]] == [("lookup", "shipped"),
+                                                                          ("lookup", "calibrated")]
+    assert (tmp_path / "pass1-ramp-eval-s122-lookup-platform" / "host.yaml").exists()
 
 
 def test_sim_vs_real_on_a_bad_trace_is_one_line_and_exit_2(tmp_path: Path) -> None:
