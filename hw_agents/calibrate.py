@@ -113,7 +113,7 @@ def calibrate(
             platform's.
     """
     from platform_models import save_platform
-    from platform_models.table import COLUMNS
+    from platform_models.table import scaled_rows
 
     if repeats < 1 or warmup < 0:
         raise BoardError(f"field 'repeats': expected repeats >= 1 and warmup >= 0, got {repeats}, {warmup}")
@@ -137,16 +137,8 @@ def calibrate(
     power_factor = {pe: float(np.median(power_ratios[pe])) for pe in ratios
                     if len(power_ratios.get(pe, ())) == len(_points_of(points, pe))}
 
-    rows = []
-    for row in platform.rows:
-        values = {column: getattr(row, column) for column in COLUMNS}
-        latency_scale = _factor_at(latency_factor.get(row.pe), row.cores)
-        power_scale = power_factor.get(row.pe, 1.0)
-        for column in ("latency_ms_mean", "latency_ms_std", "latency_ms_p95"):
-            values[column] = round(values[column] * latency_scale, 4)
-        for column in ("power_w_mean", "power_w_std"):
-            values[column] = round(values[column] * power_scale, 4)
-        rows.append(values)
+    rows = scaled_rows(platform.rows, lambda row: _factor_at(latency_factor.get(row.pe), row.cores),
+                       lambda row: power_factor.get(row.pe, 1.0))
 
     descriptor = copy.deepcopy(platform.descriptor)
     descriptor["table"] = f"{platform.name}.csv"

@@ -122,6 +122,14 @@ class ObservationSpec:
         values[_N_HEADER + 2 * n_pe + 1 + self._pe_index[pe]] = 1.0
         return np.array(values, dtype=np.float32)
 
+    def build_view(self, view: ObservationView) -> np.ndarray:
+        """The observation of ``view`` for this spec's platform: another platform's observation,
+        decoded by its spec, encoded again for this one (the scales differ between tables)."""
+        return self.build(
+            budgets=(view.latency_budget_ms, view.power_budget_w, view.energy_budget_mj),
+            last=(view.last_latency_ms, view.last_power_w, view.last_energy_mj), load=view.load,
+            freq_mhz=view.freq_mhz, groups=view.groups, pe=view.pe, backlog=view.backlog)
+
     def decode(self, obs: np.ndarray) -> ObservationView:
         """The inverse of :meth:`build` (up to float32 rounding)."""
         obs = np.asarray(obs, dtype=np.float64)

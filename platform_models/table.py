@@ -11,8 +11,10 @@ from __future__ import annotations
 import csv
 import io
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from platform_models._problems import Problem, as_int, short
 from platform_models.descriptor import Descriptor
@@ -38,6 +40,8 @@ _NUMBER_COLUMNS = (
     ("power_w_mean", 0.0, True),
     ("power_w_std", 0.0, False),
 )
+_LATENCY_COLUMNS = ("latency_ms_mean", "latency_ms_std", "latency_ms_p95")
+_POWER_COLUMNS = ("power_w_mean", "power_w_std")
 _INT_COLUMNS = (("cores", 1), ("groups", 1), ("latency_n", 0))
 _KEY_COLUMNS = ("freq_mhz", "cores", "groups")
 
@@ -228,6 +232,25 @@ def _check_grid(descriptor: Descriptor, present: dict, where: str) -> list[Probl
                             )
                         )
     return problems
+
+
+def scaled_rows(
+    rows: Sequence[Row],
+    latency_factor: Callable[[Row], float],
+    power_factor: Callable[[Row], float] | None = None,
+) -> list[dict[str, Any]]:
+    """``rows`` as dicts of the table's columns (ready for ``save_platform``), each row's latency (mean,
+    std, p95) multiplied by ``latency_factor(row)`` and its power (mean, std) by ``power_factor(row)``:
+    a table rescaled to another speed of the same board (calibration; a stale table in a benchmark)."""
+    scaled = []
+    for row in rows:
+        values = {column: getattr(row, column) for column in COLUMNS}
+        for columns, factor in ((_LATENCY_COLUMNS, latency_factor), (_POWER_COLUMNS, power_factor)):
+            scale = 1.0 if factor is None else factor(row)
+            for column in columns:
+                values[column] = round(values[column] * scale, 4)
+        scaled.append(values)
+    return scaled
 
 
 def format_table(rows: list[dict], comments: list[str]) -> str:

@@ -210,11 +210,7 @@ def run_episode(env, controller, seed: int = 0) -> list[dict]:
     controller.reset()
     infos, done = [], False
     while not done:
-        view = board_spec.decode(obs)
-        seen = own_spec.build(
-            budgets=(view.latency_budget_ms, view.power_budget_w, view.energy_budget_mj),
-            last=(view.last_latency_ms, view.last_power_w, view.last_energy_mj), load=view.load,
-            freq_mhz=view.freq_mhz, groups=view.groups, pe=view.pe, backlog=view.backlog)
+        seen = own_spec.build_view(board_spec.decode(obs))
         action = controller.act(seen, {**info, "action_mask": env.unwrapped.action_masks()})
         obs, _, terminated, truncated, info = env.step(action)
         infos.append(info)
@@ -244,3 +240,20 @@ def test_lookup_adaptive_learns_how_far_the_table_is_off_and_meets_the_budgets_a
     right, adaptive_right = make_controller("lookup", board), make_controller("lookup-adaptive", board)
     assert met(adaptive_right) >= met(right) - 0.02
     assert 0.7 < adaptive_right.scale < 1.4
+
+
+def test_lookup_adaptive_does_not_take_a_queue_it_chose_for_a_slow_board():
+    # The trace ends in a phase with no latency budget, where the manager runs a configuration slower
+    # than the frame period and frames queue up: that is not the table's error.
+    import gymnasium
+
+    import envs  # noqa: F401  (registers the env id)
+    from traces import load_trace
+
+    board = load_platform("odroid-xu3")
+    trace = load_trace("traces/data/odroid-xu3/concurrent-dnn-eval-s105.csv", board)
+    env = gymnasium.make("dynscale/DynamicDNN-v0", platform=board, trace=trace)
+    adaptive = make_controller("lookup-adaptive", board)
+    infos = run_episode(env, adaptive)
+    assert max(info["queue_ms"] for info in infos) > 100.0  # the queue is there
+    assert 0.8 < adaptive.scale < 1.25

@@ -28,14 +28,11 @@ def scaled_copy(platform, factor: float, folder: Path) -> Path:
     """``platform`` with every latency multiplied by ``factor`` (a table from a machine that much slower),
     written to ``folder`` under the same name; returns the descriptor's path."""
     from platform_models import save_platform
-    from platform_models.table import COLUMNS
+    from platform_models.table import scaled_rows
 
-    rows = [{c: getattr(r, c) for c in COLUMNS} for r in platform.rows]
-    for row in rows:
-        for column in ("latency_ms_mean", "latency_ms_std", "latency_ms_p95"):
-            row[column] *= factor
     path = folder / f"{platform.name}.yaml"
-    save_platform({**platform.descriptor, "table": f"{platform.name}.csv"}, rows, path)
+    save_platform({**platform.descriptor, "table": f"{platform.name}.csv"},
+                  scaled_rows(platform.rows, lambda row: factor), path)
     return path
 
 

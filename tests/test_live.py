@@ -31,13 +31,14 @@ def trace_path(tmp_path: Path) -> Path:
     return save_trace(trace, tmp_path / "trace.csv")
 
 
-@pytest.mark.parametrize("extra", [[], ["--monitor-only"]])
+@pytest.mark.parametrize(("controller", "extra"), [("lookup", []), ("lookup", ["--monitor-only"]),
+                                                  ("lookup-adaptive", [])])
 def test_deploy_logs_every_inference_and_reports_the_evaluate_metrics(
-    tmp_path: Path, trace_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str]
+    tmp_path: Path, trace_path: Path, capsys: pytest.CaptureFixture[str], controller: str, extra: list[str]
 ) -> None:
     out = tmp_path / "run"
     affinity = os.sched_getaffinity(0)
-    code = main(["deploy", "--board", "host", "--controller", "lookup", "--trace", str(trace_path),
+    code = main(["deploy", "--board", "host", "--controller", controller, "--trace", str(trace_path),
                  "--duration", str(FRAMES * 0.1), "--out", str(out), "--json", *extra])
     assert code == 0
     summary = json.loads(capsys.readouterr().out)

@@ -1,0 +1,90 @@
+"""A table that is off: lookup against lookup-adaptive in the simulator, side by side.
+
+The simulated board runs as its shipped table says; the controllers are given the same table with
+every latency multiplied by ``--factor`` (0.5: a table that says the board is twice as fast as it
+is; the agent's own work is left as measured). Each controller runs every trace (noise on, seed 0),
+and once more on the right table. Printed per trace: budget-met rate, mean accuracy, and the scale
+``lookup-adaptive`` ended on (the board's latency over the given table's, as it learned it).
+
+    .venv/bin/python benchmarks/stale_table.py [--platform odroid-xu3] [--factor 0.5 ...]
+        [--trace T ...] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--platform", default="odroid-xu3", help="the simulated board (default %(default)s)")
+    parser.add_argument("--factor", type=float, nargs="+", default=[0.5, 0.33], metavar="F",
+                        help="latency of the controllers' table over the board's (default 0.5 0.33)")
+    parser.add_argument("--trace", nargs="+", metavar="T",
+                        help="traces (default: the platform's shipped eval traces)")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    args = parser.parse_args(argv)
+
+    import gymnasium
+
+    import envs  # noqa: F401  (registers the env id)
+    from controllers import make_controller
+    from dynscale._output import format_table, print_json
+    from platform_models import load_platform, save_platform
+    from platform_models.table import scaled_rows
+    from traces import load_trace
+
+    board = load_platform(args.platform)
+    paths = args.trace or sorted(str(p) for p in (REPO / "traces" / "data" / board.name).glob("*-eval*.csv"))
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        tables = {"right": board}
+        for factor in args.factor:
+            path = Path(tmp) / f"x{factor:g}" / f"{board.name}.yaml"
+            save_platform({**board.descriptor, "table": f"{board.name}.csv"},
+                          scaled_rows(board.rows, lambda row, f=factor: f), path)
+            tables[f"x{factor:g}"] = load_platform(path)
+        for path in paths:
+            env = gymnasium.make("dynscale/DynamicDNN-v0", platform=board, trace=load_trace(path, board))
+            for label, table in tables.items():
+                for spec in ("lookup", "lookup-adaptive"):
+                    controller = make_controller(spec, table)
+                    met, accuracy = _episode(env, controller)
+                    rows.append({"trace": Path(path).stem, "table": label, "controller": spec,
+                                 "budget_met_rate": met, "accuracy": accuracy,
+                                 "scale": getattr(controller, "scale", None)})
+            env.close()
+    if args.json:
+        print_json({"platform": board.name, "runs": rows})
+    else:
+        print(format_table(rows))
+    return 0
+
+
+def _episode(env, controller) -> tuple[float, float]:
+    """Budget-met rate and mean accuracy of one episode; the observation is built for the controller's
+    own table, as the live agent builds it."""
+    board_spec, own_spec = env.unwrapped.observation_spec, controller.spec
+    obs, info = env.reset(seed=0)
+    controller.reset()
+    met, accuracy, done = [], [], False
+    while not done:
+        seen = own_spec.build_view(board_spec.decode(obs))
+        action = controller.act(seen, {**info, "action_mask": env.unwrapped.action_masks()})
+        obs, _, terminated, truncated, info = env.step(action)
+        met.append(info["budget_met"])
+        accuracy.append(info["accuracy"])
+        done = terminated or truncated
+    return float(np.mean(met)), float(np.mean(accuracy))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
