@@ -3,8 +3,10 @@
 The simulated board runs as its shipped table says; the controllers are given the same table with
 every latency multiplied by ``--factor`` (0.5: a table that says the board is twice as fast as it
 is; the agent's own work is left as measured). Each controller runs every trace (noise on, seed 0),
-and once more on the right table. Printed per trace: budget-met rate, mean accuracy, and the scale
-``lookup-adaptive`` ended on (the board's latency over the given table's, as it learned it).
+and once more on the right table, seeing the observation encoded for its own table, as the live
+agent encodes it. Printed per trace: budget-met rate, mean accuracy, the scale ``lookup-adaptive``
+ended on (the board's latency over the given table's, as it learned it) and the range it moved in
+(a queue under a latency budget raises it while the queue lasts).
 
     .venv/bin/python benchmarks/stale_table.py [--platform odroid-xu3] [--factor 0.5 ...]
         [--trace T ...] [--json]
@@ -37,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import envs  # noqa: F401  (registers the env id)
     from controllers import make_controller
+    from controllers._evaluate import run_episode
     from dynscale._output import format_table, print_json
     from platform_models import load_platform, save_platform
     from platform_models.table import scaled_rows
@@ -56,11 +59,16 @@ def main(argv: list[str] | None = None) -> int:
             env = gymnasium.make("dynscale/DynamicDNN-v0", platform=board, trace=load_trace(path, board))
             for label, table in tables.items():
                 for spec in ("lookup", "lookup-adaptive"):
-                    controller = make_controller(spec, table)
-                    met, accuracy = _episode(env, controller)
+                    recorder = _ScaleRecorder(make_controller(spec, table))
+                    columns = run_episode(env, recorder, spec, Path(path).stem, seed=0).columns
+                    scales = np.array(recorder.scales)
                     rows.append({"trace": Path(path).stem, "table": label, "controller": spec,
-                                 "budget_met_rate": met, "accuracy": accuracy,
-                                 "scale": getattr(controller, "scale", None)})
+                                 "budget_met_rate": float(np.mean(columns["budget_met"])),
+                                 "accuracy": float(np.mean(columns["accuracy"])),
+                                 # the scale at the end, and the range it moved in over the episode
+                                 "scale": None if np.isnan(scales).all() else float(scales[-1]),
+                                 "scale_range": None if np.isnan(scales).all()
+                                 else f"{scales.min():.2f}-{scales.max():.2f}"})
             env.close()
     if args.json:
         print_json({"platform": board.name, "runs": rows})
@@ -69,21 +77,20 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _episode(env, controller) -> tuple[float, float]:
-    """Budget-met rate and mean accuracy of one episode; the observation is built for the controller's
-    own table, as the live agent builds it."""
-    board_spec, own_spec = env.unwrapped.observation_spec, controller.spec
-    obs, info = env.reset(seed=0)
-    controller.reset()
-    met, accuracy, done = [], [], False
-    while not done:
-        seen = own_spec.build_view(board_spec.decode(obs))
-        action = controller.act(seen, {**info, "action_mask": env.unwrapped.action_masks()})
-        obs, _, terminated, truncated, info = env.step(action)
-        met.append(info["budget_met"])
-        accuracy.append(info["accuracy"])
-        done = terminated or truncated
-    return float(np.mean(met)), float(np.mean(accuracy))
+class _ScaleRecorder:
+    """A controller as it is, plus the scale ``lookup-adaptive`` held at every frame."""
+
+    def __init__(self, controller) -> None:
+        self.controller, self.platform, self.spec = controller, controller.platform, controller.spec
+        self.scales: list[float] = []
+
+    def reset(self) -> None:
+        self.controller.reset()
+
+    def act(self, obs, info=None) -> int:
+        action = self.controller.act(obs, info)
+        self.scales.append(getattr(self.controller, "scale", float("nan")))
+        return action
 
 
 if __name__ == "__main__":

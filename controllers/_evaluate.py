@@ -88,14 +88,22 @@ class Evaluation:
 
 
 def run_episode(env: Any, controller: Any, label: str, trace: str, seed: int) -> Episode:
-    """One pass over the env's trace with ``controller`` choosing every inference."""
+    """One pass over the env's trace with ``controller`` choosing every inference.
+
+    A controller given another table of the simulated board (one that is off, as a board's table may
+    be) sees the observation encoded for its own table, as the live agent encodes it for the
+    controller's platform: the encoding's scales come from the table.
+    """
     episode = Episode(label, trace, seed)
     obs, info = env.reset(seed=seed)
     controller.reset()
     unwrapped = env.unwrapped
+    board_spec = unwrapped.observation_spec
+    own_spec = None if controller.platform is unwrapped.platform else controller.spec
     done = False
     while not done:
-        action = controller.act(obs, {**info, "action_mask": unwrapped.action_masks()})
+        seen = obs if own_spec is None else own_spec.build_view(board_spec.decode(obs))
+        action = controller.act(seen, {**info, "action_mask": unwrapped.action_masks()})
         obs, reward, terminated, truncated, info = env.step(action)
         done = terminated or truncated
         for key in _LOGGED:

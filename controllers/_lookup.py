@@ -14,15 +14,15 @@ predicted for it (the agent's own work plus the mean inference) and keeps a runn
 of the ratio (weight ``ADAPT_WEIGHT`` per frame, held within ``SCALE_LIMITS``); every latency and
 energy it predicts (the agent's work included) is multiplied by it. A table measured in a quieter
 hour, on another unit of the board, or derived, then stops fooling it within a few dozen frames. In
-the simulator, whose latencies are the table's, the scale stays near 1.
+the simulator, whose latencies are the table's, the scale returns to 1 between queues.
 
 The time a frame waited for the one before it counts while a latency budget is in force: a queue
 then is a miss in the making, and a scale that rises with it makes the manager pick faster
 configurations until the queue drains (in the simulator, on the odroid-xu3 bursty eval trace, it met
 89 % of budgets with the right table against lookup's 78 %; leaving the wait out, with a table three
 times too fast, as few as 19 % on the steady trace, where a queue built early never drained). With
-no latency budget the wait is left out (``info["queue_ms"]``, which the simulator and the live agent
-both give): the manager may then choose a configuration slower than the frame period on purpose,
+no latency budget the wait is left out (``LAST_FRAME_KEYS`` of ``info``, which the simulator and the
+live agent both give): the manager may then choose a configuration slower than the frame period on purpose,
 and counting the queue that builds took the scale to its limit on such a phase of a shipped trace.
 """
 
@@ -37,6 +37,17 @@ import numpy as np
 from controllers._base import Controller
 from controllers._prediction import Prediction, Predictor
 from platform_models.observation import ObservationView
+
+# lookup-adaptive: about 20 frames of memory, long enough to average out one frame's noise, short
+# enough to follow a board whose speed moves within a minute (the 2-vCPU VM: up to 1.8x).
+ADAPT_WEIGHT = 0.05
+# Bounds of its scale. A queue under a latency budget drives the scale up to the upper one while it
+# lasts (that is how the manager backs off); beyond 4x either way it stops following the comparison.
+SCALE_LIMITS = (0.25, 4.0)
+# What it reads of the previous frame in ``info`` (the simulator's step info has these, and the live
+# agent passes them): the frame's latency uncapped by the observation's encoding, its wait behind the
+# frame before it, and the latency budget it was judged against.
+LAST_FRAME_KEYS = ("latency_ms", "queue_ms", "latency_budget_ms")
 
 
 def worst_budget_ratio(prediction: Prediction, view: ObservationView, agent_ms: float = 0.0) -> np.ndarray:
@@ -92,14 +103,6 @@ class LookupController(Controller):
         return action, agent_ms + float(prediction.latency_ms[action])
 
 
-# About 20 frames of memory: long enough to average out one frame's noise, short enough to follow a
-# board whose speed moves within a minute (the 2-vCPU VM: up to 1.8x).
-ADAPT_WEIGHT = 0.05
-# A scale outside these means the table is for another board: the controller stops trusting the
-# comparison rather than plan for a board 4x faster or slower than measured.
-SCALE_LIMITS = (0.25, 4.0)
-
-
 class AdaptiveLookupController(LookupController):
     """``lookup`` with every prediction scaled by the running ratio of observed to predicted latency."""
 
@@ -120,14 +123,19 @@ class AdaptiveLookupController(LookupController):
 
     def _act(self, obs: np.ndarray, info: dict | None) -> int:
         view = self.view(obs)
-        observed_ms = view.last_latency_ms
-        if not math.isfinite(view.latency_budget_ms):
-            observed_ms -= float((info or {}).get("queue_ms", 0.0))
-        if observed_ms > 0 and self._predicted_ms > 0:  # NaN compares False
-            log_ratio = math.log(observed_ms / self._predicted_ms) - self._log_scale
-            low, high = (math.log(x) for x in SCALE_LIMITS)
-            self._log_scale = min(max(self._log_scale + ADAPT_WEIGHT * log_ratio, low), high)
+        last = info or {}
+        if all(key in last for key in LAST_FRAME_KEYS):  # else nothing to learn from (the first frame)
+            observed_ms = float(last["latency_ms"])
+            if not math.isfinite(float(last["latency_budget_ms"])):
+                observed_ms -= float(last["queue_ms"])
+            self._learn(observed_ms)
         scale = self.scale
         action, predicted_ms = self._choose(view, info, scale)
         self._predicted_ms = predicted_ms / scale  # the table's own figure: the next ratio is against it
         return action
+
+    def _learn(self, observed_ms: float) -> None:
+        if observed_ms > 0 and self._predicted_ms > 0:  # NaN compares False
+            log_ratio = math.log(observed_ms / self._predicted_ms) - self._log_scale
+            low, high = (math.log(x) for x in SCALE_LIMITS)
+            self._log_scale = min(max(self._log_scale + ADAPT_WEIGHT * log_ratio, low), high)

@@ -278,7 +278,8 @@ class _LiveRun:
         self.groups = platform.groups
         self.freq_mhz = {pe.name: float(max(pe.freqs_mhz)) for pe in platform.pes}
         self.last = (math.nan, math.nan, math.nan)
-        self.last_queue_ms = 0.0  # how long the last frame waited for the one before it, as env info has it
+        # the last frame as the simulator's step info gives it (controllers._lookup.LAST_FRAME_KEYS)
+        self.last_frame: dict[str, float] = {}
         self._pinned_pe: str | None = None
         self._pinned_cpus: set[int] = set()
         self.start_load_window()
@@ -323,8 +324,8 @@ class _LiveRun:
         backlog = max(int((time.monotonic() - arrival_s) / (self.trace.frame_period_ms / 1000.0)), 0)
         obs = self.spec.build(budgets=tuple(budgets), last=self.last, load=load, freq_mhz=self.freq_mhz,
                               groups=self.groups, pe=self.pe, backlog=backlog)
-        action = self.controller.act(obs, {"time_s": trace_time_s, "action_mask": self.action_mask.copy(),
-                                           "queue_ms": self.last_queue_ms})
+        action = self.controller.act(obs, {**self.last_frame, "time_s": trace_time_s,
+                                           "action_mask": self.action_mask.copy()})
         fallback = ""
         if not self.action_mask[action]:
             wanted = self.configs[action]
@@ -351,7 +352,8 @@ class _LiveRun:
             source = "model"
         energy_mj = power_w * infer_ms
         self.last = (latency_ms, power_w, energy_mj)
-        self.last_queue_ms = (ready_s - arrival_s) * 1000.0
+        self.last_frame = {"latency_ms": latency_ms, "queue_ms": (ready_s - arrival_s) * 1000.0,
+                           "latency_budget_ms": budgets.latency_ms}
         met = all(not (budget < value) for budget, value in zip(budgets, self.last, strict=True))
         return {
             "frame": index, "time_s": round(trace_time_s, 4),

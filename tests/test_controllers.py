@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
 
@@ -201,21 +202,11 @@ def test_board_side_imports_without_gymnasium_simpy_or_sb3():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-def run_episode(env, controller, seed: int = 0) -> list[dict]:
-    """One simulated episode of ``controller``; the info of every step. The observation reaches the
-    controller built for its own platform, as the live agent builds it (deploy's platform is the
-    controller's), also where the simulated board is another table."""
-    board_spec, own_spec = env.unwrapped.observation_spec, controller.spec
-    obs, info = env.reset(seed=seed)
-    controller.reset()
-    infos, done = [], False
-    while not done:
-        seen = own_spec.build_view(board_spec.decode(obs))
-        action = controller.act(seen, {**info, "action_mask": env.unwrapped.action_masks()})
-        obs, _, terminated, truncated, info = env.step(action)
-        infos.append(info)
-        done = terminated or truncated
-    return infos
+def met_rate(env, controller) -> float:
+    """Budget-met rate of one simulated episode (seed 0)."""
+    from controllers._evaluate import run_episode
+
+    return float(np.mean(run_episode(env, controller, controller.name, "trace", 0).columns["budget_met"]))
 
 
 def test_lookup_adaptive_learns_how_far_the_table_is_off_and_meets_the_budgets_again(tmp_path):
@@ -230,15 +221,12 @@ def test_lookup_adaptive_learns_how_far_the_table_is_off_and_meets_the_budgets_a
     trace = load_trace("traces/data/odroid-xu3/ramp-eval-s104.csv", board)
     env = gymnasium.make("dynscale/DynamicDNN-v0", platform=board, trace=trace, max_frames=1500)
 
-    def met(controller) -> float:
-        return float(np.mean([info["budget_met"] for info in run_episode(env, controller)]))
-
     fooled, adaptive = make_controller("lookup", optimistic), make_controller("lookup-adaptive", optimistic)
-    assert met(adaptive) > met(fooled) + 0.1
+    assert met_rate(env, adaptive) > met_rate(env, fooled) + 0.1
     assert 1.5 < adaptive.scale < 2.7  # about 2: the board is twice as slow as the table says
     # On a right table it decides as lookup does.
     right, adaptive_right = make_controller("lookup", board), make_controller("lookup-adaptive", board)
-    assert met(adaptive_right) >= met(right) - 0.02
+    assert met_rate(env, adaptive_right) >= met_rate(env, right) - 0.02
     assert 0.7 < adaptive_right.scale < 1.4
 
 
@@ -253,7 +241,32 @@ def test_lookup_adaptive_does_not_take_a_queue_it_chose_for_a_slow_board():
     board = load_platform("odroid-xu3")
     trace = load_trace("traces/data/odroid-xu3/concurrent-dnn-eval-s105.csv", board)
     env = gymnasium.make("dynscale/DynamicDNN-v0", platform=board, trace=trace)
+    from controllers._evaluate import run_episode
+
     adaptive = make_controller("lookup-adaptive", board)
-    infos = run_episode(env, adaptive)
-    assert max(info["queue_ms"] for info in infos) > 100.0  # the queue is there
+    columns = run_episode(env, adaptive, "lookup-adaptive", "concurrent-dnn", 0).columns
+    latency_ms, budget_ms = np.array(columns["latency_ms"]), np.array(columns["latency_budget_ms"])
+    unbudgeted_ms = latency_ms[~np.isfinite(budget_ms)]
+    assert max(unbudgeted_ms) > 100.0  # the queue is there (frames come every 20 ms)
     assert 0.8 < adaptive.scale < 1.25
+
+
+def test_lookup_adaptive_scales_by_the_running_ratio_of_observed_to_predicted_latency(tiny):
+    from controllers._lookup import ADAPT_WEIGHT, SCALE_LIMITS
+
+    adaptive = make_controller("lookup-adaptive", tiny)
+    obs = observation(tiny, latency_budget_ms=50.0)
+    adaptive.act(obs, {})  # the first frame: nothing to learn from
+    assert adaptive.scale == 1.0
+    predicted_ms = adaptive._predicted_ms
+    adaptive.act(obs, {"latency_ms": 2 * predicted_ms, "queue_ms": 5.0, "latency_budget_ms": 50.0})
+    assert adaptive.scale == pytest.approx(2 ** ADAPT_WEIGHT)  # the wait counts under a latency budget
+    adaptive.reset()
+    adaptive.act(obs, {})
+    predicted_ms = adaptive._predicted_ms
+    adaptive.act(obs, {"latency_ms": predicted_ms + 30.0, "queue_ms": 30.0, "latency_budget_ms": math.inf})
+    assert adaptive.scale == pytest.approx(1.0)  # without one, the wait is not the table's error
+    for _ in range(500):
+        adaptive.act(obs, {"latency_ms": 100 * adaptive._predicted_ms, "queue_ms": 0.0,
+                           "latency_budget_ms": 50.0})
+    assert adaptive.scale == pytest.approx(SCALE_LIMITS[1])

@@ -61,6 +61,34 @@ def test_deploy_logs_every_inference_and_reports_the_evaluate_metrics(
     assert _children_of(os.getpid()) == []  # every burner stopped
 
 
+def test_deploy_tells_the_controller_of_the_last_frame_as_the_simulator_does(tmp_path: Path,
+                                                                           trace_path: Path) -> None:
+    from controllers._lookup import LAST_FRAME_KEYS, LookupController
+    from hw_agents import open_board
+    from hw_agents.agent import deploy
+    from platform_models import load_platform
+    from traces import load_trace
+
+    platform = load_platform("host")
+    seen: list[dict] = []
+
+    class Recording(LookupController):
+        def _act(self, obs, info):
+            seen.append(dict(info))
+            return super()._act(obs, info)
+
+    deploy(open_board("host"), Recording(platform), load_trace(trace_path, platform), tmp_path / "run",
+           duration_s=FRAMES * 0.1, platform=platform, replay_load=False)
+    with (tmp_path / "run" / "deploy-log.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert not set(LAST_FRAME_KEYS) & set(seen[0])  # nothing before the first frame
+    for info, last in zip(seen[1:], rows, strict=False):
+        assert info["latency_ms"] == pytest.approx(float(last["latency_ms"]), abs=1e-3)
+        assert info["latency_budget_ms"] == 200.0
+        # frames 100 ms apart: the wait behind the one before is at most the agent's sleep jitter
+        assert 0.0 <= info["queue_ms"] < float(last["latency_ms"])
+
+
 def test_deploy_on_an_absent_board_is_a_clear_error(tmp_path: Path, trace_path: Path,
                                                      capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["deploy", "--board", "jetson-nano", "--controller", "lookup", "--trace", str(trace_path),
