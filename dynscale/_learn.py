@@ -9,7 +9,7 @@ from typing import Any
 from dynscale._output import add_json_flag, format_table, print_json
 
 DEFAULT_PLATFORM = "odroid-xu3"
-DEFAULT_CONTROLLERS = "lookup,reactive,schedutil,ondemand,performance,oracle"
+DEFAULT_CONTROLLERS = "lookup,lookup-adaptive,reactive,schedutil,ondemand,performance,oracle"
 QUICKSTART_ALGO = "maskable-ppo"
 QUICKSTART_TIMESTEPS = 2048
 # A shorter warm start than the YAML's, so that `make run` fits in a few minutes on 2 cores.
