@@ -41,12 +41,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print JSON")
     args = parser.parse_args(argv)
 
-    import torch
-
     from controllers import make_controller
     from dynscale._output import format_table, print_json
     from hw_agents import deploy, open_board
-    from hw_agents.profiler import load_dnn
+    from hw_agents.profiler import platform_dnn
     from platform_models import Contention, load_platform
     from traces import Trace
 
@@ -55,8 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     top_mhz = max(pe.freqs_mhz)
     board = open_board("host")
     contention = Contention(platform)
-    model, section = load_dnn(None, platform.descriptor["dnn"]["arch"], accuracy_from=platform.path)
-    x = torch.randn(1, *section["input_shape"], generator=torch.Generator().manual_seed(0))
+    model, _, x = platform_dnn(platform)
     rows = []
     for load in args.loads:
         busy = np.array([load if p.name == pe.name else 0.0 for p in platform.pes])

@@ -215,14 +215,11 @@ def _table_drift(board, platform) -> float:
     """This machine now against its table: the mean of 30 inferences of the full network on one core
     of the first PE, measured as the profiler measures, over the table's figure (1.2 = 20 % slower
     than when the table was measured)."""
-    import torch
-
-    from hw_agents.profiler import ProfilePoint, inference_state_restored, load_dnn, measure_point
+    from hw_agents.profiler import ProfilePoint, inference_state_restored, measure_point, platform_dnn
 
     pe = platform.pes[0]
     point = ProfilePoint(pe.name, max(pe.freqs_mhz), 1, platform.groups)
-    model, section = load_dnn(None, platform.descriptor["dnn"]["arch"], accuracy_from=platform.path)
-    x = torch.randn(1, *section["input_shape"], generator=torch.Generator().manual_seed(0))
+    model, _, x = platform_dnn(platform)
     with inference_state_restored(), board.session():
         now_ms = measure_point(board, model, x, point, repeats=30, warmup=5)["latency_ms_mean"]
     return now_ms / platform.latency_ms(point.pe, point.freq_mhz, 1, point.groups)

@@ -53,8 +53,8 @@ from hw_agents.loadgen import LoadReplayer
 from hw_agents.profiler import (
     PowerSampler,
     inference_state_restored,
-    load_dnn,
     pin_inference,
+    platform_dnn,
     set_all_threads_affinity,
 )
 from hw_agents.recorder import read_cpu_times
@@ -125,13 +125,7 @@ def deploy(
                              "runnable", path=platform.path, field="pes")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    arch = platform.descriptor["dnn"]["arch"]
-    model, dnn_section = load_dnn(checkpoint, arch, accuracy_from=platform.path)
-    if (dnn_section["arch"], dnn_section["groups"]) != (arch, platform.groups):
-        raise BoardError(f"checkpoint {dnn_section['arch']} G={dnn_section['groups']} is not the DNN "
-                         f"platform {platform.name} was profiled with ({arch} G={platform.groups})",
-                         path=checkpoint, field="arch")
-    x = torch.randn(1, *model.input_shape, generator=torch.Generator().manual_seed(0))
+    model, dnn_section, x = platform_dnn(platform, checkpoint)
     run = _LiveRun(board, controller, trace, platform, _Runner(model, x, platform, masked), proc_root,
                    dnn_section["accuracy_top1"], masked)
     log_path = out / LOG_NAME

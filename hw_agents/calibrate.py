@@ -43,8 +43,8 @@ from hw_agents.profiler import (
     DEFAULT_WARMUP,
     ProfilePoint,
     inference_state_restored,
-    load_dnn,
     measure_point,
+    platform_dnn,
     profiled_pes,
     set_agent_overheads,
 )
@@ -118,7 +118,7 @@ def calibrate(
     if repeats < 1 or warmup < 0:
         raise BoardError(f"field 'repeats': expected repeats >= 1 and warmup >= 0, got {repeats}, {warmup}")
     points = reference_points(board, platform)
-    model, x = _platform_dnn(platform, checkpoint)
+    model, _, x = platform_dnn(platform, checkpoint)
     with inference_state_restored(), board.session():
         measured = {p: measure_point(board, model, x, p, repeats=repeats, warmup=warmup, gap_ms=gap_ms)
                     for p in points}
@@ -169,23 +169,6 @@ def _factor_at(by_cores: dict[int, float] | None, cores: int) -> float:
         return 1.0
     measured = sorted(by_cores)
     return float(np.interp(cores, measured, [by_cores[c] for c in measured]))
-
-
-def _platform_dnn(platform: Any, checkpoint: str | Path | None) -> tuple[Any, Any]:
-    """The platform's DNN (its architecture, G and connectivity; a checkpoint's weights if given) and
-    the input it is timed on. A checkpoint of another DNN is an error: the table would not be its."""
-    import torch
-
-    section = platform.descriptor["dnn"]
-    connectivity = section.get("connectivity", "group")
-    model, loaded = load_dnn(checkpoint, section["arch"], accuracy_from=platform.path,
-                             groups=int(section["groups"]), connectivity=connectivity)
-    ours = [section["arch"], int(section["groups"]), list(section["input_shape"]), connectivity]
-    theirs = [loaded["arch"], loaded["groups"], list(loaded["input_shape"]), loaded["connectivity"]]
-    if ours != theirs:
-        raise BoardError(f"checkpoint {checkpoint}: arch, G, input, connectivity {theirs}; platform "
-                         f"{platform.name} was profiled with {ours}", field="checkpoint")
-    return model, torch.randn(1, *loaded["input_shape"], generator=torch.Generator().manual_seed(0))
 
 
 def _calibration_note(board: Any, platform: Any, points: list[ProfilePoint], ratios: dict,

@@ -62,6 +62,7 @@ __all__ = [
     "load_dnn",
     "measure_agent_ms",
     "pin_inference",
+    "platform_dnn",
     "profile",
     "profile_points",
     "profiled_pes",
@@ -180,6 +181,28 @@ def load_dnn(checkpoint: str | Path | None, arch: str = DEFAULT_ARCH, accuracy_f
         "weights": weights,
     }
     return model, section
+
+
+def platform_dnn(platform: Any, checkpoint: str | Path | None = None) -> tuple[Any, dict[str, Any], Any]:
+    """The DNN a platform was profiled with (its architecture, G and connectivity; a checkpoint's
+    weights if given), its ``dnn`` section, and the input it is timed on (seeded).
+
+    Raises:
+        BoardError: a checkpoint of another DNN (the platform's table would not be its).
+    """
+    import torch
+
+    section = platform.descriptor["dnn"]
+    connectivity = section.get("connectivity", "group")
+    model, loaded = load_dnn(checkpoint, section["arch"], accuracy_from=platform.path,
+                             groups=int(section["groups"]), connectivity=connectivity)
+    ours = [section["arch"], int(section["groups"]), list(section["input_shape"]), connectivity]
+    theirs = [loaded["arch"], loaded["groups"], list(loaded["input_shape"]), loaded["connectivity"]]
+    if ours != theirs:
+        raise BoardError(f"checkpoint {checkpoint}: arch, G, input, connectivity {theirs}; platform "
+                         f"{platform.name} was profiled with {ours}", path=checkpoint, field="checkpoint")
+    x = torch.randn(1, *loaded["input_shape"], generator=torch.Generator().manual_seed(0))
+    return model, loaded, x
 
 
 def _platform_accuracy(arch: str, groups: int, accuracy_from: str | Path | None) -> tuple[list[float], str]:
