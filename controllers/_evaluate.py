@@ -8,13 +8,19 @@ reward) and reduces them to one row per (controller, trace):
 * ``budget_met_rate``: share of inferences that met every budget in force;
 * ``accuracy``: mean top-1 accuracy of the groups used; ``energy_mj``: mean energy per inference;
 * ``latency_ms`` / ``latency_p95_ms``: mean and 95th percentile latency (queueing included);
-* ``reward``: mean reward per inference; ``reward_vs_oracle``: that / the oracle's mean reward on
-  the same trace(s) and seeds (NaN where the oracle's is not positive: a ratio means nothing there).
+* ``reward``: mean reward per inference;
+* ``gap_closed``, the headline score: ``(r - r_schedutil) / (r_oracle - r_schedutil)`` on the same
+  trace(s) and seeds, the share of the gap between a fixed floor (the ``schedutil`` governor at full
+  groups) and the clairvoyant oracle that a controller closes: 0 = no better than the governor, 1 =
+  the oracle's reward. Defined whatever the reward's sign (NaN only where the oracle is not ahead
+  of the floor); it can exceed 1 where the greedy oracle is beaten (it is not a strict upper bound);
+* ``reward_vs_oracle``: mean reward / the oracle's, kept where the oracle's is positive (NaN
+  elsewhere: a ratio to a negative reward means nothing).
 
 Each figure comes with ``<figure>_std``, its spread across episodes. Run folders of the same
 algorithm count as seeds of one controller: their row holds the mean over seeds, ``_std`` the
 spread over every episode of every seed and ``<figure>_seed_std`` the spread of the seeds' means.
-The oracle runs whether asked for or not: every ratio needs it.
+The oracle and the schedutil floor run whether asked for or not: the scores need them.
 """
 
 from __future__ import annotations
@@ -40,6 +46,10 @@ FIGURES = (
     "reward",
 )
 ALL_TRACES = "all"
+FLOOR = "schedutil"
+"""The floor of ``gap_closed``: the Linux default governor, which every board already runs."""
+SCORE_REFERENCES = (FLOOR, "oracle")
+SCORES = ("gap_closed", "reward_vs_oracle")
 _LOGGED = (
     "time_s",
     "latency_ms",
@@ -129,7 +139,7 @@ def evaluate(
         platform = load_platform(platform)
     if episodes < 1:
         raise ControllerError(f"--episodes: expected an integer >= 1, got {episodes}")
-    specs = [s for s in dict.fromkeys(controllers) if s != "oracle"] + ["oracle"]
+    specs = [s for s in dict.fromkeys(controllers) if s not in SCORE_REFERENCES] + list(SCORE_REFERENCES)
     trace_paths = resolve_traces(platform.name, list(traces or []), "eval")
     results: dict[tuple[str, str], list[dict[str, float]]] = defaultdict(list)
     seeds_of: dict[str, list[str]] = defaultdict(list)
@@ -152,7 +162,7 @@ def evaluate(
     labels = list(dict.fromkeys(controller_label(s) for s in specs))
     names = [Path(p).stem for p in trace_paths]
     rows = _rows(results, labels, names)
-    _add_oracle_ratio(rows)
+    _add_scores(rows)
     return Evaluation(platform.name, names, rows, kept)
 
 
@@ -170,23 +180,29 @@ def replay(platform: Any, trace: str, spec: str, seed: int = 0) -> Evaluation:
     label, name = controller_label(spec), Path(trace_path).stem
     episode = run_episode(env, make_controller(spec, platform, env), label, name, seed)
     env.close()
-    row = {**_row(label, name, [{**episode.figures(), "seed_index": 0}]), "reward_vs_oracle": float("nan")}
+    row = _row(label, name, [{**episode.figures(), "seed_index": 0}])
+    row.update({score: float("nan") for score in SCORES})
     return Evaluation(platform.name, [name], [row], [episode])
 
 
-def _add_oracle_ratio(rows: list[dict[str, Any]]) -> None:
-    """``reward_vs_oracle`` = mean reward / the oracle's mean reward on the same trace(s).
+def _add_scores(rows: list[dict[str, Any]]) -> None:
+    """``gap_closed`` and ``reward_vs_oracle`` of every row, against the references on its trace(s).
 
-    A ratio of means, not a mean of per-episode ratios: one episode where the oracle's reward is
-    near zero would otherwise swamp the rest. NaN where the oracle's mean reward is not positive.
+    Ratios of means, not means of per-episode ratios: one episode where the oracle's reward is near
+    the floor's (or near zero) would otherwise swamp the rest. The spreads are the reward's spreads
+    on the same scale.
     """
-    oracle = {r["trace"]: r for r in rows if r["controller"] == "oracle"}
+    oracle = {r["trace"]: r["reward"] for r in rows if r["controller"] == "oracle"}
+    floor = {r["trace"]: r["reward"] for r in rows if r["controller"] == FLOOR}
     for row in rows:
-        base = oracle[row["trace"]]["reward"]
+        top, bottom = oracle[row["trace"]], floor[row["trace"]]
         for suffix in ("", "_std", "_seed_std"):
-            if f"reward{suffix}" in row:
-                value = row[f"reward{suffix}"] / base if base > 0 else float("nan")
-                row[f"reward_vs_oracle{suffix}"] = value
+            if f"reward{suffix}" not in row:
+                continue
+            value = row[f"reward{suffix}"]
+            shift = bottom if suffix == "" else 0.0
+            row[f"gap_closed{suffix}"] = (value - shift) / (top - bottom) if top > bottom else float("nan")
+            row[f"reward_vs_oracle{suffix}"] = value / top if top > 0 else float("nan")
 
 
 def _row(label: str, trace: str, runs: list[dict[str, float]]) -> dict[str, Any]:

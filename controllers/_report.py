@@ -21,9 +21,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from controllers._evaluate import ALL_TRACES, FIGURES, Evaluation
+from controllers._evaluate import ALL_TRACES, FIGURES, SCORES, Evaluation
 
-TABLE_FIGURES = (*FIGURES, "reward_vs_oracle")
+TABLE_FIGURES = (*FIGURES, *SCORES)
 
 
 def _cell(row: dict[str, Any], name: str) -> str:
@@ -85,7 +85,7 @@ def write_report(evaluation: Evaluation, out: Path, header: str = "") -> list[Pa
     _write_text(out / "results.md", text)
     written.append(out / "results.md")
     columns = ["controller", "trace", "episodes", "n_seeds"]
-    columns += [c for f in (*FIGURES, "reward_vs_oracle") for c in (f, f"{f}_std", f"{f}_seed_std")]
+    columns += [c for f in TABLE_FIGURES for c in (f, f"{f}_std", f"{f}_seed_std")]
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
     writer.writeheader()

@@ -148,6 +148,13 @@ def _show(evaluation: Any, as_json: bool, out: Path | None, header: str) -> None
         print(f"\nper-trace table, CSV and plots: {out}/ ({len(written)} files)")
 
 
+SCORES_EXPLAINED = (
+    "gap_closed = (reward - schedutil's) / (oracle's - schedutil's): 0 = the Linux governor, "
+    "1 = the clairvoyant oracle (the headline score); reward_vs_oracle = reward / oracle's "
+    "(- where the oracle's reward is not positive)"
+)
+
+
 def _evaluate(args: argparse.Namespace) -> int:
     from controllers import evaluate
 
@@ -155,7 +162,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     evaluation = evaluate(args.platform, specs, args.traces, episodes=args.episodes, seed=args.seed)
     header = (
         f"{evaluation.platform}: simulated (dynscale env), {len(evaluation.traces)} trace(s), "
-        f"{args.episodes} episode(s) each; mean ±spread across episodes"
+        f"{args.episodes} episode(s) each; mean ±spread across episodes\n{SCORES_EXPLAINED}"
     )
     _show(evaluation, args.json, args.out, header)
     return 0
@@ -205,7 +212,7 @@ def _quickstart(args: argparse.Namespace) -> int:
     evaluation = evaluate(args.platform, specs)
     header = (
         f"{evaluation.platform}: {args.algo} trained {args.timesteps} steps on the shipped train traces, "
-        "evaluated on the held-out eval traces (simulated)"
+        f"evaluated on the held-out eval traces (simulated)\n{SCORES_EXPLAINED}"
     )
     _show(evaluation, args.json, out.parent / "evaluation", header)
     return 0

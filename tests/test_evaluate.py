@@ -61,6 +61,7 @@ def test_every_controller_gets_a_row_per_trace_and_over_all(evaluated):
             "energy_mj",
             "reward",
             "reward_vs_oracle",
+            "gap_closed",
             "latency_ms",
             "latency_p95_ms",
             "reward_std",
@@ -74,6 +75,27 @@ def test_the_oracle_is_ahead_of_every_heuristic(evaluated):
     assert oracle["reward_vs_oracle"] == 1.0
     for row in rows:
         assert row["reward"] <= oracle["reward"], row["controller"]
+
+
+def test_gap_closed_runs_from_the_schedutil_floor_to_the_oracle(evaluated):
+    rows = evaluated[0]["rows"]
+    for trace in ("bursty", "steady", "all"):
+        by_name = {r["controller"]: r for r in rows if r["trace"] == trace}
+        top, bottom = by_name["oracle"]["reward"], by_name["schedutil"]["reward"]
+        assert top > bottom
+        assert by_name["oracle"]["gap_closed"] == pytest.approx(1.0)
+        assert by_name["schedutil"]["gap_closed"] == pytest.approx(0.0)
+        lookup = by_name["lookup"]
+        assert lookup["gap_closed"] == pytest.approx((lookup["reward"] - bottom) / (top - bottom))
+
+
+def test_the_floor_and_the_oracle_run_unasked(tiny, tmp_path):
+    from controllers import evaluate
+
+    traces = write_tiny_traces(tiny, tmp_path)
+    rows = evaluate(tiny, ["lookup"], traces[:1]).rows
+    assert [r["controller"] for r in rows if r["trace"] == "all"] == ["lookup", "schedutil", "oracle"]
+    assert all(r["gap_closed"] == r["gap_closed"] for r in rows)  # never NaN here
 
 
 def test_governors_run_the_full_network(evaluated):
