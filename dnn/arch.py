@@ -4,7 +4,8 @@ An architecture is a stack of five convolution layers and three fully connected 
 AlexNet. Every layer but the last splits its output channels into G equal groups; group g is one
 slice of the layer's width. The classifier (the last layer) reads the features of every active
 group, so its logits are the sum of one head per group. The shapes below are this project's choice:
-the paper's AlexNet-for-CIFAR-10 layer shapes are not public (``/work/shared/research/paper.md``).
+the paper (Xun et al., MLCAD 2019, arXiv 2105.03600) does not publish its AlexNet-for-CIFAR-10
+layer shapes.
 
 Connectivity says which groups of the layer before a group reads:
 
