@@ -1,9 +1,11 @@
 """The error a user can fix in a controller name, run folder or policy file.
 
-The message is one line, naming the file, line and field where there is one
-(``FILE:LINE: field 'NAME': what is wrong``); the command line prints it and exits 2.
+One line, ``FILE:LINE: field 'NAME': what is wrong`` (``platform_models.errors.InputError``); the
+command line prints it and exits 2.
 """
 
+from platform_models.errors import InputError
 
-class ControllerError(Exception):
-    """Bad input to ``controllers``; the message says what and where, in one line."""
+
+class ControllerError(InputError):
+    """Bad input to ``controllers``: a controller name, run folder or policy file."""

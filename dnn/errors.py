@@ -1,9 +1,11 @@
 """The error a user can fix in the dynamic DNN (bad k, bad checkpoint, missing data).
 
-The message is one line, naming the file, line and field where there is one
-(``FILE:LINE: field 'NAME': what is wrong``); the command line prints it and exits 2.
+One line, ``FILE:LINE: field 'NAME': what is wrong`` (``platform_models.errors.InputError``); the
+command line prints it and exits 2.
 """
 
+from platform_models.errors import InputError
 
-class DNNError(Exception):
-    """Bad input to ``dnn``; the message says what and where, in one line."""
+
+class DNNError(InputError):
+    """Bad input to ``dnn``: a bad k, checkpoint or data folder."""

@@ -19,25 +19,12 @@ from dynscale import __version__, _board, _dnn, _learn, _live, _platform, _trace
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
-# (module, class) of every package's user-error base class. Looked up in sys.modules when an
-# exception escapes: a package that was never imported cannot have raised, so nothing heavy loads.
-_USER_ERRORS = (
-    ("dnn.errors", "DNNError"),
-    ("platform_models.errors", "PlatformError"),
-    ("traces.errors", "TraceError"),
-    ("envs.errors", "EnvError"),
-    ("controllers.errors", "ControllerError"),
-    ("hw_agents.errors", "BoardError"),
-)
-
-
 def user_error_types() -> tuple[type[BaseException], ...]:
-    found = []
-    for module_name, class_name in _USER_ERRORS:
-        module = sys.modules.get(module_name)
-        if module is not None:
-            found.append(getattr(module, class_name))
-    return tuple(found)
+    """The base of every package's user errors (``platform_models.errors.InputError``), looked up in
+    sys.modules when an exception escapes: a package that was never imported cannot have raised one,
+    so nothing heavy loads for ``--help`` and the light verbs."""
+    module = sys.modules.get("platform_models.errors")
+    return () if module is None else (module.InputError,)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -231,12 +231,12 @@ class Board:
             chosen = set(cpus)
         elif isinstance(cores, int):
             if not 1 <= cores <= len(cpus):
-                raise BoardError(f"cores {cores}: expected 1..{len(cpus)} for PE {pe!r}", field="cores")
+                raise BoardError(f"expected 1..{len(cpus)} for PE {pe!r}, got {cores}", field="cores")
             chosen = set(cpus[:cores])
         else:
             chosen = set(cores)
             if not chosen or not chosen <= set(cpus):
-                raise BoardError(f"cores {sorted(chosen)}: expected CPUs of PE {pe!r} {list(cpus)}",
+                raise BoardError(f"expected CPUs of PE {pe!r} {list(cpus)}, got {sorted(chosen)}",
                                  field="cores")
         try:
             os.sched_setaffinity(0, chosen)

@@ -1,40 +1,14 @@
 """The error a user can fix in a board: absent, not permitted, or a bad sysfs tree.
 
-The message is one line, naming the file, line and field where there is one
-(``FILE:LINE: field 'NAME': what is wrong``); the command line prints it and exits 2.
+One line, ``FILE:LINE: field 'NAME': what is wrong`` (``platform_models.errors.InputError``); the
+command line prints it and exits 2.
 """
 
-from __future__ import annotations
-
-from pathlib import Path
+from platform_models.errors import InputError
 
 
-class BoardError(Exception):
-    """Bad input to ``hw_agents``; the message says what and where, in one line.
-
-    Attributes:
-        path: the file concerned, or None.
-        line: 1-based line in that file, or None.
-        field: the field (sysfs attribute, argument) concerned, or None.
-        reason: the message without its location.
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        path: str | Path | None = None,
-        line: int | None = None,
-        field: str | None = None,
-    ) -> None:
-        self.path = None if path is None else str(path)
-        self.line = line
-        self.field = field
-        self.reason = message
-        where = ""
-        if self.path is not None:
-            where = f"{self.path}:{line}: " if line is not None else f"{self.path}: "
-        super().__init__(where + message)
+class BoardError(InputError):
+    """Bad input to ``hw_agents``: a board, its sysfs tree, or a run already holding it."""
 
 
 class BoardAbsentError(BoardError):

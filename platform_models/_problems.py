@@ -19,14 +19,11 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        message = " ".join(self.message.split())  # one line, whatever the input held
-        where = self.path if self.line is None else f"{self.path}:{self.line}"
-        if self.field is None:
-            return f"{where}: {message}"
-        return f"{where}: field '{self.field}': {message}"
+        return str(self.error())
 
     def error(self) -> PlatformError:
-        return PlatformError(str(self), path=self.path, line=self.line, field=self.field)
+        message = " ".join(self.message.split())  # one line, whatever the input held
+        return PlatformError(message, path=self.path, line=self.line, field=self.field)
 
 
 def as_number(value: Any) -> float | None:

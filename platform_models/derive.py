@@ -109,8 +109,8 @@ def derive_table_text(descriptor: Descriptor) -> str:
     """The derived table's bytes: a comment header naming its provenance, then the rows."""
     if descriptor.provenance_kind != "derived":
         raise PlatformError(
-            f"{descriptor.path}: provenance.kind is not 'derived'; only derived tables are regenerated",
-            path=str(descriptor.path),
+            "not 'derived'; only derived tables are regenerated",
+            path=descriptor.path,
             field="provenance.kind",
         )
     comments = [
@@ -280,6 +280,4 @@ def _numbers(descriptor: Descriptor, data: dict, where: tuple):
 
 def _error(descriptor: Descriptor, where: tuple, message: str) -> PlatformError:
     field = ".".join(str(k) for k in where)
-    return PlatformError(
-        f"{descriptor.path}: field '{field}': {message}", path=str(descriptor.path), field=field
-    )
+    return PlatformError(message, path=descriptor.path, field=field)

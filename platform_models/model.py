@@ -131,7 +131,7 @@ class PlatformModel:
         index = self._pe_index.get(name)
         if index is None:
             raise PlatformError(
-                f"{self.name}: unknown PE {name!r} (PEs: {', '.join(self._pe_index)})", field="pe"
+                f"unknown PE {name!r} (PEs: {', '.join(self._pe_index)})", path=self.name, field="pe"
             )
         return self.pes[index]
 
@@ -188,9 +188,9 @@ class PlatformModel:
         cores = n_cores if cores_by_pe is None else np.asarray(cores_by_pe, dtype=np.float64)
         if cores.shape != n_cores.shape or not np.all((cores > 0) & (cores <= n_cores)):
             raise PlatformError(
-                f"{self.name}: cores_by_pe must give, per PE, cores in (0, n_cores] "
+                f"cores_by_pe must give, per PE, cores in (0, n_cores] "
                 f"(n_cores {n_cores.tolist()}), got {cores.tolist()}",
-                field="cores",
+                path=self.name, field="cores",
             )
         parts = []
         for i, (first, stop) in enumerate(self._config_spans):
@@ -216,9 +216,9 @@ class PlatformModel:
         values = tuple(float(a) for a in accuracy)
         if len(values) != self.groups or not all(0.0 <= a <= 1.0 for a in values):
             raise PlatformError(
-                f"{self.name}: accuracy override must be {self.groups} fractions in [0, 1], "
+                f"accuracy override must be {self.groups} fractions in [0, 1], "
                 f"got {list(accuracy)}",
-                field="accuracy",
+                path=self.name, field="accuracy",
             )
         other = copy.copy(self)
         other.accuracy = values
@@ -242,18 +242,20 @@ class PlatformModel:
             or not 1 <= groups <= self.groups
         ):
             raise PlatformError(
-                f"{self.name}: groups must be an integer in 1..{self.groups}, got {groups!r}", field="groups"
+                f"groups must be an integer in 1..{self.groups}, got {groups!r}",
+                path=self.name,
+                field="groups",
             )
         freqs = pe_obj.freqs_mhz
         if not freqs[0] <= freq_mhz <= freqs[-1]:  # also refuses NaN
             raise PlatformError(
-                f"{self.name}: {freq_mhz!r} MHz is outside PE '{pe}' range {freqs[0]:g}..{freqs[-1]:g} MHz",
-                field="freq_mhz",
+                f"{freq_mhz!r} MHz is outside PE '{pe}' range {freqs[0]:g}..{freqs[-1]:g} MHz",
+                path=self.name, field="freq_mhz",
             )
         if not 0 < cores <= pe_obj.n_cores:
             raise PlatformError(
-                f"{self.name}: cores must be in (0, {pe_obj.n_cores}] on PE '{pe}', got {cores!r}",
-                field="cores",
+                f"cores must be in (0, {pe_obj.n_cores}] on PE '{pe}', got {cores!r}",
+                path=self.name, field="cores",
             )
         hi = bisect_left(freqs, freq_mhz)
         at_hi = self._at_cores(pe, freqs[hi], cores, groups, pe_obj.n_cores)

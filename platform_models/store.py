@@ -42,7 +42,7 @@ def resolve_platform(name_or_path: str | os.PathLike) -> Path:
     if path.is_file():
         return path
     raise PlatformError(
-        f"{text}: no such platform (shipped: {', '.join(shipped_platforms())}; "
+        f"no such platform (shipped: {', '.join(shipped_platforms())}; "
         "or give the path of a descriptor .yaml)",
         path=text,
     )
@@ -108,7 +108,7 @@ def _table_text(
     for i, row in enumerate(rows):
         if not isinstance(row, dict) or set(row) != set(COLUMNS):
             raise PlatformError(
-                f"{where}: row {i}: expected exactly the columns {','.join(COLUMNS)}, "
+                f"row {i}: expected exactly the columns {','.join(COLUMNS)}, "
                 f"got {sorted(row) if isinstance(row, dict) else type(row).__name__}",
                 path=where,
             )
@@ -116,7 +116,7 @@ def _table_text(
         text = format_table(list(rows), list(comments))
     except (TypeError, ValueError) as exc:
         raise PlatformError(
-            f"{where}: a cell is not a number where one is expected ({exc})", path=where
+            f"a cell is not a number where one is expected ({exc})", path=where
         ) from None
     parsed, problems = parse_table(text, where)
     problems += check_rows(parsed, descriptor, where) if not problems else []

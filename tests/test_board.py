@@ -76,7 +76,7 @@ def test_host_without_cpufreq_has_one_nominal_level_and_says_so(tmp_path):
     assert "cpufreq absent" in whys[str(root / "proc/cpuinfo")]
     with board.session():
         assert board.set_frequency("cpu", 2000) is False
-    with pytest.raises(BoardError, match=r"^1000 MHz is not a level of PE 'cpu': 2000$"):
+    with pytest.raises(BoardError, match=r"^field 'freq_mhz': 1000 MHz is not a level of PE 'cpu': 2000$"):
         board.set_frequency("cpu", 1000)
 
 
@@ -156,18 +156,18 @@ def test_real_host_read_only(tmp_path):
 
 def test_pin_checks_cores(tmp_path):
     board = open_board("host", sysfs_root=make_host_tree(tmp_path / "fs", n_cpus=2))
-    with pytest.raises(BoardError, match=r"^cores 3: expected 1..2 for PE 'cpu'$"):
+    with pytest.raises(BoardError, match=r"^field 'cores': expected 1..2 for PE 'cpu', got 3$"):
         board.pin("cpu", cores=3)
-    with pytest.raises(BoardError, match=r"^cores \[7\]: expected CPUs of PE 'cpu' \[0, 1\]$"):
+    with pytest.raises(BoardError, match=r"^field 'cores': expected CPUs of PE 'cpu' \[0, 1\], got \[7\]$"):
         board.pin("cpu", cores=[7])
 
 
 def test_unknown_board_and_pe(tmp_path):
-    expected = r"^unknown board 'xu4'; expected one of odroid-xu3, jetson-nano, host$"
+    expected = r"^field 'board': unknown board 'xu4'; expected one of odroid-xu3, jetson-nano, host$"
     with pytest.raises(BoardError, match=expected):
         open_board("xu4")
     board = open_board("host", sysfs_root=make_host_tree(tmp_path / "fs"))
-    with pytest.raises(BoardError, match=r"^no PE 'gpu' on host; it has cpu$"):
+    with pytest.raises(BoardError, match=r"^field 'pe': no PE 'gpu' on host; it has cpu$"):
         board.set_frequency("gpu", 100)
 
 

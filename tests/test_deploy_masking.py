@@ -202,5 +202,5 @@ def test_deploy_pes_keeps_the_dnn_on_the_named_cluster_and_refuses_an_unknown_pe
     capsys.readouterr()
     assert main([*common, "--pes", "a7,npu", "--out", str(tmp_path / "bad")]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "odroid-xu3.yaml: platform odroid-xu3 has no PE npu" in err
+    assert err.count("\n") == 1 and "odroid-xu3.yaml: field 'pes': platform odroid-xu3 has no PE npu" in err
     assert not (tmp_path / "bad").exists()

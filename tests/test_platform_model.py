@@ -112,14 +112,14 @@ def test_interpolation_is_monotonic_on_the_shipped_tables(xu3):
 @pytest.mark.parametrize(
     ("args", "match"),
     [
-        (("npu", 1000, 1, 1), r"^tiny: unknown PE 'npu' \(PEs: little, big, gpu\)$"),
-        (("big", 2100, 1, 1), r"^tiny: 2100 MHz is outside PE 'big' range 800\.\.2000 MHz$"),
+        (("npu", 1000, 1, 1), r"^tiny: field 'pe': unknown PE 'npu' \(PEs: little, big, gpu\)$"),
+        (("big", 2100, 1, 1), r"^tiny: field 'freq_mhz': 2100 MHz is outside PE 'big' range 800\.\.2000 MHz"),
         (("big", 799.0, 1, 1), r"outside PE 'big' range"),
         (("big", float("nan"), 1, 1), r"outside PE 'big' range"),
-        (("big", 1000, 3, 1), r"^tiny: cores must be in \(0, 2\] on PE 'big', got 3$"),
+        (("big", 1000, 3, 1), r"^tiny: field 'cores': cores must be in \(0, 2\] on PE 'big', got 3$"),
         (("big", 1000, 0, 1), r"cores must be in \(0, 2\]"),
         (("gpu", 400, 1.5, 1), r"cores must be in \(0, 1\] on PE 'gpu'"),
-        (("big", 1000, 1, 5), r"^tiny: groups must be an integer in 1\.\.4, got 5$"),
+        (("big", 1000, 1, 5), r"^tiny: field 'groups': groups must be an integer in 1\.\.4, got 5$"),
         (("big", 1000, 1, 0), r"groups must be an integer in 1\.\.4"),
     ],
 )
