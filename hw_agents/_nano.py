@@ -3,7 +3,7 @@
 * CPU: cpufreq ``policy0`` (cpus 0-3), kHz.
 * GPU: devfreq ``57000000.gpu``, under ``/sys/devices/gpu.0/`` or ``/sys/devices/57000000.gpu/``
   depending on the L4T release, so it is found through ``/sys/class/devfreq``; Hz, set by
-  ``min_freq``/``max_freq``. (research/hardware.md §2.2)
+  ``min_freq``/``max_freq`` (NVIDIA's ``jetson_clocks``; rbonghi/jetson_stats ``jtop/core/gpu.py``)
 * Power: INA3221 (driver ``ina3221x``) at ``/sys/bus/i2c/drivers/ina3221x/6-0040/iio:device0``,
   rails named by ``rail_name_N``, power ``in_powerN_input`` in mW. ``POM_5V_IN`` is the whole
   board's input: it already contains the CPU and GPU rails, never add them to it (NVIDIA forum

@@ -1,6 +1,7 @@
 """The Odroid XU3 (Exynos 5422): PEs a7 (cpus 0-3), a15 (cpus 4-7), gpu (Mali-T628); four INA231 rails.
 
-Kernel flavours (research/hardware.md §0.1, §1):
+Kernel flavours (Hardkernel's 3.10 and 4.14 kernels, mainline 5.4 and its
+``exynos5422-odroidxu3.dts``):
 * Hardkernel 3.10: ``cpu0/cpufreq`` (A7) and ``cpu4/cpufreq`` (A15), frequency tables in
   ``cpufreq/mp-cpufreq/{kfc,cpu}_freq_table``; INA231 at ``/sys/bus/i2c/drivers/INA231/3-00xx``;
   Mali locked through ``/sys/bus/platform/drivers/mali/11800000.mali/dvfs_{min,max}_lock`` (MHz,

@@ -2,10 +2,11 @@
 
 ``make_xu3_tree(root, kernel=...)``, ``make_nano_tree(root)`` and ``make_host_tree(root)`` write a
 tree under ``root`` (which then plays "/" for ``open_board(..., sysfs_root=root)``). Layouts and
-contents follow research/hardware.md (Hardkernel 3.10/4.14 and mainline 5.4 kernels on the XU3,
-L4T 32 on the Nano, acpi-cpufreq or intel_pstate on a host), including the kernels' quirks:
-``scaling_setspeed`` reads "<unsupported>" unless the governor is userspace; devfreq min <= max;
-``/sys/class/...`` entries are symlinks into ``/sys/devices``; RAPL ``energy_uj`` is mode 0400.
+contents follow the public kernels and their documentation (Hardkernel 3.10/4.14 and mainline
+5.4 kernels on the XU3, L4T 32 on the Nano, acpi-cpufreq or intel_pstate on a host), including
+the kernels' quirks: ``scaling_setspeed`` reads "<unsupported>" unless the governor is
+userspace; devfreq min <= max; ``/sys/class/...`` entries are symlinks into ``/sys/devices``; RAPL
+``energy_uj`` is mode 0400.
 
 A plain file cannot react to a write the way an attribute does. The kernel's refusals that matter
 (setspeed only under userspace; min never above max) are checked by the writers in ``hw_agents``
@@ -18,13 +19,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-# Odroid XU3: mainline exynos5800.dtsi OPPs, in kHz (research/hardware.md §1.2).
+# Odroid XU3: OPPs of mainline arch/arm/boot/dts/samsung/exynos5800.dtsi, in kHz.
 XU3_A7_KHZ = tuple(range(200_000, 1_400_001, 100_000))
 XU3_A15_KHZ = tuple(range(200_000, 2_000_001, 100_000))
 XU3_GPU_MHZ = (177, 266, 350, 420, 480, 543, 600)
-# INA231 address -> Hardkernel sensor_name (mainline XU3 DT comments agree, hardware.md §1.5).
+# INA231 address -> Hardkernel sensor_name (Hardkernel ina231-sysfs.c; the
+# mainline exynos5422-odroidxu3.dts comments agree).
 XU3_INA231 = {"0040": "sensor_arm", "0041": "sensor_mem", "0044": "sensor_g3d", "0045": "sensor_kfc"}
-# Jetson Nano, L4T 32 (hardware.md §2.1, §2.2).
+# Jetson Nano, L4T 32 (``scaling_available_frequencies`` and GPU devfreq ``available_frequencies``
+# as NVIDIA's jetson_clocks and Nano DVFS scripts list them).
 NANO_CPU_KHZ = (102000, 204000, 307200, 403200, 518400, 614400, 710400, 825600, 921600, 1036800,
                 1132800, 1224000, 1326000, 1428000, 1479000)
 NANO_GPU_HZ = tuple(76_800_000 * n for n in range(1, 13))

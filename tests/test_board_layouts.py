@@ -34,7 +34,8 @@ def test_xu3_pes_rails_and_zones(tmp_path, kernel, cpu_control):
 
 
 def test_xu3_rails_are_named_by_sensor_name_not_address(tmp_path):
-    """One project swaps A7 and MEM addresses (research/hardware.md §1.5): the name decides."""
+    """One project (Barbeque RTRM's Odroid power manager) swaps A7 and MEM addresses against the XU3
+    device tree: the name decides."""
     root = make_xu3_tree(tmp_path / "fs", kernel="4.14")
     ina = root / "sys/bus/i2c/drivers/INA231"
     (ina / "0-0041/sensor_W").chmod(0o644)

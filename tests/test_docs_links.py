@@ -1,5 +1,6 @@
 """The README's promises a newcomer relies on: its first code block is exactly the two set-up
-commands, and every relative link in the README and docs/ points at a file of the repository."""
+commands, every relative link in the README and docs/ points at a file (and heading) of the
+repository, and nothing cites a path outside it."""
 
 import re
 from pathlib import Path
@@ -41,8 +42,22 @@ def test_every_relative_link_resolves():
     assert not broken, "\n".join(broken)
 
 
+SOURCES = ("dnn", "platform_models", "traces", "envs", "controllers", "hw_agents", "dynscale",
+           "benchmarks", "tests", "docs")
+# Notes that live beside the repository, not in it: cite the public sources they name instead.
+OUTSIDE = ("/work/", "board-facts", "research/hardware.md", "research/paper.md")
+
+
 def test_no_paths_outside_the_repository():
+    files = [ROOT / "README.md", ROOT / "Makefile", ROOT / "pyproject.toml"]
+    for folder in SOURCES:
+        files += [p for p in (ROOT / folder).rglob("*") if p.suffix in {".py", ".md", ".yaml", ".yml"}]
+    this = Path(__file__).resolve()
     offenders = [
-        str(doc.relative_to(ROOT)) for doc in DOCS if "/work/" in doc.read_text(encoding="utf-8")
+        f"{path.relative_to(ROOT)}: {needle}"
+        for path in files
+        if path.resolve() != this
+        for needle in OUTSIDE
+        if needle in path.read_text(encoding="utf-8")
     ]
-    assert not offenders
+    assert not offenders, "\n".join(offenders)
