@@ -20,6 +20,7 @@ from envs._reward import VIOLATION_CAP, W_ACCURACY, W_ENERGY, W_MISS, W_VIOLATIO
 from envs._tables import OperatingTable, build_operating_table
 from envs.errors import EnvError
 from envs.soc import FrameResult, SocSimulation, n_frames_of
+from platform_models.frame import frame_outcome
 
 MASK_MIN_SHARE = 0.1
 """Default: a PE whose competing load leaves the DNN less than 0.1 core (GPU: 10 %) is masked."""
@@ -293,34 +294,31 @@ class DynamicDNNEnv(gym.Env):
     def _frame_info(self, a: int, result: FrameResult) -> dict[str, Any]:
         sim = self._sim
         table = self._table
-        latency_budget, power_budget, energy_budget = table.budget_inf_rows[result.segment]
-        energy_mj = result.energy_mj
-        running_ms = result.busy_ms - result.agent_ms
-        power_w = energy_mj / running_ms if running_ms > 0.0 else 0.0
-        met = result.latency_ms <= latency_budget and power_w <= power_budget and energy_mj <= energy_budget
-        if not met:
+        outcome = frame_outcome(latency_ms=result.latency_ms, queue_ms=result.start_ms - result.arrival_ms,
+                                run_ms=result.busy_ms - result.agent_ms, energy_mj=result.energy_mj,
+                                budgets=table.budget_inf_rows[result.segment])
+        if not outcome.budget_met:
             self._missed += 1
         self._groups = self._groups_of_action[a]
-        self._last = (result.latency_ms, power_w, energy_mj)
+        self._last = outcome.last
         p = sim.pe
         freq_mhz, max_freq_mhz = sim.freq_mhz, self._max_freq_mhz
+        _, power_budget, energy_budget = outcome.budgets
         return {
-            "latency_ms": result.latency_ms,
-            "energy_mj": energy_mj,
-            "power_w": power_w,
+            **outcome.controller_info(),
+            "energy_mj": outcome.energy_mj,
+            "power_w": outcome.power_w,
             "accuracy": self._accuracy_list[a],
-            "budget_met": met,
+            "budget_met": outcome.budget_met,
             "groups": self._groups,
             "pe": self._pe_names[p],
             "freq_mhz": freq_mhz[p],
             "time_s": result.end_ms / 1000.0,
-            "latency_budget_ms": latency_budget,
             "power_budget_w": power_budget,
             "energy_budget_mj": energy_budget,
             "missed": self._missed,
             "frame": sim.frames_done - 1,
             "backlog": sim.backlog,
-            "queue_ms": result.start_ms - result.arrival_ms,
             "overhead_ms": result.overhead_ms,
             "agent_ms": result.agent_ms,
             "competing_speed": min(

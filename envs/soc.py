@@ -39,7 +39,6 @@ trace's true future segments, without noise and without touching the simulation.
 from __future__ import annotations
 
 import math
-from bisect import bisect_right
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
@@ -48,6 +47,8 @@ import numpy as np
 import simpy
 
 from envs._tables import OperatingTable
+from platform_models.frame import backlog as frames_waiting
+from platform_models.frame import segment_at
 
 MIN_WORK = 0.05
 """The least work of one inference (a fraction of the table's mean), however the noise falls."""
@@ -148,12 +149,15 @@ class SocSimulation:
 
     @property
     def backlog(self) -> int:
-        """Frames waiting behind the one about to start."""
-        return max(len(self.queue) - 1, 0)
+        """Frames waiting behind the one about to start (``platform_models.frame.backlog``)."""
+        if not self.queue:
+            return 0
+        frames_left = self.n_frames - self.frames_done - 1
+        return frames_waiting(self.env.now, self.queue[0], self.period_ms, frames_left)
 
     def segment(self) -> int:
         """Trace segment holding the current time."""
-        return bisect_right(self._seg_starts, self.env.now) - 1
+        return segment_at(self._seg_starts, self.env.now)
 
     def run_frame(self, action: int) -> FrameResult:
         """Infer the frame at the head of the queue with ``action``; stop at the next frame's start."""
@@ -187,7 +191,7 @@ class SocSimulation:
         t = np.full(n, now + agent_ms)
         work = np.ones(n)
         energy = np.zeros(n)
-        s = bisect_right(self._seg_starts, now + agent_ms) - 1
+        s = segment_at(self._seg_starts, now + agent_ms)
         while active.size:
             seg_end = table.seg_end_ms[s]
             rate = table.rate_per_ms[s, active]
@@ -248,7 +252,7 @@ class SocSimulation:
             self.pe = p
             self.freq_mhz[p] = freq_mhz
             mark_ms = env.now
-            segment = bisect_right(self._seg_starts, start_ms) - 1
+            segment = segment_at(self._seg_starts, start_ms)
             s = self._pe_seg[p]
             work = max(1.0 + cv_at(s, a) * self._noise_z[self.frames_done], MIN_WORK)
             rate, power_w = rate_at(s, a), power_at(s, a)

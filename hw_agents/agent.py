@@ -2,29 +2,34 @@
 
 Frames arrive at the trace's frame period (frame ``i`` at ``i x frame_period_ms``, as in the
 simulator) and are inferred in order; a frame that arrives while another is being inferred waits,
-and its latency counts from its arrival. For every frame the agent
+and its latency counts from its arrival. Every frame goes through four stages, each a method of
+the run, each timed and logged (``sense_ms``, ``decide_ms``, ``apply_ms``, ``record_ms``; their sum
+is the frame's ``agent_ms``, the agent's own time on it), and the inference between apply and record:
 
-1. reads the competing load of every PE: busy cores from /proc/stat over the CPUs of the PE since
-   the last frame, minus this process's own CPU time (the DNN is not competing with itself);
-2. builds the shared observation (``platform_models.ObservationSpec`` of the board's platform:
-   budgets in force, how the last inference did, load, frequencies, current configuration);
-3. asks the controller for a configuration (groups k, PE, frequency), passing ``info["action_mask"]``
-   (False for the configurations of PEs the agent cannot run the DNN on, see :func:`masked_pes`); a
-   masked answer is replaced by ``controllers.nearest_allowed`` (same groups, fastest allowed PE, the
-   same share of its top frequency) and logged in the ``fallback`` column; then it applies it:
-   ``set_active_groups(k)``, ``board.pin(pe)`` with the torch threads the platform's contention rule
-   gives at the load read (``Contention.config_metrics``: at most one per core the load leaves free,
-   the count whose table row is fastest), and ``board.set_frequency`` where the board lets us (not
-   in monitor-only mode);
-4. runs the DNN on the input (on a CUDA GPU PE: model and input on the device, timed up to
-   ``torch.cuda.synchronize()``), sampling the PE's power sensor in a thread over the inference (where
-   there is none, the platform table's power for that operating point, marked ``power_source =
-   model``);
-5. logs one CSV row (flushed at once, so a killed run keeps its log). Its ``agent_ms`` is the
-   agent's own time on the frame: from when it could take the frame up (its arrival, or the end of
-   the previous frame if later) to the start of the inference (steps 1-3, and the wake-up from
-   waiting for the frame). The profiler measures it to give the simulator
-   (``PE.agent_overhead_ms``).
+1. **sense**: the trace's budgets in force, the competing load of every PE (busy cores from
+   /proc/stat over the CPUs of the PE since the last frame, minus this process's own CPU time on the
+   PE it is pinned to: the DNN is not competing with itself, :class:`hw_agents.procstat.BusyMeter`)
+   and the frames waiting behind this one;
+2. **decide**: the shared observation (``platform_models.ObservationSpec``: budgets, how the last
+   frame did, load, frequencies, current configuration), the controller's answer, told the last
+   frame's outcome (``platform_models.frame``) and ``info["action_mask"]`` (False for the
+   configurations of PEs the agent cannot run the DNN on, see :func:`masked_pes`); a masked answer is
+   replaced by ``controllers.nearest_allowed`` (same groups, fastest allowed PE, the same share of its
+   top frequency) and logged in the ``fallback`` column;
+3. **apply**: ``set_active_groups(k)``, ``board.set_frequency`` where the board lets us (not in
+   monitor-only mode), ``board.pin(pe)`` and the torch threads the platform's contention rule gives
+   at the load read (``Contention.rows_read``: at most one per core the load leaves free, the count
+   whose table row is fastest);
+4. the inference (on a CUDA GPU PE: model and input on the device, timed up to
+   ``torch.cuda.synchronize()``), the PE's power sensor sampled in a thread over it (where there is
+   none, the platform table's power for that operating point, ``power_source = model``);
+5. **record**: the frame's outcome (latency from arrival, budget met, power and energy, all as
+   ``platform_models.frame`` defines them for the simulator too) and its CSV row, written and flushed
+   at once after it (the write itself is not timed) so that a killed run keeps its log.
+
+``wake_ms`` is the time from a frame's arrival to the agent running again after sleeping for it
+(the operating system's, not the agent's, and 0 when the frame was already waiting). The profiler
+times ``wake_ms + agent_ms`` to give the simulator its ``PE.agent_overhead_ms``.
 
 The trace's competing load is played for real meanwhile (:class:`hw_agents.LoadReplayer`), starting
 with the first frame; the trace starts over when ``duration_s`` outlasts it. Whatever happens, the
@@ -44,12 +49,13 @@ import time
 from collections.abc import Collection
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from hw_agents.errors import BoardError
 from hw_agents.loadgen import LoadReplayer
+from hw_agents.procstat import BusyMeter
 from hw_agents.profiler import (
     PowerSampler,
     inference_state_restored,
@@ -57,12 +63,18 @@ from hw_agents.profiler import (
     platform_dnn,
     set_all_threads_affinity,
 )
-from hw_agents.recorder import read_cpu_times
+from platform_models.frame import FrameOutcome, frame_outcome
+from platform_models.frame import backlog as frames_waiting
+from platform_models.model import Config
+from traces import Budgets
 
 __all__ = ["LOG_NAME", "SUMMARY_NAME", "DeploySummary", "deploy", "masked_pes", "summarise_log"]
 
 LOG_NAME = "deploy-log.csv"
 SUMMARY_NAME = "summary.json"
+STAGE_COLUMNS = ("sense_ms", "decide_ms", "apply_ms", "record_ms")
+"""The log's columns timing the agent's stages on each frame; ``agent_ms`` is their sum."""
+_NO_LAST = (math.nan, math.nan, math.nan)  # the observation's last-frame figures before the first frame
 
 
 @dataclass(frozen=True)
@@ -126,16 +138,16 @@ def deploy(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     model, dnn_section, x = platform_dnn(platform, checkpoint)
-    run = _LiveRun(board, controller, trace, platform, _Runner(model, x, platform, masked), proc_root,
-                   dnn_section["accuracy_top1"], masked)
     log_path = out / LOG_NAME
     period_s = trace.frame_period_ms / 1000.0
     n_frames = max(math.ceil(duration_s / period_s - 1e-9), 1)
+    run = _LiveRun(board, controller, trace, platform, _Runner(model, x, platform, masked), proc_root,
+                   dnn_section["accuracy_top1"], masked, n_frames)
     # The first frame arrives one frame period after the load starts, so that its load reading has a
     # window as long as every later one.
     replayer = (LoadReplayer(trace, board.pes, lead_in_s=period_s, nice=load_nice) if replay_load
                 else contextlib.nullcontext())
-    with inference_state_restored(), board.session(), torch.inference_mode():
+    with contextlib.closing(run), inference_state_restored(), board.session(), torch.inference_mode():
         run.warm_up()
         with replayer, log_path.open("w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=run.columns, restval="")
@@ -246,17 +258,59 @@ def _csv_cells(row: dict[str, Any]) -> dict[str, Any]:
     return {k: "" if isinstance(v, float) and math.isnan(v) else v for k, v in row.items()}
 
 
-class _LiveRun:
-    """The state the agent carries from one frame to the next."""
+class _Sensed(NamedTuple):
+    """What the sense stage read at a frame's start."""
 
-    def __init__(self, board: Any, controller: Any, trace: Any, platform: Any, runner: _Runner,
-                 proc_root: str | Path, accuracy: list[float], masked: dict[str, str]) -> None:
+    index: int
+    arrival_s: float
+    ready_s: float
+    """When the agent could take the frame up: its arrival, or the previous frame's end if later."""
+    wake_ms: float
+    """From the frame's arrival to the agent running again after sleeping for it (0 if it did not)."""
+    trace_time_s: float
+    budgets: Budgets
+    load: dict[str, float]
+    backlog: int
+
+
+class _Decision(NamedTuple):
+    """What the decide stage chose: the configuration, and the controller's own pick where the agent
+    replaced it (``fallback``, as ``static:K:PE:FREQ`` names it; empty when not)."""
+
+    action: int
+    config: Config
+    fallback: str
+
+
+class _Ran(NamedTuple):
+    """The inference as it went."""
+
+    threads: int
+    infer_ms: float
+    end_s: float
+    power_w: float
+    power_source: str
+
+
+class _LiveRun:
+    """The agent's frame, as four stages (each its own method, each timed in the log), and the state
+    it carries from one frame to the next:
+
+    * **sense**: the clock, the trace's budgets in force, the competing load of every PE, the backlog;
+    * **decide**: the observation, the controller's answer, the fallback for a masked one;
+    * **apply**: groups, frequency, PE (pinning) and torch threads;
+    * **record**: the frame's outcome (``platform_models.frame``) and its log row.
+    """
+
+    def __init__(self, board: Any, controller: Any, trace: Any, platform: Any, runner: _Runner | None,
+                 proc_root: str | Path, accuracy: list[float], masked: dict[str, str], n_frames: int) -> None:
         from controllers import nearest_allowed
         from platform_models import Contention, ObservationSpec
 
         self._nearest_allowed = nearest_allowed
         self.board, self.controller, self.trace, self.platform = board, controller, trace, platform
-        self.runner, self.proc_root, self.accuracy = runner, proc_root, accuracy
+        self.runner, self.accuracy, self.n_frames = runner, accuracy, n_frames
+        self.period_s = trace.frame_period_ms / 1000.0
         self.spec = ObservationSpec(platform)
         self._contention = Contention(platform)
         self.configs = tuple(platform.configs())
@@ -271,18 +325,19 @@ class _LiveRun:
         self.pe = self.runnable[0].name
         self.groups = platform.groups
         self.freq_mhz = {pe.name: float(max(pe.freqs_mhz)) for pe in platform.pes}
-        self.last = (math.nan, math.nan, math.nan)
-        # the last frame as the simulator's step info gives it (controllers._lookup.LAST_FRAME_KEYS)
-        self.last_frame: dict[str, float] = {}
+        self.last: FrameOutcome | None = None
         self._pinned_pe: str | None = None
-        self._pinned_cpus: set[int] = set()
-        self.start_load_window()
+        self._pinned_cpus: frozenset[int] = frozenset()
+        self._busy = BusyMeter(proc_root, {pe.name: pe.cpus for pe in platform.pes})
         self.columns = [
             "frame", "time_s", "latency_budget_ms", "power_budget_w", "energy_budget_mj",
             *(f"load_{name}" for name in self.spec.pe_names), "groups", "pe", "freq_mhz", "cores",
-            "backlog", "agent_ms", "infer_ms", "latency_ms", "power_w", "power_source", "energy_mj",
-            "budget_met", "accuracy", "fallback",
+            "backlog", "wake_ms", *STAGE_COLUMNS, "agent_ms", "infer_ms", "latency_ms", "power_w",
+            "power_source", "energy_mj", "budget_met", "accuracy", "fallback",
         ]
+
+    def close(self) -> None:
+        self._busy.close()
 
     def warm_up(self, n_per_config: int = 3) -> None:
         """Run every k on every PE a few times before the clock starts (first inferences are slow:
@@ -296,107 +351,134 @@ class _LiveRun:
                 for _ in range(n_per_config):
                     self.runner.infer(pe.name)
         set_all_threads_affinity(affinity)
-        self._pinned_pe, self._pinned_cpus = None, set()
+        self._pinned_pe, self._pinned_cpus = None, frozenset()
         self.runner.set_active_groups(self.groups)
 
     def start_load_window(self) -> None:
         """Start measuring the competing load from now."""
-        self._cpu_times = read_cpu_times(self.proc_root)
-        self._own_cpu_s = time.process_time()
-        self._wall_s = time.monotonic()
+        self._busy.start()
 
     def frame(self, index: int, arrival_s: float, start_s: float) -> dict[str, Any]:
-        """Wait for frame ``index`` (arriving at ``arrival_s`` on the monotonic clock), infer it, and
-        return its log row."""
+        """Wait for frame ``index`` (arriving at ``arrival_s`` on the monotonic clock), run its stages
+        and the inference, and return its log row."""
         ready_s = time.monotonic()
+        wake_ms = 0.0
         if ready_s < arrival_s:
             time.sleep(arrival_s - ready_s)
+            wake_ms = (time.monotonic() - arrival_s) * 1000.0
             ready_s = arrival_s
-        trace_time_s = (max(time.monotonic(), arrival_s) - start_s) % self.trace.duration_s
-        budgets = self.trace.budgets_at(trace_time_s)
-        load = self._competing_load()
-        backlog = max(int((time.monotonic() - arrival_s) / (self.trace.frame_period_ms / 1000.0)), 0)
-        obs = self.spec.build(budgets=tuple(budgets), last=self.last, load=load, freq_mhz=self.freq_mhz,
-                              groups=self.groups, pe=self.pe, backlog=backlog)
-        action = self.controller.act(obs, {**self.last_frame, "time_s": trace_time_s,
-                                           "action_mask": self.action_mask.copy()})
+        clock = time.perf_counter
+        t0 = clock()
+        sensed = self.sense(index, arrival_s, ready_s, wake_ms, start_s)
+        t1 = clock()
+        decision = self.decide(sensed)
+        t2 = clock()
+        threads = self.apply(decision, sensed.load)
+        t3 = clock()
+        ran = self._infer(decision, threads, sensed.load)
+        t4 = clock()
+        stages_ms = ((t1 - t0) * 1000.0, (t2 - t1) * 1000.0, (t3 - t2) * 1000.0)
+        row = self.record(sensed, decision, ran, stages_ms)
+        record_ms = (clock() - t4) * 1000.0
+        row["record_ms"] = round(record_ms, 4)
+        row["agent_ms"] = round(sum(stages_ms) + record_ms, 4)
+        return row
+
+    # --- the stages ---------------------------------------------------------------------------
+
+    def sense(self, index: int, arrival_s: float, ready_s: float, wake_ms: float, start_s: float) -> _Sensed:
+        """The trace's budgets in force (the trace replayed from ``start_s``, starting over at its
+        end), the competing load since the last frame, the frames waiting behind this one."""
+        now_s = time.monotonic()
+        trace_time_s = (max(now_s, arrival_s) - start_s) % self.trace.duration_s
+        return _Sensed(
+            index, arrival_s, ready_s, wake_ms, trace_time_s, self.trace.budgets_at(trace_time_s),
+            self._busy.read(self._pinned_cpus),
+            frames_waiting(now_s, arrival_s, self.period_s, self.n_frames - 1 - index),
+        )
+
+    def decide(self, sensed: _Sensed) -> _Decision:
+        """The observation, the controller's answer (told the last frame's outcome and the action
+        mask), and the nearest allowed configuration where the answer is masked."""
+        last = self.last
+        obs = self.spec.build(budgets=sensed.budgets, last=last.last if last else _NO_LAST, load=sensed.load,
+                              freq_mhz=self.freq_mhz, groups=self.groups, pe=self.pe, backlog=sensed.backlog)
+        info = last.controller_info() if last else {}
+        info["action_mask"] = self.action_mask.copy()
+        action = self.controller.act(obs, info)
         fallback = ""
         if not self.action_mask[action]:
             wanted = self.configs[action]
-            fallback = f"{wanted.groups}:{wanted.pe}:{wanted.freq_mhz:g}"  # as static:K:PE:FREQ names it
+            fallback = f"{wanted.groups}:{wanted.pe}:{wanted.freq_mhz:g}"
             action = self._nearest_allowed(self.platform, action, self.action_mask)
-        config = self.configs[action]
-        # the platform's contention rule at the load read: the DNN's threads and the modelled power
-        loaded = self._contention.config_metrics([load[pe.name] for pe in self.platform.pes])
-        cores = self._apply(config, max(int(loaded.threads[action]), 1))  # `priority`: fractional cores
-        sampler = None
-        if self._power_readable[config.pe]:
-            sampler = PowerSampler(lambda: self.board.pe_power_w(config.pe), self.board.sensor_period_s)
-            sampler.start()
-        begin = time.perf_counter()
-        agent_ms = (time.monotonic() - ready_s) * 1000.0
-        self.runner.infer(config.pe)
-        infer_ms = (time.perf_counter() - begin) * 1000.0
-        power_w, _, n_power = sampler.stop() if sampler is not None else (math.nan, math.nan, 0)
-        end_s = time.monotonic()
-        latency_ms = (end_s - arrival_s) * 1000.0
-        source = "sensor"
-        if n_power == 0:
-            power_w = float(loaded.metrics.power_w[action])
-            source = "model"
-        energy_mj = power_w * infer_ms
-        self.last = (latency_ms, power_w, energy_mj)
-        self.last_frame = {"latency_ms": latency_ms, "queue_ms": (ready_s - arrival_s) * 1000.0,
-                           "latency_budget_ms": budgets.latency_ms}
-        met = all(not (budget < value) for budget, value in zip(budgets, self.last, strict=True))
-        return {
-            "frame": index, "time_s": round(trace_time_s, 4),
-            "latency_budget_ms": budgets.latency_ms, "power_budget_w": budgets.power_w,
-            "energy_budget_mj": budgets.energy_mj,
-            **{f"load_{name}": round(v, 3) for name, v in load.items()},
-            "groups": config.groups, "pe": config.pe, "freq_mhz": config.freq_mhz, "cores": cores,
-            "backlog": backlog, "agent_ms": round(agent_ms, 4), "infer_ms": round(infer_ms, 4),
-            "latency_ms": round(latency_ms, 4),
-            "power_w": round(power_w, 4), "power_source": source, "energy_mj": round(energy_mj, 4),
-            "budget_met": met, "accuracy": self.accuracy[config.groups - 1], "fallback": fallback,
-        }
+        return _Decision(action, self.configs[action], fallback)
 
-    def _competing_load(self) -> dict[str, float]:
-        """Busy cores per PE since the last call, without this process's own CPU time (charged to the
-        PE whose CPUs the inference is pinned to: a GPU's host thread runs on a CPU cluster). A GPU PE
-        has no CPUs in the platform: its competing load reads 0 (not measured)."""
-        times, own_cpu_s, wall_s = read_cpu_times(self.proc_root), time.process_time(), time.monotonic()
-        own_cores = (own_cpu_s - self._own_cpu_s) / max(wall_s - self._wall_s, 1e-6)
-        load = {}
-        for pe in self.platform.pes:
-            busy = 0.0
-            for cpu in pe.cpus:
-                now, before = times.get(cpu), self._cpu_times.get(cpu)
-                if now and before and now[1] > before[1]:
-                    busy += (now[0] - before[0]) / (now[1] - before[1])
-            if self._pinned_cpus & set(pe.cpus):
-                busy -= own_cores
-            load[pe.name] = min(max(busy, 0.0), float(pe.n_cores))
-        self._cpu_times, self._own_cpu_s, self._wall_s = times, own_cpu_s, wall_s
-        return load
-
-    def _apply(self, config: Any, threads: int) -> int:
-        """Set k, the frequency and the PE; on a CPU PE run ``threads`` torch threads (the
-        contention rule's: at most one per core the competing load leaves wholly free, the count
-        the table says is fastest). Returns the threads used."""
+    def apply(self, decision: _Decision, load: dict[str, float]) -> int:
+        """Set k, the frequency and the PE; on a CPU PE run the threads the platform's contention
+        rule gives at the load read (at most one per core the load leaves wholly free, the count the
+        table says is fastest; ``priority``: its fractional cores, at least one). Returns the
+        threads used."""
         import torch
 
+        config = decision.config
         self.runner.set_active_groups(config.groups)
         if self.freq_settable[config.pe] and self.freq_mhz[config.pe] != config.freq_mhz:
             self.board.set_frequency(config.pe, config.freq_mhz)
         self.freq_mhz[config.pe] = float(config.freq_mhz)
         if self._pinned_pe != config.pe:
-            self._pinned_cpus = pin_inference(self.board, config.pe)
+            self._pinned_cpus = frozenset(pin_inference(self.board, config.pe))
             self._pinned_pe = config.pe
-        if config.pe in self.runner.gpu_pes:
-            threads = 1  # one host thread drives the GPU
-        elif torch.get_num_threads() != threads:
-            torch.set_num_threads(threads)
         self.groups, self.pe = config.groups, config.pe
+        if config.pe in self.runner.gpu_pes:
+            return 1  # one host thread drives the GPU
+        threads = max(int(self._contention.rows_read(self._busy_of(load))[0][decision.action]), 1)
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
         return threads
 
+    def record(self, sensed: _Sensed, decision: _Decision, ran: _Ran,
+               stages_ms: tuple[float, ...]) -> dict[str, Any]:
+        """The frame's outcome (kept for the next frame's observation and controller info) and its log
+        row; the stages' times go into the row."""
+        config = decision.config
+        outcome = frame_outcome(latency_ms=(ran.end_s - sensed.arrival_s) * 1000.0,
+                                queue_ms=(sensed.ready_s - sensed.arrival_s) * 1000.0, run_ms=ran.infer_ms,
+                                energy_mj=ran.power_w * ran.infer_ms, budgets=sensed.budgets)
+        self.last = outcome
+        budgets = sensed.budgets
+        return {
+            "frame": sensed.index, "time_s": round(sensed.trace_time_s, 4),
+            "latency_budget_ms": budgets.latency_ms, "power_budget_w": budgets.power_w,
+            "energy_budget_mj": budgets.energy_mj,
+            **{f"load_{name}": round(v, 3) for name, v in sensed.load.items()},
+            "groups": config.groups, "pe": config.pe, "freq_mhz": config.freq_mhz, "cores": ran.threads,
+            "backlog": sensed.backlog, "wake_ms": round(sensed.wake_ms, 4),
+            **{column: round(ms, 4) for column, ms in zip(STAGE_COLUMNS[:3], stages_ms, strict=True)},
+            "infer_ms": round(ran.infer_ms, 4), "latency_ms": round(outcome.latency_ms, 4),
+            "power_w": round(outcome.power_w, 4), "power_source": ran.power_source,
+            "energy_mj": round(outcome.energy_mj, 4), "budget_met": outcome.budget_met,
+            "accuracy": self.accuracy[config.groups - 1], "fallback": decision.fallback,
+        }
+
+    # --- helpers ------------------------------------------------------------------------------
+
+    def _infer(self, decision: _Decision, threads: int, load: dict[str, float]) -> _Ran:
+        """One inference, its power sampled where the board reads it (else the table's at the
+        operating point, ``power_source = model``)."""
+        pe = decision.config.pe
+        sampler = None
+        if self._power_readable[pe]:
+            sampler = PowerSampler(lambda: self.board.pe_power_w(pe), self.board.sensor_period_s)
+            sampler.start()
+        begin = time.perf_counter()
+        self.runner.infer(pe)
+        infer_ms = (time.perf_counter() - begin) * 1000.0
+        power_w, _, n_power = sampler.stop() if sampler is not None else (math.nan, math.nan, 0)
+        end_s = time.monotonic()
+        if n_power:
+            return _Ran(threads, infer_ms, end_s, power_w, "sensor")
+        power_w = self._contention.rows_read(self._busy_of(load))[1][decision.action]
+        return _Ran(threads, infer_ms, end_s, power_w, "model")
+
+    def _busy_of(self, load: dict[str, float]) -> list[float]:
+        return [load[name] for name in self.spec.pe_names]

@@ -52,7 +52,7 @@ from typing import Any
 import numpy as np
 
 from hw_agents.errors import BoardError
-from hw_agents.recorder import read_cpu_times
+from hw_agents.procstat import BusyMeter
 
 __all__ = [
     "NOMINAL_CORE_POWER_W",
@@ -359,7 +359,7 @@ def set_agent_overheads(board: Any, descriptor: dict[str, Any], rows: list[dict[
 def measure_agent_ms(board: Any, platform: Any, pe: str, *, checkpoint: str | Path | None = None,
                      frames: int = DEFAULT_AGENT_FRAMES, gap_ms: float = DEFAULT_GAP_MS) -> float:
     """The live agent's own work per frame on ``pe`` at its top frequency, in ms: the median
-    ``agent_ms`` of ``frames`` frames deployed on ``pe`` alone with the lookup controller, no
+    ``wake_ms + agent_ms`` of ``frames`` frames deployed on ``pe`` alone with the lookup controller, no
     competing load and no budgets, at a frame period leaving ``gap_ms`` idle after the slowest
     inference. A frame decided at a lower frequency (the lookup may lower the clock) is divided by
     ``PE.agent_slowdown`` there."""
@@ -383,7 +383,9 @@ def measure_agent_ms(board: Any, platform: Any, pe: str, *, checkpoint: str | Pa
             rows = list(csv.DictReader(f))
     freq_in_force = [top_mhz, *(float(r["freq_mhz"]) for r in rows[:-1])]  # the decision precedes the apply
     slowdown = platform.pe(pe).agent_slowdown
-    return float(np.median([float(r["agent_ms"]) / slowdown(f)
+    # Before a frame's inference: the wake-up for it and the agent's stages (the record stage of the
+    # frame before stands for this frame's, which comes after its inference).
+    return float(np.median([(float(r["wake_ms"]) + float(r["agent_ms"])) / slowdown(f)
                             for r, f in zip(rows, freq_in_force, strict=True)]))
 
 
@@ -434,30 +436,22 @@ def measure_point(board: Any, model: Any, x: Any, point: ProfilePoint, *, repeat
 
 
 class _BackgroundLoad:
-    """Busy cores of other work on ``cpus`` over a window: /proc/stat busy time minus this
-    process's CPU time (NaN where ``proc_root`` has no stat file, e.g. a fake sysfs tree)."""
+    """Busy cores of other work on ``cpus`` over a window, this process's CPU time left out (NaN where
+    ``proc_root`` has no stat file, e.g. a fake sysfs tree)."""
 
     def __init__(self, proc_root: Path, cpus: tuple[int, ...]) -> None:
-        self.proc_root, self.cpus = proc_root, set(cpus)
-        self._start: tuple[dict[int, tuple[int, int]], float, float] | None = None
+        self.proc_root, self.cpus = proc_root, frozenset(cpus)
+        self._meter: BusyMeter | None = None
 
     def start(self) -> None:
         if (self.proc_root / "stat").exists():
-            self._start = (read_cpu_times(self.proc_root), time.process_time(), time.monotonic())
+            self._meter = BusyMeter(self.proc_root, {"pe": self.cpus})
 
     def stop(self) -> float:
-        if self._start is None:
+        if self._meter is None:
             return math.nan
-        before, own_before, wall_before = self._start
-        after, own_after, wall_after = read_cpu_times(self.proc_root), time.process_time(), time.monotonic()
-        busy = 0.0
-        for cpu in self.cpus & set(before) & set(after):
-            (busy0, total0), (busy1, total1) = before[cpu], after[cpu]
-            if total1 > total0:
-                busy += (busy1 - busy0) / (total1 - total0)
-        own_cores = (own_after - own_before) / max(wall_after - wall_before, 1e-9)
-        return max(busy - own_cores, 0.0)
-
+        with self._meter as meter:
+            return meter.read(own_on=self.cpus)["pe"]
 
 
 def profiled_pes(board: Any) -> list[Any]:

@@ -1,15 +1,7 @@
 """Recording a trace from a live machine: the competing load it carries, read from /proc/stat.
 
-The kernel counts, per CPU, the time spent in each state since boot (``/proc/stat``, in clock
-ticks)::
-
-    cpu0 8902 0 826 33804 121 0 19 5 0 0
-         user nice system idle iowait irq softirq steal guest guest_nice
-
-Over a sample period, the busy share of a CPU is ``(delta total - delta idle - delta iowait) /
-delta total``, where total sums the first eight fields (``guest`` and ``guest_nice`` are already
-counted in ``user`` and ``nice``). The load of the host's single PE ``cpu`` is the busy share summed
-over every CPU the file lists: busy cores, the unit of a trace's CPU load. One segment per sample
+The load of the host's single PE ``cpu`` is the busy cores over every CPU the file lists
+(:func:`hw_agents.procstat.busy_cores`), the unit of a trace's CPU load. One segment per sample
 (consecutive equal samples merged), kind ``recorded``, budgets as given.
 """
 
@@ -20,39 +12,13 @@ import time
 from pathlib import Path
 
 from hw_agents.errors import BoardError
+from hw_agents.procstat import busy_cores, read_cpu_times
 from traces import Trace, save_trace
 
-__all__ = ["read_cpu_times", "record_trace"]
+__all__ = ["record_trace"]
 
 HOST_PE = "cpu"
-_TOTAL_FIELDS = 8  # user nice system idle iowait irq softirq steal
-_IDLE, _IOWAIT = 3, 4
 _LOAD_DECIMALS = 2
-
-
-def read_cpu_times(proc_root: str | Path = "/proc") -> dict[int, tuple[int, int]]:
-    """CPU id -> (busy ticks, total ticks) since boot, from ``proc_root``/stat."""
-    path = Path(proc_root) / "stat"
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise BoardError(f"{path}: cannot read ({exc.strerror})") from exc
-    times: dict[int, tuple[int, int]] = {}
-    for line_no, line in enumerate(text.splitlines(), start=1):
-        name, _, rest = line.partition(" ")
-        if not (name.startswith("cpu") and name[3:].isdigit()):
-            continue
-        try:
-            ticks = [int(v) for v in rest.split()[:_TOTAL_FIELDS]]
-        except ValueError as exc:
-            raise BoardError(f"{path}:{line_no}: field '{name}': expected integer tick counts") from exc
-        if len(ticks) < _IOWAIT + 1:
-            raise BoardError(f"{path}:{line_no}: field '{name}': expected at least 5 tick counts")
-        total = sum(ticks)
-        times[int(name[3:])] = (total - ticks[_IDLE] - ticks[_IOWAIT], total)
-    if not times:
-        raise BoardError(f"{path}: field 'cpuN': no per-CPU lines")
-    return times
 
 
 def record_trace(
@@ -116,11 +82,7 @@ def _sample_loads(proc_root: str | Path, n_samples: int, sample_period_s: float)
     for i in range(1, n_samples + 1):
         time.sleep(max(0.0, start + i * sample_period_s - time.monotonic()))
         current = read_cpu_times(proc_root)
-        busy_cores = 0.0
-        for cpu, (busy, total) in current.items():
-            busy_before, total_before = previous.get(cpu, (busy, total))
-            if total > total_before:
-                busy_cores += min(max((busy - busy_before) / (total - total_before), 0.0), 1.0)
-        loads.append(round(busy_cores, _LOAD_DECIMALS))
+        busy = busy_cores(previous, current)
+        loads.append(round(busy, _LOAD_DECIMALS))
         previous = current
     return loads

@@ -33,6 +33,7 @@ is never starved completely, and every inference finishes.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
@@ -48,6 +49,8 @@ FREE_CORE_BUSY = 0.1
 up, and /proc/stat counts whole 10 ms ticks, so over one frame an idle core can read up to ~0.1 busy.
 (Without it the live agent, reading 0.06 busy cores, ran two threads where the simulator, told 0.04
 by the trace, ran one.)"""
+
+_ROWS_READ_KEPT = 4096
 
 
 class Allocation(NamedTuple):
@@ -91,6 +94,7 @@ class Contention:
         self.model = getattr(platform, "contention", "priority")
         self._is_gpu = np.array([pe.kind == "gpu" for pe in platform.pes])
         self._n_cores = np.array([float(pe.n_cores) for pe in platform.pes])
+        self._rows_read: dict[tuple[float, ...], tuple[list[float], list[float]]] = {}
 
     def allocate(self, busy: np.ndarray) -> Allocation:
         """The allocation under ``busy`` (shape (..., PEs): busy cores, GPU busy share)."""
@@ -128,3 +132,17 @@ class Contention:
         power_w = best.power_w
         metrics = best._make((latency_ms, best.latency_std_ms * stretch, power_w, power_w * latency_ms))
         return LoadedMetrics(metrics, threads, allocation)
+
+    def rows_read(self, busy: Sequence[float]) -> tuple[list[float], list[float]]:
+        """Per configuration under ``busy`` (as :meth:`config_metrics`): the table's ``cores`` row read
+        (the DNN's threads) and its power. Both depend on the allocation's cores alone, so they are
+        computed once per allocation: the live agent asks every frame, and the loads it reads vary
+        while the allocations they give seldom do."""
+        key = tuple(self.allocate(np.asarray(busy, dtype=np.float64)).cores.tolist())
+        rows = self._rows_read.get(key)
+        if rows is None:
+            if len(self._rows_read) >= _ROWS_READ_KEPT:  # ``priority``: allocations vary continuously
+                self._rows_read.clear()
+            loaded = self.config_metrics(np.asarray(busy, dtype=np.float64))
+            rows = self._rows_read[key] = (loaded.threads.tolist(), loaded.metrics.power_w.tolist())
+        return rows
