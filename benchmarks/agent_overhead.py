@@ -35,7 +35,7 @@ from hw_agents.profiler import _cpu_model, platform_dnn
 from platform_models import OBSERVATION_VERSION, ObservationSpec, load_platform
 from traces import Trace
 
-WARM_FRAMES = 5  # the first frames fill caches the later ones find full: left out
+WARM_UP = 5  # untimed inferences before the k = 1 timing (deploy warms its DNN up itself)
 
 
 def seeded_policy(platform, path: Path, seed: int = 15) -> Path:
@@ -63,7 +63,7 @@ def k1_inference_ms(platform, frames: int, period_s: float) -> float:
     model.set_active_groups(1)
     times = []
     with torch.inference_mode():
-        for _ in range(WARM_FRAMES):
+        for _ in range(WARM_UP):
             model(x)
         for _ in range(frames):
             time.sleep(period_s)
@@ -74,8 +74,9 @@ def k1_inference_ms(platform, frames: int, period_s: float) -> float:
 
 
 def figures(log: Path) -> dict:
+    """Median and p99 of ``agent_ms``, of every stage and of ``wake_ms`` over the frames of a log."""
     with log.open(newline="") as f:
-        rows = list(csv.DictReader(f))[WARM_FRAMES:]
+        rows = list(csv.DictReader(f))
     out = {}
     for column in ("agent_ms", *STAGE_COLUMNS, "wake_ms"):
         values = np.array([float(r[column]) for r in rows])
@@ -96,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     show = not args.json and sys.stderr.isatty()
     platform, board = load_platform("host"), open_board("host")
     period_s = args.period_ms / 1000.0
-    duration_s = (args.frames + WARM_FRAMES) * period_s
+    duration_s = args.frames * period_s
     trace = Trace(platform="host", kind="steady", split="eval", frame_period_ms=args.period_ms,
                   duration_s=duration_s, time_s=[0.0], load={"cpu": [0.0]},
                   latency_budget_ms=[2 * args.period_ms], description="benchmarks/agent_overhead.py")
@@ -107,9 +108,9 @@ def main(argv: list[str] | None = None) -> int:
             label = "policy" if name == str(policy) else name
             if show:
                 print(f"deploying {label} for {duration_s:.1f} s ...", file=sys.stderr)
-            deploy(board, make_controller(name, platform), trace, Path(tmp) / label, duration_s=duration_s,
-                   platform=platform, replay_load=False)
-            results[label] = figures(Path(tmp) / label / LOG_NAME)
+            summary = deploy(board, make_controller(name, platform), trace, Path(tmp) / label,
+                             duration_s=duration_s, platform=platform, replay_load=False)
+            results[label] = {**figures(Path(tmp) / label / LOG_NAME), "deploy_agent_ms": summary.agent_ms}
     if show:
         print(f"timing the k = 1 inference for {args.frames * period_s:.1f} s ...", file=sys.stderr)
     infer_ms = k1_inference_ms(platform, args.frames, period_s)

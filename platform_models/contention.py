@@ -94,7 +94,8 @@ class Contention:
         self.model = getattr(platform, "contention", "priority")
         self._is_gpu = np.array([pe.kind == "gpu" for pe in platform.pes])
         self._n_cores = np.array([float(pe.n_cores) for pe in platform.pes])
-        self._rows_read: dict[tuple[float, ...], tuple[list[float], list[float]]] = {}
+        self._rows_of_cores: dict[tuple[float, ...], tuple[list[float], list[float]]] = {}
+        self._rows_of_busy: dict[tuple[float, ...], tuple[list[float], list[float]]] = {}
 
     def allocate(self, busy: np.ndarray) -> Allocation:
         """The allocation under ``busy`` (shape (..., PEs): busy cores, GPU busy share)."""
@@ -136,13 +137,20 @@ class Contention:
     def rows_read(self, busy: Sequence[float]) -> tuple[list[float], list[float]]:
         """Per configuration under ``busy`` (as :meth:`config_metrics`): the table's ``cores`` row read
         (the DNN's threads) and its power. Both depend on the allocation's cores alone, so they are
-        computed once per allocation: the live agent asks every frame, and the loads it reads vary
-        while the allocations they give seldom do."""
-        key = tuple(self.allocate(np.asarray(busy, dtype=np.float64)).cores.tolist())
-        rows = self._rows_read.get(key)
+        computed once per allocation, and looked up by the load itself first: the live agent asks
+        every frame, and the loads it reads repeat (an idle PE reads 0) or give allocations seen
+        before."""
+        rows = self._rows_of_busy.get(key := tuple(busy))
         if rows is None:
-            if len(self._rows_read) >= _ROWS_READ_KEPT:  # ``priority``: allocations vary continuously
-                self._rows_read.clear()
-            loaded = self.config_metrics(np.asarray(busy, dtype=np.float64))
-            rows = self._rows_read[key] = (loaded.threads.tolist(), loaded.metrics.power_w.tolist())
+            if len(self._rows_of_busy) >= _ROWS_READ_KEPT:  # loads vary continuously
+                self._rows_of_busy.clear()
+            busy_array = np.asarray(busy, dtype=np.float64)
+            cores = tuple(self.allocate(busy_array).cores.tolist())
+            rows = self._rows_of_cores.get(cores)
+            if rows is None:
+                if len(self._rows_of_cores) >= _ROWS_READ_KEPT:  # ``priority``: cores vary continuously
+                    self._rows_of_cores.clear()
+                loaded = self.config_metrics(busy_array)
+                rows = self._rows_of_cores[cores] = (loaded.threads.tolist(), loaded.metrics.power_w.tolist())
+            self._rows_of_busy[key] = rows
         return rows

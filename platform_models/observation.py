@@ -132,25 +132,29 @@ class ObservationSpec:
 
     def decode(self, obs: np.ndarray) -> ObservationView:
         """The inverse of :meth:`build` (up to float32 rounding)."""
-        obs = np.asarray(obs, dtype=np.float64)
+        # Plain Python floats (exact copies of the float32 entries, float64 arithmetic as numpy's):
+        # a model-based controller decodes every frame, and numpy's per-call overhead on slices of
+        # a 20-element vector was most of the live agent's decide stage.
+        values = np.asarray(obs, dtype=np.float64).tolist()
         n_pe = len(self.pe_names)
-        present = obs[3:6] > 0.5
-        budget = np.where(present, obs[0:3] * self.scales, np.nan)
-        reference = np.where(present, budget, self.scales)
-        last = obs[6:9] * reference
+        budget, last = [], []
+        for j in range(3):
+            present = values[3 + j] > 0.5
+            budget.append(values[j] * self._scales[j] if present else math.nan)
+            last.append(values[6 + j] * (budget[j] if present else self._scales[j]))
         base = _N_HEADER
-        one_hot = obs[base + 2 * n_pe + 1 : base + 3 * n_pe + 1]
+        one_hot = values[base + 2 * n_pe + 1 : base + 3 * n_pe + 1]
         names = self.pe_names
         return ObservationView(
-            latency_budget_ms=float(budget[0]),
-            power_budget_w=float(budget[1]),
-            energy_budget_mj=float(budget[2]),
-            last_latency_ms=float(last[0]),
-            last_power_w=float(last[1]),
-            last_energy_mj=float(last[2]),
-            backlog=round(obs[9] * _BACKLOG_SCALE),
-            load={n: float(obs[base + i] * self._n_cores[i]) for i, n in enumerate(names)},
-            freq_mhz={n: float(obs[base + n_pe + i] * self._max_freq[i]) for i, n in enumerate(names)},
-            groups=round(obs[base + 2 * n_pe] * self.groups),
-            pe=self.pe_names[int(np.argmax(one_hot))],
+            latency_budget_ms=budget[0],
+            power_budget_w=budget[1],
+            energy_budget_mj=budget[2],
+            last_latency_ms=last[0],
+            last_power_w=last[1],
+            last_energy_mj=last[2],
+            backlog=round(values[9] * _BACKLOG_SCALE),
+            load={n: values[base + i] * self._n_cores_list[i] for i, n in enumerate(names)},
+            freq_mhz={n: values[base + n_pe + i] * self._max_freq_list[i] for i, n in enumerate(names)},
+            groups=round(values[base + 2 * n_pe] * self.groups),
+            pe=names[one_hot.index(max(one_hot))],
         )

@@ -88,3 +88,17 @@ def test_fair_runs_the_fastest_thread_count_the_free_cores_allow(tmp_path):
     free_board = contention.config_metrics()
     assert free_board.threads[configs.index((1, "little", 1500.0))] == 1
     assert free_board.threads[configs.index((2, "little", 1500.0))] == 2
+
+
+@pytest.mark.parametrize("rule", ["priority", "fair"])
+def test_rows_read_are_the_threads_and_power_config_metrics_gives(tmp_path, rule):
+    platform = load_platform(_tiny(rule, tmp_path))
+    contention = Contention(platform)
+    rng = np.random.default_rng(3)
+    loads = rng.uniform(0, 2, (60, 3)) * [1, 1, 0.5]
+    loads[::3] = 0.0  # an idle board, asked again and again
+    for busy in loads:
+        expected = Contention(platform).config_metrics(busy)  # a fresh one: nothing remembered
+        threads, power_w = contention.rows_read(busy.tolist())
+        assert threads == expected.threads.tolist()
+        assert power_w == expected.metrics.power_w.tolist()
