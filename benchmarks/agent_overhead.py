@@ -31,7 +31,8 @@ from controllers import make_controller
 from controllers._policy import POLICY_FORMAT
 from hw_agents import open_board
 from hw_agents.agent import LOG_NAME, STAGE_COLUMNS, deploy
-from hw_agents.profiler import _cpu_model, platform_dnn
+from hw_agents.inference import platform_dnn
+from hw_agents.provenance import cpu_model
 from platform_models import OBSERVATION_VERSION, ObservationSpec, load_platform
 from traces import Trace
 
@@ -117,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     report = {
         "command": " ".join(["python benchmarks/agent_overhead.py",
                              *(sys.argv[1:] if argv is None else argv)]),
-        "machine": f"{_cpu_model()}, {os.cpu_count()} CPUs",
+        "machine": f"{cpu_model()}, {os.cpu_count()} CPUs",
         "time_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "load_average": " ".join(Path("/proc/loadavg").read_text().split()[:3]),
         "policy": str(args.policy) if args.policy else "seeded random weights, 64x64 tanh (see the doc)",

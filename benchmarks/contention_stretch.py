@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     from controllers import make_controller
     from dynscale._output import format_table, print_json
     from hw_agents import deploy, open_board
-    from hw_agents.profiler import platform_dnn
+    from hw_agents.inference import platform_dnn
     from platform_models import Contention, load_platform
     from traces import Trace
 
@@ -92,8 +92,8 @@ def _bare_inference_ms(board, model, x, trace, pe: str, k: int, threads: int, sl
     """Median of ``n`` inferences, each after a sleep of ``sleep_ms``, under ``trace``'s load: no agent."""
     import torch
 
+    from hw_agents.affinity import inference_state_restored, pin_inference
     from hw_agents.loadgen import LoadReplayer
-    from hw_agents.profiler import inference_state_restored, pin_inference
 
     model.set_active_groups(k)
     latencies = []

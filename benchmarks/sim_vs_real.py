@@ -215,7 +215,9 @@ def _table_drift(board, platform) -> float:
     """This machine now against its table: the mean of 30 inferences of the full network on one core
     of the first PE, measured as the profiler measures, over the table's figure (1.2 = 20 % slower
     than when the table was measured)."""
-    from hw_agents.profiler import ProfilePoint, inference_state_restored, measure_point, platform_dnn
+    from hw_agents.affinity import inference_state_restored
+    from hw_agents.inference import platform_dnn
+    from hw_agents.profiler import ProfilePoint, measure_point
 
     pe = platform.pes[0]
     point = ProfilePoint(pe.name, max(pe.freqs_mhz), 1, platform.groups)

@@ -4,5 +4,6 @@ This package is the command line only; the work lives in the packages it calls:
 ``dnn``, ``platform_models``, ``traces``, ``envs``, ``controllers`` and ``hw_agents``.
 """
 
-__version__ = "0.1.0"
+from platform_models.version import __version__
+
 __all__ = ["__version__"]

@@ -91,7 +91,8 @@ def _board_args(p: argparse.ArgumentParser) -> None:
 def _profile(args: argparse.Namespace) -> int:
     _passive_omp_threads()
     from hw_agents import BoardError, open_board
-    from hw_agents.profiler import DEFAULT_ARCH, profile
+    from hw_agents.inference import DEFAULT_ARCH
+    from hw_agents.profiler import profile
     from platform_models import load_platform
 
     if args.calibrate and (args.arch or args.accuracy_from):

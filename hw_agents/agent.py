@@ -53,16 +53,12 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from hw_agents.affinity import inference_state_restored, pin_inference, set_all_threads_affinity
 from hw_agents.errors import BoardError
+from hw_agents.inference import platform_dnn
 from hw_agents.loadgen import LoadReplayer
+from hw_agents.power import PowerSampler
 from hw_agents.procstat import BusyMeter
-from hw_agents.profiler import (
-    PowerSampler,
-    inference_state_restored,
-    pin_inference,
-    platform_dnn,
-    set_all_threads_affinity,
-)
 from platform_models.frame import FrameOutcome, frame_outcome
 from platform_models.frame import backlog as frames_waiting
 from platform_models.model import Config

@@ -34,20 +34,12 @@ from typing import Any
 
 import numpy as np
 
+from hw_agents.affinity import inference_state_restored
+from hw_agents.agent_timing import AGENT_METHOD, DEFAULT_AGENT_FRAMES, set_agent_overheads
 from hw_agents.errors import BoardError
-from hw_agents.profiler import (
-    AGENT_METHOD,
-    DEFAULT_AGENT_FRAMES,
-    DEFAULT_GAP_MS,
-    DEFAULT_REPEATS,
-    DEFAULT_WARMUP,
-    ProfilePoint,
-    inference_state_restored,
-    measure_point,
-    platform_dnn,
-    profiled_pes,
-    set_agent_overheads,
-)
+from hw_agents.inference import DEFAULT_GAP_MS, platform_dnn
+from hw_agents.profiler import DEFAULT_REPEATS, DEFAULT_WARMUP, ProfilePoint, measure_point, profiled_pes
+from hw_agents.provenance import tool
 
 __all__ = ["calibrate", "reference_points"]
 
@@ -175,8 +167,6 @@ def _calibration_note(board: Any, platform: Any, points: list[ProfilePoint], rat
                       latency_factor: dict, power_factor: dict, repeats: int, warmup: int,
                       agent_frames: int) -> dict[str, Any]:
     """The provenance's ``calibration`` mapping: what was measured, how, and the factors."""
-    from dynscale import __version__
-
     unfixed = sorted({p.pe for p in points if board.freq_control.get(p.pe) is None})
     where = "; ".join(f"{pe} at {_points_of(points, pe)[0].freq_mhz:g} MHz on "
                       f"{sorted({p.cores for p in _points_of(points, pe)})} cores" for pe in ratios)
@@ -185,7 +175,7 @@ def _calibration_note(board: Any, platform: Any, points: list[ProfilePoint], rat
     return {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "host": host_platform.node() or "unknown",
-        "tool": f"dynscale {__version__} (dynscale profile --calibrate)",
+        "tool": tool("dynscale profile --calibrate"),
         "base": _base_note(platform),
         "method": (f"reference points: {where}, every k; {repeats} timed inferences each after {warmup} "
                    f"warm-up, as `dynscale profile` measures; clock not fixed (the board chose it; compared "

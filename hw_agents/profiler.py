@@ -21,71 +21,55 @@ measuring method of DESIGN.md:
   *not measured*: the table's power column is then a labelled estimate (``cores x
   nominal_core_power_w``), and the descriptor's provenance says so in ``power``.
 
-After the sweep, the live agent itself is timed (``agent_frames`` frames per PE, :func:`measure_agent_ms`):
-the median of its own work per frame (reading the load, observation, lookup controller, applying the
-choice) becomes the PE's ``agent_overhead_ms``, which the simulator charges before every inference.
-Left out, the simulator under-predicts every live frame by that much (about 1 ms, 13 % of a frame,
-on the host VM).
+After the sweep, the live agent itself is timed (``agent_frames`` frames per PE,
+:mod:`hw_agents.agent_timing`): the median of its own work per frame becomes the PE's
+``agent_overhead_ms``, which the simulator charges before every inference.
 
-Every finished point is appended (and flushed) to a journal in the output folder; a sweep that is
-interrupted resumes from it. The platform's two files appear together at the end
-(``platform_models.save_platform`` writes atomically); the journal is then removed.
+Every finished point is appended (and flushed) to a journal in the output folder
+(:mod:`hw_agents._journal`); a sweep that is interrupted resumes from it. The platform's two files
+appear together at the end (``platform_models.save_platform`` writes atomically); the journal is
+then removed.
 """
 
 from __future__ import annotations
 
-import contextlib
-import csv
 import datetime
-import json
 import math
 import os
 import platform as host_platform
-import tempfile
-import threading
 import time
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from hw_agents._journal import JOURNAL_NAME, Journal
+from hw_agents.affinity import inference_state_restored, pin_inference
+from hw_agents.agent_timing import AGENT_METHOD, DEFAULT_AGENT_FRAMES, set_agent_overheads
 from hw_agents.errors import BoardError
+from hw_agents.inference import DEFAULT_ARCH, DEFAULT_GAP_MS, load_dnn
+from hw_agents.power import PowerSampler
 from hw_agents.procstat import BusyMeter
+from hw_agents.provenance import cpu_model, load_average, tool
 
 __all__ = [
+    "DEFAULT_REPEATS",
+    "DEFAULT_WARMUP",
     "NOMINAL_CORE_POWER_W",
-    "PowerSampler",
     "ProfilePoint",
-    "inference_state_restored",
-    "load_dnn",
-    "measure_agent_ms",
-    "pin_inference",
-    "platform_dnn",
+    "measure_point",
     "profile",
     "profile_points",
     "profiled_pes",
-    "set_agent_overheads",
-    "set_all_threads_affinity",
 ]
 
-DEFAULT_ARCH = "alexnet-cifar"
 DEFAULT_REPEATS = 30
 DEFAULT_WARMUP = 5
-DEFAULT_GAP_MS = 20.0
-DEFAULT_AGENT_FRAMES = 100
 # The power estimate used only where no sensor is readable: one core of a server CPU at full load.
 # Intel Xeon Gold 6130: TDP 125 W over 16 cores = 7.8 W per core (ark.intel.com, product 120492).
 # A labelled order of magnitude, never a measurement of this machine.
 NOMINAL_CORE_POWER_W = 7.8
-JOURNAL_NAME = ".profile-journal.csv"
-AGENT_METHOD = ("agent_overhead_ms: median over {frames} frames of the live agent (lookup controller, no "
-                "competing load) of its own time per frame before the inference, scaled to the PE's top "
-                "frequency")
-_JOURNAL_COLUMNS = ("pe", "freq_mhz", "cores", "groups", "latency_ms_mean", "latency_ms_std",
-                    "latency_ms_p95", "latency_n", "power_w_mean", "power_w_std", "background_cores",
-                    "power_measured")
 # Other work on the PE's CPUs (busy cores, not counting ours) above which a point was not measured
 # with its ``cores`` free: the provenance says so (and ``dynscale profile`` prints it).
 BUSY_MACHINE_CORES = 0.25
@@ -106,156 +90,6 @@ class ProfilePoint:
     @property
     def key(self) -> tuple[str, float, int, int]:
         return (self.pe, float(self.freq_mhz), int(self.cores), int(self.groups))
-
-
-class PowerSampler:
-    """Samples ``read_w()`` every ``period_s`` in a thread between ``start()`` and ``stop()``.
-
-    ``read_w`` returns watts or ``None`` (no reading); ``stop()`` returns (mean, std, n) of the
-    readings of the window, NaN where there were none. The first reading is taken at ``start()`` so
-    that a window shorter than the sensor's period still gets one.
-    """
-
-    def __init__(self, read_w: Callable[[], float | None], period_s: float) -> None:
-        self._read_w = read_w
-        self.period_s = max(float(period_s), 0.001)
-        self._samples: list[float] = []
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        self._samples = []
-        self._stop.clear()
-        self._sample()
-        self._thread = threading.Thread(target=self._run, name="power-sampler", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> tuple[float, float, int]:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-        self._sample()
-        if not self._samples:
-            return math.nan, math.nan, 0
-        values = np.asarray(self._samples)
-        return float(values.mean()), float(values.std()), len(values)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.period_s):
-            self._sample()
-
-    def _sample(self) -> None:
-        value = self._read_w()
-        if value is not None and math.isfinite(value):
-            self._samples.append(float(value))
-
-
-def load_dnn(checkpoint: str | Path | None, arch: str = DEFAULT_ARCH, accuracy_from: str | Path | None = None,
-             *, groups: int = 4, connectivity: str = "group") -> tuple[Any, dict[str, Any]]:
-    """The dynamic DNN (eval mode) and the descriptor's ``dnn`` section describing it.
-
-    With a checkpoint, its trained weights and accuracy per k; without, freshly initialised weights of
-    ``arch`` with ``groups`` and ``connectivity`` (latency does not depend on the weights' values) and
-    the accuracy per k that platform ``accuracy_from`` (default: a shipped platform) records for the
-    same architecture.
-    """
-    import dnn
-    from dnn.checkpoint import load_checkpoint
-
-    if checkpoint is not None:
-        model, info = load_checkpoint(checkpoint)
-        accuracy, source = list(info.accuracy), f"checkpoint {checkpoint} (accuracy.csv)"
-        weights = f"checkpoint {checkpoint}"
-    else:
-        model = dnn.build_model(arch, groups=groups, connectivity=connectivity)
-        accuracy, source = _platform_accuracy(arch, model.groups, accuracy_from)
-        weights = "freshly initialised (latency does not depend on the weights' values)"
-    model.eval()
-    section = {
-        "arch": model.arch,
-        "groups": int(model.groups),
-        "input_shape": [int(s) for s in model.input_shape],
-        "connectivity": model.connectivity,
-        "accuracy_top1": [round(float(a), 4) for a in accuracy],
-        "accuracy_source": source,
-        "weights": weights,
-    }
-    return model, section
-
-
-def platform_dnn(platform: Any, checkpoint: str | Path | None = None) -> tuple[Any, dict[str, Any], Any]:
-    """The DNN a platform was profiled with (its architecture, G and connectivity; a checkpoint's
-    weights if given), its ``dnn`` section, and the input it is timed on (seeded).
-
-    Raises:
-        BoardError: a checkpoint of another DNN (the platform's table would not be its).
-    """
-    import torch
-
-    section = platform.descriptor["dnn"]
-    connectivity = section.get("connectivity", "group")
-    model, loaded = load_dnn(checkpoint, section["arch"], accuracy_from=platform.path,
-                             groups=int(section["groups"]), connectivity=connectivity)
-    ours = [section["arch"], int(section["groups"]), list(section["input_shape"]), connectivity]
-    theirs = [loaded["arch"], loaded["groups"], list(loaded["input_shape"]), loaded["connectivity"]]
-    if ours != theirs:
-        raise BoardError(f"checkpoint {checkpoint}: arch, G, input, connectivity {theirs}; platform "
-                         f"{platform.name} was profiled with {ours}", path=checkpoint, field="checkpoint")
-    x = torch.randn(1, *loaded["input_shape"], generator=torch.Generator().manual_seed(0))
-    return model, loaded, x
-
-
-def _platform_accuracy(arch: str, groups: int, accuracy_from: str | Path | None) -> tuple[list[float], str]:
-    """Accuracy per k of platform ``accuracy_from`` (default: the first shipped platform) profiled with
-    the same DNN (``arch``, G)."""
-    from platform_models import PlatformError, load_platform, shipped_platforms
-
-    for name in [accuracy_from] if accuracy_from is not None else shipped_platforms():
-        try:
-            section = load_platform(name).descriptor["dnn"]
-        except PlatformError:
-            if accuracy_from is not None:
-                raise
-            continue  # a shipped platform being rewritten; the next may do
-        if section["arch"] == arch and int(section["groups"]) == groups:
-            source = f"copied from platform {name}, whose source is: {section['accuracy_source']}"
-            return list(section["accuracy_top1"]), source
-    raise BoardError(f"no checkpoint given and no platform with the accuracy of {arch} G={groups} "
-                     f"({accuracy_from or 'shipped'}); pass --checkpoint DIR", field="checkpoint")
-
-
-def pin_inference(board: Any, pe: str, cores: int | None = None) -> set[int]:
-    """Pin the inference to ``cores`` cores of ``pe`` (all when None) with one torch thread per core.
-
-    ``board.pin`` pins the calling thread; torch's worker threads may already exist (they keep the
-    affinity they were started with), so every thread of the process is pinned the same way.
-    """
-    import torch
-
-    cpus = board.pin(pe, cores)
-    set_all_threads_affinity(cpus)
-    torch.set_num_threads(len(cpus))
-    return cpus
-
-
-@contextlib.contextmanager
-def inference_state_restored() -> Iterator[None]:
-    """Give every thread of this process back its CPU affinity, and torch its thread count."""
-    import torch
-
-    affinity, threads = os.sched_getaffinity(0), torch.get_num_threads()
-    try:
-        yield
-    finally:
-        set_all_threads_affinity(affinity)
-        torch.set_num_threads(threads)
-
-
-def set_all_threads_affinity(cpus: set[int]) -> None:
-    """Pin every thread of this process to ``cpus``."""
-    for tid in os.listdir("/proc/self/task"):
-        with contextlib.suppress(OSError):  # a thread that ended meanwhile
-            os.sched_setaffinity(int(tid), cpus)
 
 
 def profile_points(board: Any, groups: int) -> list[ProfilePoint]:
@@ -306,7 +140,7 @@ def profile(
     points = profile_points(board, dnn_section["groups"])
     settings = {"board": board.name, "dnn": dnn_section, "repeats": repeats, "warmup": warmup,
                 "gap_ms": gap_ms, "points": len(points)}
-    journal = _Journal(out / JOURNAL_NAME, settings)
+    journal = Journal(out / JOURNAL_NAME, settings)
     done = journal.read()
     todo = [p for p in points if p.key not in done]
     x = torch.randn(1, *dnn_section["input_shape"], generator=torch.Generator().manual_seed(0))
@@ -316,7 +150,7 @@ def profile(
             for point in todo:
                 done[point.key] = measure_point(board, model, x, point, repeats=repeats, warmup=warmup,
                                                 gap_ms=gap_ms)
-                journal.append(point, done[point.key])
+                journal.append(point.key, done[point.key])
                 bar.update(1)
             idle_power = {pe.name: _idle_power_w(board, pe) for pe in profiled_pes(board)}
     finally:
@@ -335,58 +169,6 @@ def profile(
     save_platform(descriptor, rows, yaml_path)
     journal.remove()
     return yaml_path
-
-
-def set_agent_overheads(board: Any, descriptor: dict[str, Any], rows: list[dict[str, Any]], pes: list[str], *,
-                        checkpoint: str | Path | None = None, frames: int = DEFAULT_AGENT_FRAMES,
-                        gap_ms: float = DEFAULT_GAP_MS) -> None:
-    """Time the live agent on each of ``pes`` (:func:`measure_agent_ms`) against the platform
-    ``descriptor`` + ``rows`` and write the medians into the descriptor's ``agent_overhead_ms``."""
-    from platform_models import load_platform, save_platform
-
-    # The agent needs the platform it runs against: this one, written aside first.
-    with tempfile.TemporaryDirectory() as tmp:
-        aside = Path(tmp) / f"{descriptor['name']}.yaml"
-        save_platform({**descriptor, "table": aside.with_suffix(".csv").name}, rows, aside)
-        platform = load_platform(aside)
-        for pe in descriptor["pes"]:
-            if pe["name"] in pes:
-                agent_ms = measure_agent_ms(board, platform, pe["name"], checkpoint=checkpoint, frames=frames,
-                                            gap_ms=gap_ms)
-                pe["agent_overhead_ms"] = round(agent_ms, 4)
-
-
-def measure_agent_ms(board: Any, platform: Any, pe: str, *, checkpoint: str | Path | None = None,
-                     frames: int = DEFAULT_AGENT_FRAMES, gap_ms: float = DEFAULT_GAP_MS) -> float:
-    """The live agent's own work per frame on ``pe`` at its top frequency, in ms: the median
-    ``wake_ms + agent_ms`` of ``frames`` frames deployed on ``pe`` alone with the lookup controller, no
-    competing load and no budgets, at a frame period leaving ``gap_ms`` idle after the slowest
-    inference. A frame decided at a lower frequency (the lookup may lower the clock) is divided by
-    ``PE.agent_slowdown`` there."""
-    from controllers import make_controller
-    from hw_agents.agent import LOG_NAME, deploy
-    from traces import Trace
-
-    top_mhz = max(platform.pe(pe).freqs_mhz)
-    slowest_ms = max(r.latency_ms_mean for r in platform.rows if r.pe == pe and r.freq_mhz == top_mhz)
-    period_ms = gap_ms + slowest_ms
-    trace = Trace(platform=platform.name, kind="steady", split="eval", frame_period_ms=period_ms,
-                  duration_s=frames * period_ms / 1000.0, time_s=[0.0],
-                  load={p.name: [0.0] for p in platform.pes},
-                  description=f"the profiler's timing of the live agent on {pe}")
-    proc = Path(board.sysfs_root) / "proc"
-    with tempfile.TemporaryDirectory() as tmp:
-        deploy(board, make_controller("lookup", platform), trace, tmp, duration_s=trace.duration_s,
-               platform=platform, checkpoint=checkpoint, replay_load=False, pes=[pe],
-               proc_root=proc if (proc / "stat").exists() else "/proc")
-        with (Path(tmp) / LOG_NAME).open(newline="") as f:
-            rows = list(csv.DictReader(f))
-    freq_in_force = [top_mhz, *(float(r["freq_mhz"]) for r in rows[:-1])]  # the decision precedes the apply
-    slowdown = platform.pe(pe).agent_slowdown
-    # Before a frame's inference: the wake-up for it and the agent's stages (the record stage of the
-    # frame before stands for this frame's, which comes after its inference).
-    return float(np.median([(float(r["wake_ms"]) + float(r["agent_ms"])) / slowdown(f)
-                            for r, f in zip(rows, freq_in_force, strict=True)]))
 
 
 def measure_point(board: Any, model: Any, x: Any, point: ProfilePoint, *, repeats: int, warmup: int,
@@ -480,8 +262,6 @@ def _idle_power_w(board: Any, pe: Any) -> float | None:
 def _descriptor(board: Any, dnn_section: dict[str, Any], rows: list[dict[str, Any]],
                 idle_power: dict[str, float | None], repeats: int, warmup: int, gap_ms: float
                 ) -> dict[str, Any]:
-    from dynscale import __version__
-
     pes, unfixed = [], []
     for pe in profiled_pes(board):
         fixed = board.freq_control.get(pe.name) is not None
@@ -519,12 +299,12 @@ def _descriptor(board: Any, dnn_section: dict[str, Any], rows: list[dict[str, An
         "provenance": {
             "kind": "measured",
             "host": host_platform.node() or "unknown",
-            "cpu_model": _cpu_model(),
+            "cpu_model": cpu_model(),
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "tool": f"dynscale {__version__} (dynscale profile)",
+            "tool": tool("dynscale profile"),
             "method": method,
             "power": power_note,
-            "load_during_profile": _loadavg(),
+            "load_during_profile": f"load average at the end (1, 5, 15 min): {load_average()}",
             "background_load": _background_note(rows),
             "latency_spread": _spread_note(rows),
         },
@@ -554,21 +334,6 @@ def _spread_note(rows: list[dict[str, Any]]) -> str:
     return f"latency std / mean: median {np.median(values):.2f}, max {max(values):.2f}; {verdict}"
 
 
-def _cpu_model() -> str:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return host_platform.processor() or "unknown"
-
-
-def _loadavg() -> str:
-    with contextlib.suppress(OSError):
-        load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
-        return f"load average at the end (1, 5, 15 min): {load}"
-    return "unknown"
-
-
 def _progress_bar(total: int, initial: int, enabled: bool) -> Any:
     from tqdm import tqdm
 
@@ -577,51 +342,3 @@ def _progress_bar(total: int, initial: int, enabled: bool) -> Any:
                 dynamic_ncols=True)
 
 
-class _Journal:
-    """Finished points of one sweep, one CSV row each, flushed as they finish.
-
-    The first line records the sweep's settings; a journal from another sweep is set aside
-    (renamed ``*.stale``) rather than mixed in.
-    """
-
-    def __init__(self, path: Path, settings: dict[str, Any]) -> None:
-        self.path = path
-        self.settings_line = "# " + json.dumps(settings, sort_keys=True)
-
-    def read(self) -> dict[tuple[str, float, int, int], dict[str, Any]]:
-        if not self.path.exists():
-            return {}
-        lines = self.path.read_text().splitlines()
-        if not lines or lines[0] != self.settings_line:
-            os.replace(self.path, self.path.with_suffix(".stale"))
-            return {}
-        done = {}
-        for row in csv.DictReader([lines[1], *_complete_lines(lines[2:])]):
-            key = (row["pe"], float(row["freq_mhz"]), int(row["cores"]), int(row["groups"]))
-            done[key] = {
-                **{c: float(row[c]) for c in _JOURNAL_COLUMNS[4:11]},
-                "latency_n": int(row["latency_n"]),
-                "power_measured": row["power_measured"] == "True",
-            }
-        return done
-
-    def append(self, point: ProfilePoint, result: dict[str, Any]) -> None:
-        new = not self.path.exists()
-        with self.path.open("a", newline="") as f:
-            if new:
-                f.write(self.settings_line + "\n" + ",".join(_JOURNAL_COLUMNS) + "\n")
-            values = [*point.key, *(result[c] for c in _JOURNAL_COLUMNS[4:])]
-            f.write(",".join(str(v) for v in values) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-
-    def remove(self) -> None:
-        self.path.unlink(missing_ok=True)
-
-
-def _complete_lines(lines: list[str]) -> Iterator[str]:
-    """The journal's lines without a last one cut short by a kill mid-write."""
-    n_fields = len(_JOURNAL_COLUMNS)
-    for line in lines:
-        if line.count(",") == n_fields - 1 and line.rsplit(",", 1)[-1] in ("True", "False"):
-            yield line
