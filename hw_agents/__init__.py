@@ -4,7 +4,7 @@ Never imports gymnasium, simpy or stable-baselines3 (a board has numpy and torch
 """
 
 from hw_agents.agent import DeploySummary, deploy
-from hw_agents.board import BOARDS, PE, Board, ProbeReport, open_board
+from hw_agents.board import BOARDS, Board, BoardPE, ProbeReport, open_board
 from hw_agents.errors import BoardAbsentError, BoardError, BoardPermissionError, SysfsFormatError
 from hw_agents.loadgen import LoadReplayer
 from hw_agents.profiler import profile
@@ -12,10 +12,10 @@ from hw_agents.recorder import record_trace
 
 __all__ = [
     "BOARDS",
-    "PE",
     "Board",
     "BoardAbsentError",
     "BoardError",
+    "BoardPE",
     "BoardPermissionError",
     "DeploySummary",
     "LoadReplayer",

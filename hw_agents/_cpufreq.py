@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from hw_agents._parts import PE, BoardParts
+from hw_agents._parts import BoardParts, BoardPE
 from hw_agents._sysfs import Missing, Sysfs, Writer, read_cpu_list, read_int, read_ints, read_text
 from hw_agents.errors import BoardError
 
@@ -158,7 +158,7 @@ def add_cluster(parts: BoardParts, fs: Sysfs, name: str, cpus: tuple[int, ...],
     if policy is None:
         parts.missing.append((str(fs.path("sys/devices/system/cpu/cpufreq")),
                               f"no cpufreq policy for cpus {cpus[0]}-{cpus[-1]}: PE {name} not settable"))
-    parts.pes.append(PE(name, "cpu", cpus, policy.freqs_mhz if policy else ()))
+    parts.pes.append(BoardPE(name, "cpu", cpus, policy.freqs_mhz if policy else ()))
     parts.controls[name] = CpufreqControl([policy]) if policy else None
 
 

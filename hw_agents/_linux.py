@@ -14,7 +14,7 @@ import re
 
 from hw_agents import _nvml
 from hw_agents._cpufreq import CpufreqControl, common_freqs_mhz, find_policies
-from hw_agents._parts import PE, BoardParts
+from hw_agents._parts import BoardParts, BoardPE
 from hw_agents._rails import EnergyCounterRail, Rail
 from hw_agents._sysfs import Missing, Sysfs, can_read, read_cpu_list, read_int, read_text
 from hw_agents._thermal import find_thermal_zones
@@ -38,7 +38,7 @@ def discover(fs: Sysfs) -> BoardParts:
     else:
         control = None
         freqs = _nominal_freq_mhz(fs, parts.missing)
-    parts.pes.append(PE("cpu", "cpu", online, freqs))
+    parts.pes.append(BoardPE("cpu", "cpu", online, freqs))
     parts.controls["cpu"] = control
     parts.rails.extend(_rapl_rails(fs, parts.missing))
     parts.thermal_zones = find_thermal_zones(fs, parts.missing)

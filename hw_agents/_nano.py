@@ -17,7 +17,7 @@ import re
 
 from hw_agents._cpufreq import add_cluster, find_policies
 from hw_agents._devfreq import devfreq_control, find_devfreq
-from hw_agents._parts import PE, BoardParts
+from hw_agents._parts import BoardParts, BoardPE
 from hw_agents._rails import PowerFileRail
 from hw_agents._sysfs import Sysfs, model_matches, read_text
 from hw_agents._thermal import find_thermal_zones
@@ -45,7 +45,7 @@ def discover(fs: Sysfs) -> BoardParts:
                                "node or INA3221 rails (a copied tree? pass --sysfs-root)",
                                path=fs.path("sys/class/devfreq"))
     add_cluster(parts, fs, "a57", A57_CPUS, policy)
-    parts.pes.append(PE("gpu", "gpu", A57_CPUS, tuple(hz / 1e6 for hz in node.freqs_hz) if node else ()))
+    parts.pes.append(BoardPE("gpu", "gpu", A57_CPUS, tuple(hz / 1e6 for hz in node.freqs_hz) if node else ()))
     parts.controls["gpu"] = devfreq_control(node) if node else None
     parts.thermal_zones = find_thermal_zones(fs, parts.missing)
     return parts

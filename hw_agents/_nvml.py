@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hw_agents._parts import PE, BoardParts
+from hw_agents._parts import BoardParts, BoardPE
 from hw_agents._rails import CallableRail
 
 
@@ -37,7 +37,7 @@ def discover(parts: BoardParts) -> None:
         parts.rails.append(CallableRail(f"nvidia-gpu{index}", pe, source,
                                         lambda h=handle: pynvml.nvmlDeviceGetPowerUsage(h)))
         if index == 0:
-            parts.pes.append(PE("gpu", "gpu", host_cpus, _graphics_clocks_mhz(pynvml, handle)))
+            parts.pes.append(BoardPE("gpu", "gpu", host_cpus, _graphics_clocks_mhz(pynvml, handle)))
             parts.controls["gpu"] = None
             parts.missing.append((str(source), "clock control not offered (NVML locked clocks are not "
                                   "journalled); GPU clocks monitor-only"))

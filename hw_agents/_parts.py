@@ -15,7 +15,7 @@ from hw_agents._sysfs import Missing, Writer
 
 
 @dataclass(frozen=True)
-class PE:
+class BoardPE:
     """A processing element the DNN can run on.
 
     Attributes:
@@ -50,7 +50,7 @@ class FreqControl(Protocol):
 class BoardParts:
     """Everything a backend discovered; ``missing`` lists each (file, why) it looked for in vain."""
 
-    pes: list[PE] = field(default_factory=list)
+    pes: list[BoardPE] = field(default_factory=list)
     controls: dict[str, FreqControl | None] = field(default_factory=dict)
     rails: list[Rail] = field(default_factory=list)
     thermal_zones: dict[str, Path] = field(default_factory=dict)

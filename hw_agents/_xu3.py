@@ -22,7 +22,7 @@ from pathlib import Path
 
 from hw_agents._cpufreq import add_cluster, find_policies
 from hw_agents._devfreq import MinMaxControl, devfreq_control, find_devfreq
-from hw_agents._parts import PE, BoardParts
+from hw_agents._parts import BoardParts, BoardPE
 from hw_agents._rails import PowerFileRail
 from hw_agents._sysfs import Sysfs, model_matches, read_int, read_ints, read_text
 from hw_agents._thermal import find_thermal_zones
@@ -130,11 +130,11 @@ def _find_gpu(fs: Sysfs, parts: BoardParts) -> None:
         freqs = tuple(float(f) for f in sorted(read_ints(table))) if table.exists() else ()
         if not freqs:
             parts.missing.append((str(table), "absent: Mali levels unknown"))
-        parts.pes.append(PE("gpu", "gpu", all_cpus, freqs))
+        parts.pes.append(BoardPE("gpu", "gpu", all_cpus, freqs))
         # Lock values in MHz; no governor file on this driver.
         locks = MinMaxControl(mali / "dvfs_min_lock", mali / "dvfs_max_lock", 1, None)
         parts.controls["gpu"] = locks if freqs else None
         return
     node = find_devfreq(fs, parts.missing, lambda real: "11800000" in str(real), "the Mali GPU (11800000)")
-    parts.pes.append(PE("gpu", "gpu", all_cpus, tuple(hz / 1e6 for hz in node.freqs_hz) if node else ()))
+    parts.pes.append(BoardPE("gpu", "gpu", all_cpus, tuple(hz / 1e6 for hz in node.freqs_hz) if node else ()))
     parts.controls["gpu"] = devfreq_control(node) if node else None

@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from hw_agents._parts import PE, BoardParts
+from hw_agents._parts import BoardParts, BoardPE
 from hw_agents._restore import Restorer, default_journal_path
 from hw_agents._sysfs import Missing, Sysfs, can_write, why_not_writable
 from hw_agents._thermal import read_temperature_c
@@ -158,7 +158,7 @@ class Board:
         self._restorer: Restorer | None = None
         self._in_session = False
 
-    def pe(self, name: str) -> PE:
+    def pe(self, name: str) -> BoardPE:
         """The PE called ``name``."""
         for pe in self.pes:
             if pe.name == name:
@@ -276,7 +276,7 @@ class Board:
         control = self._parts.controls.get(pe)
         return None if control is None else _reading(control.governor, missing)
 
-    def _level(self, pe: PE, freq_mhz: float) -> float:
+    def _level(self, pe: BoardPE, freq_mhz: float) -> float:
         for level in pe.freqs_mhz:
             if abs(level - freq_mhz) < _LEVEL_TOLERANCE_MHZ:
                 return level

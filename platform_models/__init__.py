@@ -4,8 +4,8 @@ A platform is a descriptor (YAML) and a table (CSV), measured by the profiler or
 public board constants (docs/formats.md). numpy and PyYAML only, so it also runs on the boards.
 """
 
-from platform_models.contention import CONTENTION_MODELS, Allocation, Contention, LoadedMetrics, dnn_threads
-from platform_models.descriptor import PE, Descriptor
+from platform_models.contention import Allocation, Contention, LoadedMetrics, dnn_threads
+from platform_models.descriptor import CONTENTION_MODELS, PE, Descriptor
 from platform_models.errors import PlatformError
 from platform_models.model import Config, ConfigMetrics, PlatformModel
 from platform_models.observation import OBSERVATION_VERSION, ObservationSpec, ObservationView

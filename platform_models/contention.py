@@ -34,14 +34,12 @@ is never starved completely, and every inference finishes.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
-if TYPE_CHECKING:  # model.py imports this module (through descriptor.py)
-    from platform_models.model import ConfigMetrics
+from platform_models.model import ConfigMetrics
 
-CONTENTION_MODELS = ("priority", "fair")
 SHARE_FLOOR = 0.05
 """The least share of one core (or of the GPU) the DNN gets, however busy the PE."""
 FREE_CORE_BUSY = 0.1

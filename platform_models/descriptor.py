@@ -16,7 +16,6 @@ from typing import Any
 import yaml
 
 from platform_models._problems import Problem, as_int, as_number, short
-from platform_models.contention import CONTENTION_MODELS
 
 PE_KINDS = ("cpu", "gpu")
 PROVENANCE_KINDS = ("derived", "measured")
@@ -24,6 +23,9 @@ _PE_NAME = re.compile(r"[a-z0-9_]+\Z")
 _MEASURED_KEYS = ("host", "date", "tool", "method")
 _DERIVED_KEYS = ("model", "sources")
 _CALIBRATION_KEYS = ("date", "host", "tool", "base", "method", "latency_factor", "power_factor")
+
+CONTENTION_MODELS = ("priority", "fair")
+"""The contention rules a descriptor may name (``platform_models.contention`` implements them)."""
 
 
 @dataclass(frozen=True)
