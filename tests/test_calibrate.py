@@ -12,10 +12,9 @@ from hw_agents import open_board
 from hw_agents import profiler as profiler_module
 from platform_models import load_platform, validate_platform
 from tests.fake_sysfs import make_host_tree, make_nano_tree, make_xu3_tree, snapshot
-from tests.test_controllers_support import scaled_copy
+from tests.support import TINY, scaled_copy
 
 REPO = Path(__file__).resolve().parents[1]
-TINY = REPO / "tests" / "data" / "tiny.yaml"
 N_CPUS = min(2, len(os.sched_getaffinity(0)))
 DIGITS = {"arch": "alexnet-digits", "accuracy_from": TINY, "warmup": 0, "agent_frames": 0, "progress": False}
 

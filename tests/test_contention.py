@@ -1,14 +1,12 @@
 """The contention rule shared by the simulator, the model-based controllers and the live agent."""
 
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from dynscale.cli import main
 from platform_models import Contention, dnn_threads, load_platform
-
-TINY = Path("tests/data/tiny.yaml")
+from tests.support import TINY
 
 
 def _tiny(contention: str | None, tmp_path):

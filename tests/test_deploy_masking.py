@@ -20,13 +20,8 @@ from hw_agents.agent import deploy, masked_pes
 from hw_agents.errors import BoardError
 from platform_models import load_platform
 from tests.fake_sysfs import make_nano_tree, make_xu3_tree
-from tests.test_controllers_support import TINY, observation
+from tests.support import observation
 from traces import Trace, save_trace
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    return load_platform(TINY)
 
 
 def no_gpu(platform) -> np.ndarray:

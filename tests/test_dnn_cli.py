@@ -13,7 +13,8 @@ from dnn import build_model
 from dnn.checkpoint import load_checkpoint, save_checkpoint
 from dnn.data import load_dataset
 from dynscale.cli import main
-from tests.test_dnn_model import one_torch_thread  # noqa: F401  (autouse fixture)
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 ROWS = [{"groups": k, "top1": 0.5 + 0.1 * k, "confidence": 0.6} for k in range(1, 5)]
 CIFAR_FILES = [*(f"data_batch_{i}" for i in range(1, 6)), "test_batch"]

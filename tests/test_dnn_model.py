@@ -15,14 +15,8 @@ from dnn import DNNError, build_model, count_cost
 from dnn.static import build_static, static_from_dynamic
 from dynscale.cli import main
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """One torch thread: on the shared 2-core machine a second one made small convolutions 15x slower."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 CONFIGS = [

@@ -14,9 +14,9 @@ import torch
 from dnn.checkpoint import load_checkpoint
 from dnn.data import load_dataset
 from dnn.train import train_checkpoint
-from tests.test_dnn_model import one_torch_thread  # noqa: F401  (autouse fixture)
 
-pytestmark = pytest.mark.xdist_group("dnn_train")  # one worker trains once for the whole module
+# one worker trains once for the whole module
+pytestmark = [pytest.mark.xdist_group("dnn_train"), pytest.mark.usefixtures("one_torch_thread")]
 
 
 class _Trained:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -14,15 +13,8 @@ from hypothesis import strategies as st
 import envs
 from envs import DynamicDNNEnv, EnvError, MultiDiscreteAction
 from platform_models import load_platform
-from tests.test_controllers_support import tiny_with_agent
+from tests.support import TINY, tiny_with_agent
 from traces import Trace, TraceError, save_trace
-
-TINY = Path(__file__).parent / "data" / "tiny.yaml"
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    return load_platform(TINY)
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +60,10 @@ def run(env, actions):
 # --- conformance -------------------------------------------------------------------------------
 
 
+# The checkers report most of what they find as warnings: here every warning fails the test.
+
+
+@pytest.mark.filterwarnings("error")
 def test_gymnasium_check_env_passes(tiny, busy_trace):
     from gymnasium.utils.env_checker import check_env
 
@@ -75,10 +71,11 @@ def test_gymnasium_check_env_passes(tiny, busy_trace):
     check_env(env.unwrapped)
 
 
+@pytest.mark.filterwarnings("error")
 def test_sb3_check_env_passes(tiny, busy_trace):
     from stable_baselines3.common.env_checker import check_env
 
-    check_env(DynamicDNNEnv(tiny, busy_trace), warn=False)
+    check_env(DynamicDNNEnv(tiny, busy_trace), warn=True)
 
 
 def test_register_is_idempotent_and_make_accepts_paths(tmp_path, busy_trace):
@@ -326,6 +323,8 @@ def test_accuracy_override_feeds_info_and_reward(tiny):
     assert info["accuracy"] == 0.3 and reward == pytest.approx(0.3)
 
 
+@pytest.mark.filterwarnings("ignore:.*different from the unwrapped version:UserWarning")  # checking a wrapper
+@pytest.mark.filterwarnings("error")
 def test_multidiscrete_wrapper_maps_triples_to_configs(tiny, busy_trace):
     from gymnasium.utils.env_checker import check_env
 
@@ -335,7 +334,7 @@ def test_multidiscrete_wrapper_maps_triples_to_configs(tiny, busy_trace):
     *_, info = env.step(np.array([2, 1, 0]))
     assert (info["groups"], info["pe"], info["freq_mhz"]) == (3, "big", 800.0)
     assert env.action_masks().shape == (10,)
-    check_env(env)
+    check_env(env, skip_render_check=True)  # no render mode here: rendering is checked unwrapped
 
 
 def test_reward_function():

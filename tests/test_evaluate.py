@@ -7,15 +7,9 @@ import json
 import pytest
 
 from dynscale.cli import main
-from platform_models import load_platform
-from tests.test_controllers_support import TINY, write_tiny_traces
+from tests.support import TINY, write_tiny_traces
 
 HEURISTICS = ["static", "performance", "powersave", "ondemand", "schedutil", "reactive", "lookup"]
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    return load_platform(TINY)
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from dynscale.cli import main
+from tests.support import TINY
 from traces import Trace, save_trace
 
 REPO = Path(__file__).resolve().parents[1]
@@ -106,7 +107,7 @@ def test_deploy_refuses_a_platform_the_board_cannot_run(tmp_path: Path,
     idle = {"little": [0.0], "big": [0.0], "gpu": [0.0]}
     tiny_trace = save_trace(Trace(platform="tiny", kind="steady", split="eval", frame_period_ms=100.0,
                                   duration_s=1.0, time_s=[0.0], load=idle), tmp_path / "tiny-trace.csv")
-    code = main(["deploy", "--board", "host", "--platform", str(REPO / "tests" / "data" / "tiny.yaml"),
+    code = main(["deploy", "--board", "host", "--platform", str(TINY),
                  "--controller", "lookup", "--trace", str(tiny_trace), "--out", str(tmp_path / "run")])
     assert code == 2
     assert "tiny.yaml" in capsys.readouterr().err

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,8 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from platform_models import OBSERVATION_VERSION, ObservationSpec, load_platform
+from tests.support import TINY as TINY_PATH
 
-TINY = load_platform(Path(__file__).parent / "data" / "tiny.yaml")
+TINY = load_platform(TINY_PATH)
 SPEC = ObservationSpec(TINY)
 
 

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import pytest
 
 from dynscale.cli import main
 from platform_models import derive, store
-
-DATA = Path(__file__).parent / "data"
+from tests.support import DATA, TINY
 
 
 def test_show_json_has_provenance_dynamic_range_and_pareto(capsys, tmp_path):
@@ -33,7 +31,7 @@ def test_show_json_has_provenance_dynamic_range_and_pareto(capsys, tmp_path):
 
 
 def test_show_text_labels_the_figures_derived(capsys):
-    assert main(["platform", "show", str(DATA / "tiny.yaml")]) == 0
+    assert main(["platform", "show", str(TINY)]) == 0
     out = capsys.readouterr().out
     assert out.startswith("platform tiny (DERIVED) from ")
     assert "dynamic range (DERIVED)" in out and "Pareto front, accuracy vs energy (DERIVED)" in out
@@ -46,9 +44,9 @@ def test_show_unknown_platform_exits_2_with_one_line(capsys):
 
 
 def test_validate_exit_codes(capsys, tmp_path):
-    assert main(["platform", "validate", str(DATA / "tiny.yaml")]) == 0
+    assert main(["platform", "validate", str(TINY)]) == 0
     assert capsys.readouterr().out.endswith(": valid\n")
-    shutil.copy(DATA / "tiny.yaml", tmp_path / "tiny.yaml")
+    shutil.copy(TINY, tmp_path / "tiny.yaml")
     (tmp_path / "tiny.csv").write_text(
         (DATA / "tiny.csv").read_text().replace("little,500,1,1,41,", "little,500,1,1,-4,")
     )

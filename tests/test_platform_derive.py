@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+import dnn
 from platform_models import load_platform
 from platform_models.derive import derive_table_text, pe_model
 from platform_models.descriptor import read_descriptor
@@ -31,9 +32,6 @@ def test_derived_tables_say_so_everywhere(name):
 
 @pytest.mark.parametrize("name", DERIVED)
 def test_descriptor_dnn_cost_matches_the_dnn_counter(name):
-    dnn = pytest.importorskip("dnn")
-    if not hasattr(dnn, "count_cost"):
-        pytest.skip("dnn.count_cost has not landed yet")
     descriptor, _ = read_descriptor(DATA_DIR / f"{name}.yaml")
     spec = descriptor.raw["dnn"]
     for entry in descriptor.raw["derivation"]["dnn_cost"]["per_k"]:

@@ -12,13 +12,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from platform_models import COLUMNS, PlatformError, load_platform, save_platform, validate_platform
-
-DATA = Path(__file__).parent / "data"
+from tests.support import DATA, TINY
 
 
 @pytest.fixture
 def tiny_copy(tmp_path):
-    shutil.copy(DATA / "tiny.yaml", tmp_path / "tiny.yaml")
+    shutil.copy(TINY, tmp_path / "tiny.yaml")
     shutil.copy(DATA / "tiny.csv", tmp_path / "tiny.csv")
     return tmp_path / "tiny.yaml"
 
@@ -28,7 +27,7 @@ def _rows_of(platform) -> list[dict]:
 
 
 def _measured_descriptor() -> dict:
-    descriptor = yaml.safe_load((DATA / "tiny.yaml").read_text())
+    descriptor = yaml.safe_load(TINY.read_text())
     descriptor["name"] = "bench"
     del descriptor["table"]
     descriptor["provenance"] = {
@@ -53,7 +52,7 @@ def _edit_table(path: Path, line: int, column: str, value: str) -> None:
 
 
 def test_save_then_load_gives_the_same_platform(tmp_path):
-    tiny = load_platform(DATA / "tiny.yaml")
+    tiny = load_platform(TINY)
     rows = _rows_of(tiny)
     table = save_platform(_measured_descriptor(), rows, tmp_path / "bench.yaml")
     assert table == tmp_path / "bench.csv"
@@ -68,7 +67,7 @@ def test_save_then_load_gives_the_same_platform(tmp_path):
 
 
 def test_save_refuses_bad_rows_and_writes_nothing(tmp_path):
-    rows = _rows_of(load_platform(DATA / "tiny.yaml"))
+    rows = _rows_of(load_platform(TINY))
     rows[3]["latency_ms_mean"] = -1.0
     with pytest.raises(
         PlatformError, match=r"bench\.csv:6: field 'latency_ms_mean': expected a finite number > 0, got '-1'"
@@ -162,7 +161,7 @@ def test_load_raises_the_first_problem_and_names_shipped_platforms_for_an_unknow
         load_platform("no-such-board")
 
 
-_GOOD_YAML = (DATA / "tiny.yaml").read_text()
+_GOOD_YAML = TINY.read_text()
 _GOOD_CSV = (DATA / "tiny.csv").read_text()
 
 

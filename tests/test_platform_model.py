@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,13 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from platform_models import PlatformError, load_platform, shipped_platforms
-
-TINY = Path(__file__).parent / "data" / "tiny.yaml"
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    return load_platform(TINY)
+from tests.support import TINY
 
 
 @pytest.fixture(scope="module")

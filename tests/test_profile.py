@@ -11,9 +11,9 @@ from hw_agents import open_board
 from hw_agents import profiler as profiler_module
 from platform_models import load_platform, validate_platform
 from tests.fake_sysfs import make_host_tree, snapshot
+from tests.support import TINY
 
 REPO = Path(__file__).resolve().parents[1]
-TINY = REPO / "tests" / "data" / "tiny.yaml"
 N_CPUS = min(2, len(os.sched_getaffinity(0)))
 SWEEP = {"arch": "alexnet-digits", "accuracy_from": TINY, "repeats": 2, "warmup": 0, "agent_frames": 0,
          "progress": False}

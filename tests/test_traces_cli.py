@@ -9,15 +9,15 @@ import pytest
 
 from dynscale import _trace
 from dynscale.cli import main
+from tests.support import TINY
 from traces import load_trace
 from traces.synthetic import GENERATED_KINDS
-
-TINY = "tests/data/tiny.yaml"
 
 
 def _gen(out: Path, *extra: str) -> int:
     return main(
-        ["trace", "gen", "--kind", "bursty", "--platform", TINY, "--seed", "4", "--out", str(out), *extra]
+        ["trace", "gen", "--kind", "bursty", "--platform", str(TINY), "--seed", "4", "--out", str(out),
+         *extra]
     )
 
 
@@ -118,7 +118,7 @@ def test_validate_checks_cores_against_a_platform(tmp_path: Path, capsys: pytest
     path.write_text("\n".join(lines) + "\n")
     capsys.readouterr()
     assert main(["trace", "validate", str(path)]) == 0  # 'tiny' is not a shipped platform: not checked
-    assert main(["trace", "validate", str(path), "--platform", TINY, "--json"]) == 2
+    assert main(["trace", "validate", str(path), "--platform", str(TINY), "--json"]) == 2
     report = json.loads(capsys.readouterr().out[len(f"{path}: ok\n") :])
     assert report["n_invalid"] == 1
     assert report["files"][str(path)][0].startswith(f"{path}:10: field 'load_little': expected at most 2")

@@ -5,16 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from platform_models import load_platform
 from traces import TraceError, format_trace
 from traces.synthetic import GENERATED_KINDS, PHASES, BudgetScale, generate
-
-TINY = "tests/data/tiny.yaml"
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    return load_platform(TINY)
 
 
 @pytest.mark.parametrize("kind", GENERATED_KINDS)

@@ -11,15 +11,9 @@ import yaml
 
 from controllers import make_controller
 from dynscale.cli import main
-from platform_models import load_platform
-from tests.test_controllers_support import TINY, write_tiny_traces
+from tests.support import TINY, write_tiny_traces
 
 SMALL = ["--hyperparams", "n_envs=1", "n_steps=64", "batch_size=64", "n_epochs=2", "pretrain_steps=0"]
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    return load_platform(TINY)
 
 
 @pytest.fixture(scope="module")

@@ -1,11 +1,14 @@
-"""Shared helpers of the controller, training and evaluation tests (no tests here)."""
+"""Shared helpers of the tests (no tests here; fixtures are in ``conftest.py``): the test platform's
+path, defined once, and hand-made platforms, traces and observations."""
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
 
-TINY = Path(__file__).parent / "data" / "tiny.yaml"
+DATA = Path(__file__).parent / "data"
+TINY = DATA / "tiny.yaml"
+"""The test platform: three PEs (little, big, gpu), G = 4, a hand-written table."""
 NAN = math.nan
 
 
