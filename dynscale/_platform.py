@@ -90,20 +90,10 @@ def _show(args: argparse.Namespace) -> int:
                 print(f"    {name}: {source}")
         else:
             print(f"  {key}: {value}")
-    pes = [
-        {
-            "pe": pe.name,
-            "kind": pe.kind,
-            "cpus": ",".join(map(str, pe.cpus)) or "-",
-            "cores": pe.n_cores,
-            "freqs_mhz": f"{pe.freqs_mhz[0]:g}..{pe.freqs_mhz[-1]:g} ({len(pe.freqs_mhz)})",
-            "idle_w": pe.idle_power_w,
-            "dvfs_ms": pe.dvfs_transition_ms,
-            "migration_ms": pe.migration_ms,
-            "agent_ms": pe.agent_overhead_ms,
-        }
-        for pe in platform.pes
-    ]
+    # The JSON's PE rows, with the lists shortened for a terminal.
+    pes = [{**pe, "cpus": ",".join(map(str, pe["cpus"])) or "-",
+            "freqs_mhz": f"{pe['freqs_mhz'][0]:g}..{pe['freqs_mhz'][-1]:g} ({len(pe['freqs_mhz'])})"}
+           for pe in payload["pes"]]
     print()
     print(format_table(pes))
     if "derived_model" in payload:
