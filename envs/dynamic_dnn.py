@@ -18,9 +18,13 @@ from gymnasium import spaces
 
 from envs._reward import VIOLATION_CAP, W_ACCURACY, W_ENERGY, W_MISS, W_VIOLATION, reward
 from envs._tables import OperatingTable, build_operating_table
+from envs._timeline import Timeline
 from envs.errors import EnvError
 from envs.soc import FrameResult, SocSimulation, n_frames_of
 from platform_models.frame import frame_outcome
+
+DEFAULT_PLATFORM = "odroid-xu3"
+"""The platform of ``gymnasium.make("dynscale/DynamicDNN-v0")`` without arguments."""
 
 MASK_MIN_SHARE = 0.1
 """Default: a PE whose competing load leaves the DNN less than 0.1 core (GPU: 10 %) is masked."""
@@ -72,15 +76,23 @@ class DynamicDNNEnv(gym.Env):
     frequency choice slows the other applications sharing a cluster's frequency domain; 1.0 when
     none).
 
+    **Render.** ``"ansi"``: a line of text for the last step. ``"rgb_array"``: the run's timeline as
+    an RGB ``uint8`` image (``TIMELINE_HEIGHT`` x ``TIMELINE_WIDTH`` x 3), one column per frame (the
+    last ``TIMELINE_WIDTH`` frames): the latency over its budget as a bar (green met, red missed, the
+    budget a grey line at half height), the PE in a colour band below it, and the groups k as a grey
+    level in the bottom band. SB3's ``make_vec_env`` asks for it, and its video recorder uses it.
+
     Args:
-        platform: a shipped platform name, a descriptor path, or a ``PlatformModel``.
-        trace: a trace path or ``Trace``, or a list of them (one drawn per reset).
+        platform: a shipped platform name, a descriptor path, or a ``PlatformModel`` (default
+            ``odroid-xu3``).
+        trace: a trace path or ``Trace``, or a list of them (one drawn per reset); default: the
+            platform's shipped train traces (an error for a platform that ships none).
         accuracy: top-1 accuracy per k (G fractions) instead of the platform descriptor's.
         max_frames: truncate an episode after this many steps (None: the whole trace).
         latency_noise: draw each inference's latency from the table's spread (False: exact means).
         mask_min_share: see Action.
         w_accuracy, w_miss, w_violation, w_energy, violation_cap: reward weights (``envs.reward``).
-        render_mode: None or "ansi" (a line of text for the last step).
+        render_mode: None, "ansi" or "rgb_array" (see Render).
 
     Raises:
         EnvError, PlatformError, TraceError: on bad arguments or files (one line naming what).
@@ -88,12 +100,12 @@ class DynamicDNNEnv(gym.Env):
     Version history: v0 - first version.
     """
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi"], "render_fps": 10}
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi", "rgb_array"], "render_fps": 10}
 
     def __init__(
         self,
-        platform: Any,
-        trace: Any,
+        platform: Any = DEFAULT_PLATFORM,
+        trace: Any = None,
         *,
         accuracy: Sequence[float] | None = None,
         max_frames: int | None = None,
@@ -111,13 +123,15 @@ class DynamicDNNEnv(gym.Env):
         self.platform = _as_platform(platform)
         if accuracy is not None:
             self.platform = self.platform.with_accuracy(accuracy)
+        if trace is None:
+            trace = _shipped_train_traces(self.platform)
         self._traces = [_as_trace(t, self.platform) for t in _as_list(trace)]
         if max_frames is not None and (not isinstance(max_frames, (int, np.integer)) or max_frames < 1):
             raise EnvError(f"field 'max_frames': expected an integer >= 1 or None, got {max_frames!r}")
         if not 0.0 <= mask_min_share <= 1.0:
             raise EnvError(f"field 'mask_min_share': expected a number in [0, 1], got {mask_min_share!r}")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise EnvError(f"field 'render_mode': expected None or 'ansi', got {render_mode!r}")
+            raise EnvError(f"field 'render_mode': expected None, 'ansi' or 'rgb_array', got {render_mode!r}")
         self.render_mode = render_mode
         self.max_frames = max_frames
         self.latency_noise = bool(latency_noise)
@@ -146,6 +160,7 @@ class DynamicDNNEnv(gym.Env):
         self._sim: SocSimulation | None = None
         self._lookahead: dict[str, np.ndarray] | None = None
         self._last_info: dict[str, Any] | None = None
+        self._timeline = Timeline(self.platform.groups)
 
     # --- Gymnasium API ----------------------------------------------------------------------------
 
@@ -166,6 +181,8 @@ class DynamicDNNEnv(gym.Env):
         if truncated:
             sim.n_frames = sim.frames_done  # the episode ends here; step() refuses to go on
         self._last_info = info
+        if self.render_mode == "rgb_array":
+            self._timeline.add(info, p=sim.pe)
         rew = reward(
             info["accuracy"], info["latency_ms"], info["power_w"], info["energy_mj"],
             info["latency_budget_ms"], info["power_budget_w"], info["energy_budget_mj"],
@@ -201,9 +218,12 @@ class DynamicDNNEnv(gym.Env):
         self._missed = 0
         self._lookahead = None
         self._last_info = None
+        self._timeline.clear()
         return self._observe(), {"trace_index": index, "n_frames": n_frames}
 
-    def render(self) -> str | None:
+    def render(self) -> str | np.ndarray | None:
+        if self.render_mode == "rgb_array":
+            return self._timeline.image()
         if self.render_mode != "ansi":
             return None
         info = self._last_info
@@ -345,6 +365,16 @@ def _as_platform(platform: Any) -> Any:
     raise EnvError(
         f"field 'platform': expected a name, a descriptor path or a PlatformModel, got {platform!r}"
     )
+
+
+def _shipped_train_traces(platform: Any) -> list[Path]:
+    from traces import shipped_traces
+
+    paths = shipped_traces(platform.name, "train")
+    if not paths:
+        raise EnvError(f"field 'trace': platform {platform.name} ships no train traces; pass trace= "
+                       "(a trace file, a Trace or a list of them)")
+    return paths
 
 
 def _as_trace(trace: Any, platform: Any) -> Any:
