@@ -8,8 +8,6 @@ default flatten feature extractor, which is the identity on our 1-D observation.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +16,7 @@ import numpy as np
 from controllers._learned import load_model
 from controllers._policy import POLICY_FORMAT
 from controllers.errors import ControllerError
+from platform_models.atomic import atomic_path
 
 
 def _linear_layers(modules: list[Any]) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -81,9 +80,6 @@ def export_policy(run_dir: str | Path, out_path: str | Path) -> Path:
         obs_eps=np.array(float(stats["eps"])),
     )
     out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".npz", dir=out_path.parent)
-    with os.fdopen(fd, "wb") as handle:
-        np.savez(handle, **arrays)
-    os.replace(tmp, out_path)
+    with atomic_path(out_path) as tmp, tmp.open("wb") as handle:
+        np.savez(handle, **arrays)  # to a handle: given a name, numpy would append ".npz" to it
     return out_path

@@ -15,13 +15,12 @@ from __future__ import annotations
 import csv
 import io
 import math
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from controllers._evaluate import ALL_TRACES, FIGURES, SCORES, Evaluation
+from platform_models.atomic import atomic_path, write_text_atomic
 
 TABLE_FIGURES = (*FIGURES, *SCORES)
 
@@ -59,21 +58,6 @@ def markdown_table(rows: Sequence[dict[str, str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _atomic_write(path: Path, write: Any, binary: bool = False) -> None:
-    fd, tmp = tempfile.mkstemp(suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def _write_text(path: Path, text: str) -> None:
-    _atomic_write(path, lambda tmp: Path(tmp).write_text(text))
-
-
 def write_report(evaluation: Evaluation, out: Path, header: str = "") -> list[Path]:
     """Write the tables and plots into ``out``; returns the files written."""
     out.mkdir(parents=True, exist_ok=True)
@@ -82,7 +66,7 @@ def write_report(evaluation: Evaluation, out: Path, header: str = "") -> list[Pa
     summary = markdown_table(display_rows(rows, only_all=True))
     per_trace = markdown_table(display_rows([r for r in rows if r["trace"] != ALL_TRACES]))
     text = f"{header}\n## Over all traces\n\n{summary}\n## Per trace\n\n{per_trace}"
-    _write_text(out / "results.md", text)
+    write_text_atomic(out / "results.md", text)
     written.append(out / "results.md")
     columns = ["controller", "trace", "episodes", "n_seeds"]
     columns += [c for f in TABLE_FIGURES for c in (f, f"{f}_std", f"{f}_seed_std")]
@@ -90,7 +74,7 @@ def write_report(evaluation: Evaluation, out: Path, header: str = "") -> list[Pa
     writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
     writer.writeheader()
     writer.writerows(rows)
-    _write_text(out / "results.csv", buffer.getvalue())
+    write_text_atomic(out / "results.csv", buffer.getvalue())
     written.append(out / "results.csv")
     written += plot_timelines(evaluation, out)
     written.append(plot_accuracy_energy(rows, out / "accuracy_energy.png"))
@@ -127,7 +111,7 @@ def plot_timelines(evaluation: Evaluation, out: Path) -> list[Path]:
         axes[3].set_xlabel("time s")
         axes[0].set_title(f"{evaluation.platform} / {trace} (simulated, first episode)")
         path = out / f"timeline_{trace}.png"
-        _atomic_write(path, lambda tmp, fig=fig: fig.savefig(tmp, dpi=90))
+        _save_png(fig, path)
         plt.close(fig)
         paths.append(path)
     return paths
@@ -157,6 +141,11 @@ def plot_accuracy_energy(rows: Sequence[dict[str, Any]], path: Path) -> Path:
     ax.legend(fontsize=7)
     ax.set_title("accuracy vs energy, all traces (simulated)")
     fig.tight_layout()
-    _atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=90))
+    _save_png(fig, path)
     plt.close(fig)
     return path
+
+
+def _save_png(fig: Any, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=90, format="png")

@@ -8,10 +8,8 @@ and the atomic save of the final model and ``config.yml``. The folder layout is 
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import tempfile
 from collections import deque
 from dataclasses import dataclass, field
 from importlib.resources import files
@@ -25,6 +23,7 @@ from controllers._learned import algo_class
 from controllers._normalise import ObservationNormaliser
 from controllers._runs import ALGOS, CONFIG_NAME, FINAL_MODEL, read_run_config
 from controllers.errors import ControllerError
+from platform_models.atomic import atomic_path, write_text_atomic
 
 ENV_ID = "dynscale/DynamicDNN-v0"
 _NOT_SB3_KWARGS = (
@@ -171,10 +170,8 @@ def _check_resumable(settings: TrainSettings, config: dict[str, Any]) -> None:
 
 
 def _atomic_save(model: Any, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(suffix=".zip", dir=path.parent)
-    os.close(fd)
-    model.save(tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp, tmp.open("wb") as handle:
+        model.save(handle)  # to a handle: given a name without ".zip", SB3 would append it
 
 
 def _demonstrations(platform: Any, trace_paths: list[str], params: dict[str, Any], seed: int) -> dict:
@@ -244,10 +241,7 @@ def _warm_start(
 
 def write_config(out: Path, config: dict[str, Any]) -> None:
     """``config.yml``, written atomically."""
-    fd, tmp = tempfile.mkstemp(suffix=".yml", dir=out)
-    with os.fdopen(fd, "w") as handle:
-        yaml.safe_dump(config, handle, sort_keys=False)
-    os.replace(tmp, out / CONFIG_NAME)
+    write_text_atomic(out / CONFIG_NAME, yaml.safe_dump(config, sort_keys=False))
 
 
 def train(settings: TrainSettings) -> Path:

@@ -116,14 +116,13 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _plot(platform, pareto: dict, png: str) -> None:
-    import os
-    import tempfile
-
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.ticker import NullFormatter
+
+    from platform_models.atomic import atomic_path
 
     metrics = platform.config_metrics()
     accuracy = [platform.accuracy[c.groups - 1] for c in platform.configs()]
@@ -150,16 +149,11 @@ def _plot(platform, pareto: dict, png: str) -> None:
         ax.legend(fontsize=8)
     fig.suptitle(f"{platform.name} ({platform.provenance_kind}): every (k, PE, frequency), all cores")
     fig.tight_layout()
-    directory = os.path.dirname(os.path.abspath(png))
-    fd, tmp = tempfile.mkstemp(suffix=".png", dir=directory)
-    os.close(fd)
     try:
-        fig.savefig(tmp, format="png", dpi=110)
-        os.replace(tmp, png)
+        with atomic_path(png) as tmp:
+            fig.savefig(tmp, format="png", dpi=110)
     finally:
         plt.close(fig)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def _validate(args: argparse.Namespace) -> int:

@@ -127,7 +127,7 @@ def derive_shipped(check: bool = False) -> list[tuple[Path, bool]]:
     Returns:
         (table path, whether the file on disk already held exactly the derived bytes) per platform.
     """
-    from platform_models.store import _write_atomic
+    from platform_models.atomic import write_text_atomic
 
     results = []
     for name in shipped_platforms():
@@ -141,7 +141,7 @@ def derive_shipped(check: bool = False) -> list[tuple[Path, bool]]:
         path = descriptor.table_path
         same = path.is_file() and path.read_bytes() == text.encode("utf-8")
         if not same and not check:
-            _write_atomic(path, text)
+            write_text_atomic(path, text)
         results.append((path, same))
     return results
 

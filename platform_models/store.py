@@ -8,7 +8,6 @@ any descriptor; ``validate_platform`` lists every problem of a descriptor + tabl
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 import yaml
 
 from platform_models._problems import Problem
+from platform_models.atomic import write_text_atomic
 from platform_models.descriptor import Descriptor, check_descriptor, read_descriptor
 from platform_models.errors import PlatformError
 from platform_models.model import PlatformModel
@@ -90,8 +90,8 @@ def save_platform(
         raise problems[0].error()
     assert checked is not None
     text = _table_text(rows, checked, str(checked.table_path), [_provenance_line(descriptor)])
-    _write_atomic(checked.table_path, text)
-    _write_atomic(yaml_path, yaml.safe_dump(descriptor, sort_keys=False, allow_unicode=True))
+    write_text_atomic(checked.table_path, text)
+    write_text_atomic(yaml_path, yaml.safe_dump(descriptor, sort_keys=False, allow_unicode=True))
     return checked.table_path
 
 
@@ -148,15 +148,3 @@ def _read(path: Path) -> tuple[Descriptor | None, list[Row], list[Problem]]:
     if rows or not problems:  # a table that did not parse at all has no grid worth checking
         problems += check_rows(rows, descriptor, str(descriptor.table_path))
     return descriptor, rows, problems
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from traces._atomic import atomic_path
+from platform_models.atomic import atomic_path
 from traces.errors import TraceError
 from traces.trace import (
     BUDGET_FIELDS,
