@@ -38,6 +38,7 @@ def _probe(args: argparse.Namespace) -> int:
     for warning in caught:
         print(f"dynscale: warning: {warning.message}", file=sys.stderr)
     report = board.probe()
+    _note_other_machine(board)
     if args.json:
         print_json(report.as_dict())
         return 0
@@ -57,6 +58,18 @@ def _probe(args: argparse.Namespace) -> int:
     print("\nmissing or not permitted")
     print("\n".join(f"  {path}: {why}" for path, why in report.missing) or "  (nothing)")
     return 0
+
+
+def _note_other_machine(board) -> None:
+    """Say so (stderr) when the shipped platform of this board's name is another machine's table."""
+    from hw_agents.machine import other_machine, other_machine_line
+    from platform_models import load_platform, shipped_platforms
+
+    if board.name in shipped_platforms():
+        platform = load_platform(board.name)
+        differences = other_machine(board, platform)
+        if differences:
+            print(f"dynscale: note: {other_machine_line(board, platform, differences)}", file=sys.stderr)
 
 
 def _restore(args: argparse.Namespace) -> int:

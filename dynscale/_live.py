@@ -9,6 +9,10 @@ import sys
 from dynscale._output import add_json_flag, format_table, print_json
 
 BOARDS = ("host", "odroid-xu3", "jetson-nano")
+# Deploy's own calibration of another machine's table: fewer inferences per reference point (30) and
+# agent frames (100) than `profile --calibrate`, so that it takes seconds, not a minute.
+AUTO_CALIBRATION_REPEATS = 10
+AUTO_CALIBRATION_AGENT_FRAMES = 20
 
 
 def _passive_omp_threads() -> None:
@@ -76,6 +80,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--load-nice", type=int, default=0, metavar="N",
                    help="nice value of the load burners (default 0: they share cores fairly with the DNN; "
                    "-10, as root: they keep the cores the trace says, as the simulator assumes)")
+    p.add_argument("--no-calibrate", action="store_true",
+                   help="use a measured platform as it is even when it was measured on another machine "
+                   "(default: calibrate it to this one first, into OUT/platform/, and say so)")
     p.add_argument("--out", required=True, metavar="DIR", help="folder for the log and the summary")
     add_json_flag(p)
     p.set_defaults(handler=_deploy)
@@ -94,6 +101,7 @@ def _profile(args: argparse.Namespace) -> int:
     from hw_agents.inference import DEFAULT_ARCH
     from hw_agents.profiler import profile
     from platform_models import load_platform
+    from platform_models.progress import show_progress
 
     if args.calibrate and (args.arch or args.accuracy_from):
         raise BoardError("field 'calibrate': --arch and --accuracy-from do not apply (the DNN and its "
@@ -104,7 +112,7 @@ def _profile(args: argparse.Namespace) -> int:
     yaml_path = profile(board, args.out, checkpoint=args.checkpoint, arch=args.arch or DEFAULT_ARCH,
                         accuracy_from=args.accuracy_from, repeats=args.repeats,
                         warmup=args.warmup, gap_ms=args.gap_ms, agent_frames=args.agent_frames,
-                        progress=not args.no_progress)
+                        progress=show_progress(not (args.no_progress or args.json)))
     platform = load_platform(yaml_path)
     payload = {"platform": str(yaml_path), "table": str(platform.table_path), "rows": len(platform.rows),
                "provenance": platform.descriptor["provenance"]}
@@ -121,9 +129,11 @@ def _profile(args: argparse.Namespace) -> int:
 def _calibrate(args: argparse.Namespace, board, base) -> int:
     from hw_agents.calibrate import calibrate
     from platform_models import load_platform
+    from platform_models.progress import show_progress
 
     yaml_path = calibrate(board, base, args.out, checkpoint=args.checkpoint, repeats=args.repeats,
-                          warmup=args.warmup, gap_ms=args.gap_ms, agent_frames=args.agent_frames)
+                          warmup=args.warmup, gap_ms=args.gap_ms, agent_frames=args.agent_frames,
+                          progress=show_progress(not (args.no_progress or args.json)))
     platform = load_platform(yaml_path)
     calibration = platform.descriptor["provenance"]["calibration"]
     if args.json:
@@ -155,14 +165,18 @@ def _deploy(args: argparse.Namespace) -> int:
     board = open_board(args.board, sysfs_root=args.sysfs_root, monitor_only=args.monitor_only)
     platform = load_platform(args.platform or board.name)
     trace = load_trace(args.trace, platform)
-    controller = make_controller(args.controller, platform)
+    controller = make_controller(args.controller, platform)  # a bad controller fails before calibrating
+    # stderr under --json, so that stdout stays one JSON document
+    notes = sys.stderr if args.json else sys.stdout
+    platform, calibrated = _this_machines(board, platform, args, notes)
+    if calibrated:
+        controller = make_controller(args.controller, platform)  # a lookup reads the calibrated table
     masked = masked_pes(board, platform)
     if masked:
-        # stderr under --json, so that stdout stays one JSON document
-        print(masked_line(masked), file=sys.stderr if args.json else sys.stdout)
+        print(masked_line(masked), file=notes)
     summary = deploy(board, controller, trace, args.out, duration_s=args.duration or trace.duration_s,
                      platform=platform, checkpoint=args.checkpoint, replay_load=not args.no_load,
-                     load_nice=args.load_nice, pes=args.pes,
+                     load_nice=args.load_nice, pes=args.pes, calibrated=calibrated,
                      proc_root=f"{args.sysfs_root.rstrip('/')}/proc")
     if args.json:
         print_json(asdict(summary))
@@ -172,6 +186,32 @@ def _deploy(args: argparse.Namespace) -> int:
         print(format_table([asdict(summary)], columns))
         print(f"log: {summary.log}")
     return 0
+
+
+def _this_machines(board, platform, args: argparse.Namespace, notes) -> tuple[object, str]:
+    """``platform``, calibrated to this machine first when its table was measured on another (unless
+    ``--no-calibrate``), and what was done, for the summary ("" when nothing)."""
+    from hw_agents.agent import masked_pes
+    from hw_agents.calibrate import calibrate
+    from hw_agents.machine import other_machine, other_machine_line
+    from platform_models import load_platform
+    from platform_models.progress import show_progress
+
+    differences = other_machine(board, platform)
+    if not differences or len(masked_pes(board, platform)) == len(platform.pes):
+        return platform, ""  # this machine's table, or one deploy refuses: no PE of it runs here
+    line = other_machine_line(board, platform, differences)
+    if args.no_calibrate:
+        print(f"dynscale: warning: {line}", file=sys.stderr)
+        return platform, ""
+    into = os.path.join(args.out, "platform")
+    print(f"{line}; deploy calibrates it first ({AUTO_CALIBRATION_REPEATS} inferences per reference "
+          f"point) into {into}/ (--no-calibrate: use it as it is)", file=notes)
+    path = calibrate(board, platform, into, checkpoint=args.checkpoint, repeats=AUTO_CALIBRATION_REPEATS,
+                     agent_frames=AUTO_CALIBRATION_AGENT_FRAMES, progress=show_progress(not args.json))
+    what = (f"{platform.path} was measured on another machine ({'; '.join(differences)}); calibrated to "
+            f"this one into {path} before the run")
+    return load_platform(path), what
 
 
 def masked_line(masked: dict[str, str]) -> str:

@@ -47,7 +47,7 @@ import math
 import os
 import time
 from collections.abc import Collection
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -79,7 +79,9 @@ class DeploySummary:
     inferences that met every budget, mean accuracy of the groups used, mean energy per inference,
     mean and 95th percentile latency (queueing included); ``fallbacks``: the inferences whose
     configuration the controller picked on a masked PE and the agent replaced; ``agent_ms``: the
-    median of the agent's own time per frame."""
+    median of the agent's own time per frame; ``platform``: the platform file the run used;
+    ``calibrated``: why and where its table was calibrated to this machine just before the run
+    (empty when it was not)."""
 
     controller: str
     trace: str
@@ -94,6 +96,8 @@ class DeploySummary:
     log: str
     fallbacks: int = 0
     agent_ms: float = math.nan
+    platform: str = ""
+    calibrated: str = ""
 
 
 def deploy(
@@ -109,13 +113,15 @@ def deploy(
     load_nice: int = 0,
     proc_root: str | Path = "/proc",
     pes: Collection[str] | None = None,
+    calibrated: str = "",
 ) -> DeploySummary:
     """Run ``controller`` live on ``board`` for ``duration_s`` under ``trace``'s budgets and load.
 
     ``platform``: the board's platform model (observation layout, configurations, accuracy per k
     unless ``checkpoint`` brings its own, and the power estimate where no sensor is readable).
     ``load_nice``: the burners' nice value (see :class:`LoadReplayer`). ``pes``: run the DNN on
-    these PEs only (the others are masked, as PEs the agent cannot use are). Writes
+    these PEs only (the others are masked, as PEs the agent cannot use are). ``calibrated``: recorded
+    in the summary (see :class:`DeploySummary`). Writes
     ``out_dir/deploy-log.csv`` (one row per inference) and ``out_dir/summary.json``; returns the
     summary.
     """
@@ -156,6 +162,7 @@ def deploy(
                 f.flush()
     summary = summarise_log(log_path, controller=getattr(controller, "name", str(controller)),
                             trace=str(trace.path or trace.description), board=board.name)
+    summary = replace(summary, platform=str(platform.path), calibrated=calibrated)
     tmp = out / (SUMMARY_NAME + ".tmp")
     figures = {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in asdict(summary).items()}
     tmp.write_text(json.dumps(figures, indent=2) + "\n")

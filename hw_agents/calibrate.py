@@ -38,8 +38,10 @@ from hw_agents.affinity import inference_state_restored
 from hw_agents.agent_timing import AGENT_METHOD, DEFAULT_AGENT_FRAMES, set_agent_overheads
 from hw_agents.errors import BoardError
 from hw_agents.inference import DEFAULT_GAP_MS, platform_dnn
+from hw_agents.machine import machine_of
 from hw_agents.profiler import DEFAULT_REPEATS, DEFAULT_WARMUP, ProfilePoint, measure_point, profiled_pes
 from hw_agents.provenance import tool
+from platform_models.progress import progress_bar
 
 __all__ = ["calibrate", "reference_points"]
 
@@ -86,6 +88,7 @@ def calibrate(
     warmup: int = DEFAULT_WARMUP,
     gap_ms: float = DEFAULT_GAP_MS,
     agent_frames: int = DEFAULT_AGENT_FRAMES,
+    progress: bool = False,
 ) -> Path:
     """Calibrate ``platform`` to ``board`` as it runs now (the module docstring) and write it.
 
@@ -96,6 +99,7 @@ def calibrate(
         checkpoint: the DNN's checkpoint; default fresh weights of the platform's architecture.
         repeats, warmup, gap_ms: per reference point, as ``profile`` measures.
         agent_frames: frames to time the live agent's own work per PE (0: keep ``agent_overhead_ms``).
+        progress: a progress bar over the reference points on a terminal's stderr.
 
     Returns:
         The calibrated descriptor's path. Nothing is written on error.
@@ -111,9 +115,12 @@ def calibrate(
         raise BoardError(f"field 'repeats': expected repeats >= 1 and warmup >= 0, got {repeats}, {warmup}")
     points = reference_points(board, platform)
     model, _, x = platform_dnn(platform, checkpoint)
-    with inference_state_restored(), board.session():
-        measured = {p: measure_point(board, model, x, p, repeats=repeats, warmup=warmup, gap_ms=gap_ms)
-                    for p in points}
+    with inference_state_restored(), board.session(), progress_bar(
+            "calibrate", len(points), "point", enabled=progress) as bar:
+        measured = {}
+        for p in points:
+            measured[p] = measure_point(board, model, x, p, repeats=repeats, warmup=warmup, gap_ms=gap_ms)
+            bar.update()
 
     # ratios[pe][cores][k]: measured over table latency at the PE's reference frequency
     ratios: dict[str, dict[int, dict[int, float]]] = {}
@@ -175,6 +182,7 @@ def _calibration_note(board: Any, platform: Any, points: list[ProfilePoint], rat
     return {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "host": host_platform.node() or "unknown",
+        "machine": machine_of(board),
         "tool": tool("dynscale profile --calibrate"),
         "base": _base_note(platform),
         "method": (f"reference points: {where}, every k; {repeats} timed inferences each after {warmup} "

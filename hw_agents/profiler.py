@@ -52,6 +52,7 @@ from hw_agents.inference import DEFAULT_ARCH, DEFAULT_GAP_MS, load_dnn
 from hw_agents.power import PowerSampler
 from hw_agents.procstat import BusyMeter
 from hw_agents.provenance import cpu_model, load_average, tool
+from platform_models.progress import progress_bar
 
 __all__ = [
     "DEFAULT_REPEATS",
@@ -144,7 +145,7 @@ def profile(
     done = journal.read()
     todo = [p for p in points if p.key not in done]
     x = torch.randn(1, *dnn_section["input_shape"], generator=torch.Generator().manual_seed(0))
-    bar = _progress_bar(len(points), len(points) - len(todo), progress)
+    bar = progress_bar("profile", len(points), "point", enabled=progress, initial=len(points) - len(todo))
     try:
         with inference_state_restored(), board.session():
             for point in todo:
@@ -299,7 +300,7 @@ def _descriptor(board: Any, dnn_section: dict[str, Any], rows: list[dict[str, An
         "provenance": {
             "kind": "measured",
             "host": host_platform.node() or "unknown",
-            "cpu_model": cpu_model(),
+            "cpu_model": cpu_model(board.sysfs_root),
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "tool": tool("dynscale profile"),
             "method": method,
@@ -332,13 +333,5 @@ def _spread_note(rows: list[dict[str, Any]]) -> str:
                else f"no point above {NOISY_CV}")
     values = list(cv.values())
     return f"latency std / mean: median {np.median(values):.2f}, max {max(values):.2f}; {verdict}"
-
-
-def _progress_bar(total: int, initial: int, enabled: bool) -> Any:
-    from tqdm import tqdm
-
-    # tqdm's rate and remaining-time estimate are the "time left" the user sees.
-    return tqdm(total=total, initial=initial, desc="profile", unit="point", disable=not enabled,
-                dynamic_ncols=True)
 
 

@@ -17,12 +17,16 @@ def tool(command: str) -> str:
     return f"dynscale {__version__} ({command})"
 
 
-def cpu_model() -> str:
-    """This machine's CPU model (``/proc/cpuinfo``; else what Python's platform module says)."""
+def cpu_model(root: str | Path = "/") -> str:
+    """The CPU model in ``<root>/proc/cpuinfo``: its first ``model name`` (x86), else ``Hardware`` or
+    ``CPU part`` (ARM boards); else what Python's platform module says."""
     with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+        lines = (Path(root) / "proc/cpuinfo").read_text().splitlines()
+        for key in ("model name", "Hardware", "CPU part"):
+            for line in lines:
+                # "model name\t: AMD EPYC"
+                if line.split(":", 1)[0].strip() == key:
+                    return line.split(":", 1)[1].strip()
     return host_platform.processor() or "unknown"
 
 
