@@ -18,10 +18,19 @@ just before the live run. ``noise_floor_*`` is the error a perfect
 model of the mean would still make: each live frame's latency against the mean latency of the live
 frames with the same configuration in the same trace segment (a noise-free simulator predicts a
 mean; live frames scatter around it). ``live_load_excess`` is the mean of measured minus trace load:
-the machine's other work, which the simulator does not know of.
+the machine's other work, which the simulator does not know of. ``median_excess_err`` is the
+median error less the noise floor of the same run: the part of the error a model of the mean could
+still remove (on a noisy machine the floor moves from run to run, the excess much less).
+
+Policy-level agreement, with at least two controllers (``--agreement`` runs the default four:
+``lookup``, ``lookup-adaptive``, ``static:1:cpu`` and ``static:4:cpu`` on the three host eval
+traces): per controller, the budget-met rate and the energy per inference live and simulated (means
+over its runs), ``max_budget_met_diff`` (the largest |live - simulated| budget-met rate of any run)
+and ``same_ranking`` (the controllers ordered by budget-met rate, ties by less energy, live and
+simulated, are in the same order).
 
     .venv/bin/python benchmarks/sim_vs_real.py [--controller C ...] [--trace T ...] [--passes 1]
-        [--duration 30] [--calibrate] [--json]
+        [--duration 30] [--calibrate] [--agreement] [--json]
 
 With several controllers, traces or passes, one row per run (``pass``, ``utc``), each controller in
 turn on each trace, and under ``--json`` the runs plus ``medians``: per controller and table, the
@@ -49,6 +58,9 @@ sys.path.insert(0, str(REPO))
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as `dynscale deploy` does (dynscale/_live.py)
 
 DEFAULT_TRACE = REPO / "traces" / "data" / "host" / "recorded-mixed-eval.csv"
+AGREEMENT_CONTROLLERS = ["lookup", "lookup-adaptive", "static:1:cpu", "static:4:cpu"]
+AGREEMENT_TRACES = [str(REPO / "traces" / "data" / "host" / name) for name in (
+    "recorded-mixed-eval.csv", "ramp-eval-s122.csv", "concurrent-dnn-eval-s121.csv")]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,9 +79,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calibrate", action="store_true",
                         help="after each run on the platform as shipped, calibrate it to this machine now "
                         "(`dynscale profile --calibrate`) and run again on the calibrated platform")
+    parser.add_argument("--agreement", action="store_true",
+                        help="the policy-level comparison: controllers "
+                        f"{' '.join(AGREEMENT_CONTROLLERS)} on the three host eval traces (unless "
+                        "--controller / --trace say otherwise)")
     parser.add_argument("--out", help="folder for the live logs (default: a temporary one)")
     parser.add_argument("--json", action="store_true", help="print JSON")
     args = parser.parse_args(argv)
+    given = set(argv if argv is not None else sys.argv[1:])
+    if args.agreement and "--controller" not in given:
+        args.controller = AGREEMENT_CONTROLLERS
+    if args.agreement and "--trace" not in given:
+        args.trace = AGREEMENT_TRACES
 
     from dynscale._output import format_table, print_json
     from platform_models import load_platform
@@ -97,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
         "medians": [{"controller": spec, "table": table, **_medians(chosen)}
                     for spec in args.controller for table in ("shipped", "calibrated")
                     if (chosen := [r for r in runs if (r["controller"], r["table"]) == (spec, table)])],
+        "median_excess_err": float(np.median([r["median_excess_err"] for r in runs])),
+        **(_agreement(runs, args.controller) if len(args.controller) > 1 else {}),
     }
     if args.json:
         print_json(result)
@@ -110,8 +133,31 @@ def main(argv: list[str] | None = None) -> int:
 
 def _medians(runs: list[dict]) -> dict[str, float]:
     return {key: float(np.median([r[key] for r in runs])) for key in (
-        "median_abs_err", "p90_abs_err", "noise_floor_median_abs_err", "model_median_abs_err",
-        "real_budget_met_rate", "sim_budget_met_rate")}
+        "median_abs_err", "p90_abs_err", "noise_floor_median_abs_err", "median_excess_err",
+        "model_median_abs_err", "real_budget_met_rate", "sim_budget_met_rate")}
+
+
+def _agreement(runs: list[dict], controllers: list[str]) -> dict:
+    """The policy-level comparison of the module docstring, over the runs on the shipped table."""
+    shipped = [r for r in runs if r["table"] == "shipped"]
+    per = {}
+    for spec in controllers:
+        mine = [r for r in shipped if r["controller"] == spec]
+        per[spec] = {f"{side}_{figure}": float(np.mean([r[f"{side}_{figure}"] for r in mine]))
+                     for side in ("real", "sim") for figure in ("budget_met_rate", "energy_mj")}
+
+    def ranking(side: str) -> list[str]:
+        return sorted(controllers,
+                      key=lambda c: (-per[c][f"{side}_budget_met_rate"], per[c][f"{side}_energy_mj"]))
+
+    return {
+        "agreement": per,
+        "real_ranking": ranking("real"),
+        "sim_ranking": ranking("sim"),
+        "same_ranking": ranking("real") == ranking("sim"),
+        "max_budget_met_diff": float(max(abs(r["real_budget_met_rate"] - r["sim_budget_met_rate"])
+                                         for r in shipped)),
+    }
 
 
 def _calibrated(platform, out: Path):
@@ -164,6 +210,9 @@ def _compare(args: argparse.Namespace, spec: str, platform, trace, path: str, ou
         "model_p90_abs_err": float(np.percentile(model_error, 90)),
         "noise_floor_median_abs_err": float(np.median(floor)),
         "noise_floor_p90_abs_err": float(np.percentile(floor, 90)),
+        "median_excess_err": float(np.median(error) - np.median(floor)),
+        "real_energy_mj": live_summary.energy_mj,
+        "sim_energy_mj": float(np.mean(sim["energy_mj"][:n])),
         "real_agent_ms_median": live_summary.agent_ms,
         "sim_agent_ms": float(np.median(sim["agent_ms"][:n])),
         "live_load_excess": float(np.mean([float(r["load_cpu"]) - trace.load_at(float(r["time_s"]))["cpu"]
@@ -181,7 +230,8 @@ def _simulate(spec: str, platform, trace, n_frames: int) -> dict[str, list]:
     env = gymnasium.make("dynscale/DynamicDNN-v0", platform=platform, trace=trace, max_frames=n_frames,
                          latency_noise=False)
     controller = make_controller(spec, platform, env)
-    columns: dict[str, list] = {"latency_ms": [], "budget_met": [], "config": [], "agent_ms": []}
+    keys = ("latency_ms", "budget_met", "config", "agent_ms", "energy_mj")
+    columns: dict[str, list] = {key: [] for key in keys}
     obs, info = env.reset(seed=0)
     controller.reset()
     done = False
@@ -192,6 +242,7 @@ def _simulate(spec: str, platform, trace, n_frames: int) -> dict[str, list]:
         columns["latency_ms"].append(info["latency_ms"])
         columns["budget_met"].append(info["budget_met"])
         columns["agent_ms"].append(info["agent_ms"])
+        columns["energy_mj"].append(info["energy_mj"])
         columns["config"].append((int(info["groups"]), info["pe"], float(info["freq_mhz"])))
     env.close()
     return columns

@@ -47,3 +47,25 @@ def test_sim_vs_real_on_a_bad_trace_is_one_line_and_exit_2(tmp_path: Path) -> No
     assert result.returncode == 2
     assert result.stderr.startswith("sim_vs_real: error: ") and result.stderr.count("\n") == 1
     assert str(bad) in result.stderr
+
+
+@pytest.mark.slow
+def test_sim_vs_real_reports_the_policy_level_agreement_of_four_controllers(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "sim_vs_real.py"), "--agreement", "--duration", "0.5",
+         "--trace", str(TRACE), "--json"],
+        capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(result.stdout)
+    controllers = ["lookup", "lookup-adaptive", "static:1:cpu", "static:4:cpu"]
+    assert [r["controller"] for r in report["runs"]] == controllers
+    assert set(report["agreement"]) == set(controllers)
+    assert sorted(report["real_ranking"]) == sorted(report["sim_ranking"]) == sorted(controllers)
+    assert report["same_ranking"] == (report["real_ranking"] == report["sim_ranking"])
+    diffs = [abs(r["real_budget_met_rate"] - r["sim_budget_met_rate"]) for r in report["runs"]]
+    assert report["max_budget_met_diff"] == pytest.approx(max(diffs))
+    for run in report["runs"]:
+        floor = run["noise_floor_median_abs_err"]
+        assert run["median_excess_err"] == pytest.approx(run["median_abs_err"] - floor)
+        assert run["real_energy_mj"] > 0 and run["sim_energy_mj"] > 0
+    assert math.isfinite(report["median_excess_err"])
