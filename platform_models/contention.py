@@ -20,12 +20,16 @@ the one place that rule lives. A platform's descriptor picks the rule with ``con
     always faster (on the 2-vCPU VM, k = 1 took 3.1 ms on one thread and 7.3 ms on two, the idle
     second thread being woken every frame). A core busy less than ``FREE_CORE_BUSY`` of the time
     counts as free. Only when no core is wholly free does a thread share one, the least busy: busy a
-    fraction ``d = L - (n - 1)`` of the time with other work. While both are runnable they get half
-    the core each, so the thread runs at ``1 - d / 2`` of full speed and the latency stretches by
-    ``2 / (2 - d)`` (2 on a core that is always busy). A GPU with busy share ``b`` is time-sliced the
-    same way: ``2 / (2 - b)``. Measured on the 2-vCPU development VM, the DNN's one thread with both
-    cores held by burners at nice 0 took 1.98x its idle one-core time (``priority`` predicts the 5 %
-    floor, 20x; an even split of two cores among three threads, 1.5x).
+    fraction ``d = L - (n - 1)`` of the time with other work. On a core that is always busy the
+    latency stretches by ``S``, the platform's ``contention_stretch``; on one busy ``d`` of the time the
+    thread runs at ``1 - d (1 - 1 / S)`` of full speed. ``S`` defaults to 2 (two runnable threads at one
+    priority split a core evenly: ``2 / (2 - d)``); calibration measures it on the board as it runs
+    (``hw_agents.calibrate``), because a thread that wakes for each frame after sleeping between frames
+    does not always get only half: the kernel may let it run ahead of the burners. A GPU with busy
+    share ``b`` is time-sliced the same way, with ``d = b``. Measured on the 2-vCPU development VM
+    (Intel), the DNN's one thread with both cores held by burners at nice 0 took 1.98x its idle
+    one-core time (``priority`` predicts the 5 % floor, 20x; an even split of two cores among three
+    threads, 1.5x).
 
 Either way a share never falls below ``SHARE_FLOOR`` of one core (or of the GPU): a runnable thread
 is never starved completely, and every inference finishes.
@@ -38,6 +42,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from platform_models.descriptor import FULL_CORE_STRETCH
 from platform_models.model import ConfigMetrics
 
 SHARE_FLOOR = 0.05
@@ -92,6 +97,7 @@ class Contention:
         self.model = getattr(platform, "contention", "priority")
         self._is_gpu = np.array([pe.kind == "gpu" for pe in platform.pes])
         self._n_cores = np.array([float(pe.n_cores) for pe in platform.pes])
+        self._slowed = 1.0 - 1.0 / getattr(platform, "contention_stretch", FULL_CORE_STRETCH)
         self._rows_of_cores: dict[tuple[float, ...], tuple[list[float], list[float]]] = {}
         self._rows_of_busy: dict[tuple[float, ...], tuple[list[float], list[float]]] = {}
 
@@ -103,7 +109,7 @@ class Contention:
             threads = _threads(n, busy)
             shared_busy = np.clip(np.where(is_gpu, busy, busy - n + 1.0), 0.0, 1.0)
             cores = np.where(is_gpu, 1.0, threads)
-            stretch = 2.0 / (2.0 - shared_busy)
+            stretch = 1.0 / (1.0 - shared_busy * self._slowed)
         else:
             left = np.maximum(np.where(is_gpu, 1.0, n) - busy, 0.0)
             cores = np.where(is_gpu, 1.0, np.clip(left, SHARE_FLOOR, n))

@@ -26,6 +26,10 @@ _CALIBRATION_KEYS = ("date", "host", "tool", "base", "method", "latency_factor",
 
 CONTENTION_MODELS = ("priority", "fair")
 """The contention rules a descriptor may name (``platform_models.contention`` implements them)."""
+FULL_CORE_STRETCH = 2.0
+"""``fair``: the DNN's latency on a core other work keeps always busy, over its latency alone, where
+the descriptor does not say (``contention_stretch``): two runnable threads at one priority split a
+core evenly."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,7 @@ class Descriptor:
     accuracy: tuple[float, ...]
     raw: dict
     contention: str = "priority"
+    contention_stretch: float = FULL_CORE_STRETCH
 
 
 def read_descriptor(path: Path) -> tuple[Descriptor | None, list[Problem]]:
@@ -121,6 +126,7 @@ def check_descriptor(
     if contention not in CONTENTION_MODELS:
         choices = ", ".join(CONTENTION_MODELS)
         checker.add(("contention",), f"expected one of {choices}, got {short(contention)}")
+    stretch = checker.number(data, ("contention_stretch",), low=1.0) if "contention_stretch" in data else None
     if checker.problems:
         return None, checker.problems
     assert name is not None and table is not None and kind is not None and groups is not None
@@ -134,6 +140,7 @@ def check_descriptor(
         accuracy=accuracy,
         raw=data,
         contention=contention,
+        contention_stretch=FULL_CORE_STRETCH if stretch is None else stretch,
     )
     return descriptor, []
 

@@ -68,6 +68,8 @@ class PlatformModel:
         accuracy: top-1 accuracy per k (index k - 1), as the descriptor states it.
         contention: how competing load shares a PE with the DNN ("priority" or "fair",
             see ``platform_models.contention``).
+        contention_stretch: ``fair``: the DNN's stretch on a core other work keeps always busy
+            (the descriptor's ``contention_stretch``, measured by calibration; else 2).
         descriptor: the whole descriptor mapping (provenance, DNN, derivation constants).
         path, table_path: the files it was loaded from.
         rows: the table's rows as read (before interpolation).
@@ -83,6 +85,7 @@ class PlatformModel:
         self.groups = descriptor.groups
         self.accuracy: tuple[float, ...] = descriptor.accuracy
         self.contention = descriptor.contention
+        self.contention_stretch = descriptor.contention_stretch
         self.descriptor = descriptor.raw
         self.path = descriptor.path
         self.table_path = descriptor.table_path

@@ -42,6 +42,9 @@ def test_calibrate_brings_a_wrong_table_back_to_this_board_and_restores_it(
     calibrated, base = load_platform(calibrated_path), load_platform(slow)
     calibration = calibrated.descriptor["provenance"]["calibration"]
     assert calibrated.provenance_kind == "measured"  # the kind is kept; the calibration is added to it
+    # a fair platform: the stretch of a core held by other work, measured on this machine's cpu 0
+    assert calibrated.contention_stretch == calibrated.descriptor["contention_stretch"] >= 1.0
+    assert calibration["contention_stretch"].startswith(f"{calibrated.contention_stretch}: on cpu")
     assert str(slow) in calibration["base"]
     (factor,) = calibration["latency_factor"]["cpu"].values()
     assert 0.02 < factor < 0.4  # about 1/10: the table was ten times too slow

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from dynscale.cli import main
-from platform_models import Contention, dnn_threads, load_platform
+from platform_models import Contention, PlatformError, dnn_threads, load_platform
 from tests.support import TINY
 
 
@@ -100,3 +100,15 @@ def test_rows_read_are_the_threads_and_power_config_metrics_gives(tmp_path, rule
         threads, power_w = contention.rows_read(busy.tolist())
         assert threads == expected.threads.tolist()
         assert power_w == expected.metrics.power_w.tolist()
+
+
+def test_a_measured_full_core_stretch_replaces_the_even_split(tmp_path):
+    path = _tiny("fair", tmp_path)
+    path.write_text(path.read_text() + "contention_stretch: 1.25\n")
+    platform = load_platform(path)
+    allocation = Contention(platform).allocate(np.array([[0.0, 2.0, 1.0], [1.0, 1.5, 0.5]]))
+    # always busy: 1.25; busy half the time: 1 / (1 - 0.5 (1 - 1 / 1.25))
+    np.testing.assert_allclose(allocation.stretch, [[1.0, 1.25, 1.25], [1.0, 1 / 0.9, 1 / 0.9]])
+    path.write_text(path.read_text().replace("contention_stretch: 1.25", "contention_stretch: 0.5"))
+    with pytest.raises(PlatformError, match="contention_stretch"):
+        load_platform(path)
