@@ -37,6 +37,7 @@ import numpy as np
 
 from controllers._base import Controller
 from controllers._prediction import Prediction, Predictor
+from platform_models.frame import CONTROLLER_INFO_KEYS
 from platform_models.observation import ObservationView
 
 # lookup-adaptive: about 20 frames of memory, long enough to average out one frame's noise, short
@@ -45,10 +46,9 @@ ADAPT_WEIGHT = 0.05
 # Bounds of its scale. A queue under a latency budget drives the scale up to the upper one while it
 # lasts (that is how the manager backs off); beyond 4x either way it stops following the comparison.
 SCALE_LIMITS = (0.25, 4.0)
-# What it reads of the previous frame in ``info`` (the simulator's step info has these, and the live
-# agent passes them): the frame's latency uncapped by the observation's encoding, its wait behind the
-# frame before it, and the latency budget it was judged against.
-LAST_FRAME_KEYS = ("latency_ms", "queue_ms", "latency_budget_ms")
+# What it reads of the previous frame in ``info``: the keys the simulator and the live agent both
+# give (``platform_models.frame``).
+LAST_FRAME_KEYS = CONTROLLER_INFO_KEYS
 
 
 def worst_budget_ratio(prediction: Prediction, view: ObservationView, agent_ms: float = 0.0) -> np.ndarray:
