@@ -65,6 +65,9 @@ class TrainSettings:
     progress_bar: bool = True
     hyperparams: dict[str, Any] = field(default_factory=dict)
     """Overrides of the YAML's entries."""
+    after_eval: Any = None
+    """An SB3 callback run after each evaluation (its ``parent`` is the evaluation callback): a sweep
+    reports the evaluation reward to Ray Tune with it."""
 
 
 def load_hyperparams(
@@ -314,6 +317,7 @@ def train(settings: TrainSettings) -> Path:
                 n_eval_episodes=settings.n_eval_episodes,
                 deterministic=True,
                 verbose=0,
+                callback_after_eval=settings.after_eval,
             ),
             CheckpointCallback(
                 save_freq=max(settings.save_freq // n_envs, 1),

@@ -42,6 +42,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="KEY=VALUE",
         help="override entries of controllers/hyperparams/ALGO.yml (values in YAML)",
     )
+    p.add_argument(
+        "--hyperparams-file",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="YAML mapping of hyperparameters (a sweep's best/PLATFORM.yml); --hyperparams overrides it",
+    )
     add_json_flag(p)
     p.set_defaults(handler=_train)
 
@@ -62,6 +69,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--episodes", type=int, default=1, help="episodes per controller and trace (seeds)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=None, help="folder for results.md/.csv and PNG plots")
+    p.add_argument(
+        "--workers", type=int, default=1, help="episodes at once on Ray (default 1: serial, no Ray)"
+    )
+    p.add_argument("--address", default=None, help="Ray cluster for --workers: auto, HOST:PORT, ray://HOST:PORT")
     add_json_flag(p)
     p.set_defaults(handler=_evaluate)
 
@@ -95,8 +106,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from controllers._hyperparams_file import read_hyperparams_file
     from controllers._train import TrainSettings, parse_overrides, train
 
+    hyperparams = read_hyperparams_file(args.hyperparams_file) if args.hyperparams_file else {}
+    hyperparams.update(parse_overrides(args.hyperparams))
     out = train(
         TrainSettings(
             platform=args.platform,
@@ -109,7 +123,7 @@ def _train(args: argparse.Namespace) -> int:
             eval_freq=args.eval_freq,
             save_freq=args.save_freq,
             progress_bar=not (args.no_progress or args.json),
-            hyperparams=parse_overrides(args.hyperparams),
+            hyperparams=hyperparams,
         )
     )
     return _print_run(out, args.json)
@@ -159,7 +173,15 @@ def _evaluate(args: argparse.Namespace) -> int:
     from controllers import evaluate
 
     specs = [s for s in args.controllers.split(",") if s.strip()]
-    evaluation = evaluate(args.platform, specs, args.traces, episodes=args.episodes, seed=args.seed)
+    evaluation = evaluate(
+        args.platform,
+        specs,
+        args.traces,
+        episodes=args.episodes,
+        seed=args.seed,
+        workers=args.workers,
+        address=args.address,
+    )
     header = (
         f"{evaluation.platform}: simulated (dynscale env), {len(evaluation.traces)} trace(s), "
         f"{args.episodes} episode(s) each; mean ±spread across episodes\n{SCORES_EXPLAINED}"

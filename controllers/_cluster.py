@@ -1,0 +1,92 @@
+"""The Ray cluster a sweep or a parallel evaluation runs on: embedded by default, or one given by address.
+
+Embedded (no address): ``ray.init`` starts a head on this machine for the length of the ``with``
+block and ``ray.shutdown`` stops it, whatever ends the block (the end, an exception, Ctrl-C); Ray
+starts the head's processes bound to the driver's life, so a killed driver takes them along.
+``auto``, ``HOST:PORT`` (``ray start --head``'s GCS port) or ``ray://HOST:PORT`` (Ray Client) join
+a cluster someone started; it outlives the block.
+
+Quiet and clean, whatever the cluster: no usage statistics (``RAY_USAGE_STATS_ENABLED=0``), no
+driver echo of the workers' output, Ray's session files under the system temp dir. Ray 2.60 turns
+token authentication on for a new local cluster and saves the token in ``~/.ray/auth_token``; the
+embedded head gets a fresh token through the environment instead, so nothing is written to HOME.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import secrets
+import socket
+import tempfile
+from collections.abc import Iterator
+
+from controllers.errors import SweepError
+
+CONNECT_TIMEOUT_S = 5.0
+"""How long a ``HOST:PORT`` address gets to accept a TCP connection before the one-line error."""
+_QUIET_ENV = {
+    "RAY_USAGE_STATS_ENABLED": "0",  # nothing sent to Anyscale
+    "RAY_USAGE_STATS_PROMPT_ENABLED": "0",
+    "RAY_DEDUP_LOGS": "0",
+    "RAY_AIR_NEW_OUTPUT": "1",  # with verbose=0: no trial tables at all
+    "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",  # no CSV/JSON/TensorBoard logs per trial: trials.csv is ours
+    "RAY_TRAIN_V2_ENABLED": "0",
+}
+
+
+def _check_reachable(address: str) -> None:
+    """A TCP connect to ``HOST:PORT`` (of ``ray://HOST:PORT`` too), so a wrong address fails fast."""
+    host_port = address.removeprefix("ray://")
+    host, sep, port = host_port.rpartition(":")
+    if not sep or not port.isdigit():
+        raise SweepError(f"--address: expected auto, HOST:PORT or ray://HOST:PORT, got '{address}'")
+    try:
+        with socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S):
+            pass
+    except OSError as err:
+        reason = err.strerror or type(err).__name__
+        raise SweepError(
+            f"--address {address}: cannot reach {host}:{port} ({reason}); "
+            "is `ray start --head` running there, and the port open?"
+        ) from None
+
+
+@contextlib.contextmanager
+def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iterator[None]:
+    """Ray connected for the block: embedded (``address`` None) or the cluster at ``address``.
+
+    Args:
+        address: None (start Ray on this machine), ``auto``, ``HOST:PORT`` or ``ray://HOST:PORT``.
+        num_cpus: CPUs the embedded head offers (None: all of this machine's); ignored with an address.
+
+    Raises:
+        SweepError: the address is malformed or answers nothing.
+    """
+    os.environ.update(_QUIET_ENV)
+    embedded = address is None
+    if embedded and not any(k in os.environ for k in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")):
+        os.environ["RAY_AUTH_MODE"] = "token"
+        os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
+    if address is not None and address != "auto":
+        _check_reachable(address)
+    import ray
+
+    kwargs = {"include_dashboard": False} if embedded else {}
+    if embedded:
+        kwargs.update(num_cpus=num_cpus, _temp_dir=os.path.join(tempfile.gettempdir(), "ray"))
+    try:
+        ray.init(
+            address=address,
+            log_to_driver=False,
+            logging_level=logging.ERROR,
+            configure_logging=True,
+            **kwargs,
+        )
+    except ConnectionError as err:
+        raise SweepError(f"--address {address}: {str(err).splitlines()[0]}") from None
+    try:
+        yield
+    finally:
+        ray.shutdown()
