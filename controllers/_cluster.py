@@ -20,7 +20,8 @@ import os
 import secrets
 import socket
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from controllers.errors import SweepError
 
@@ -30,7 +31,7 @@ _QUIET_ENV = {
     "RAY_USAGE_STATS_ENABLED": "0",  # nothing sent to Anyscale
     "RAY_USAGE_STATS_PROMPT_ENABLED": "0",
     "RAY_DEDUP_LOGS": "0",
-    "RAY_AIR_NEW_OUTPUT": "1",  # with verbose=0: no trial tables at all
+    "RAY_AIR_NEW_OUTPUT": "0",  # the legacy reporter prints nothing at verbose=0; the new one prints errors
     "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",  # no CSV/JSON/TensorBoard logs per trial: trials.csv is ours
     "RAY_TRAIN_V2_ENABLED": "0",
 }
@@ -66,7 +67,9 @@ def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iter
     """
     os.environ.update(_QUIET_ENV)
     embedded = address is None
-    if embedded and not any(k in os.environ for k in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")):
+    if embedded and not any(
+        k in os.environ for k in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")
+    ):
         os.environ["RAY_AUTH_MODE"] = "token"
         os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
     if address is not None and address != "auto":
@@ -86,7 +89,42 @@ def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iter
         )
     except ConnectionError as err:
         raise SweepError(f"--address {address}: {str(err).splitlines()[0]}") from None
+    # Tune logs each failed trial's traceback at ERROR; a sweep records its one line in trials.csv instead.
+    for name in ("ray.tune", "ray.train", "ray.air"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
     try:
         yield
     finally:
         ray.shutdown()
+
+
+def map_on_ray(
+    function: Callable[..., Any], calls: list[tuple], workers: int, address: str | None = None
+) -> list[Any]:
+    """``[function(*args) for args in calls]`` as Ray tasks, at most ``workers`` at once, in order.
+
+    Embedded Ray gets ``workers`` CPUs; on a cluster, the window of ``workers`` tasks in flight keeps
+    the share asked for. A task that raises re-raises its exception here.
+    """
+    with ray_session(address, num_cpus=workers):
+        import ray
+
+        task = ray.remote(num_cpus=1)(function)
+        pending: dict[Any, int] = {}
+        results: list[Any] = [None] * len(calls)
+        for index, args in enumerate(calls):
+            if len(pending) >= workers:
+                _collect(ray, pending, results)
+            pending[task.remote(*args)] = index
+        while pending:
+            _collect(ray, pending, results)
+        return results
+
+
+def _collect(ray: Any, pending: dict[Any, int], results: list[Any]) -> None:
+    """Wait for one task of ``pending`` and put its value in ``results``."""
+    (ready,), _ = ray.wait(list(pending), num_returns=1)
+    try:
+        results[pending.pop(ready)] = ray.get(ready)
+    except ray.exceptions.RayTaskError as err:
+        raise err.as_instanceof_cause() from None

@@ -127,43 +127,97 @@ def controller_label(spec: str) -> str:
 
 
 def evaluate(
-    platform: Any, controllers: list[str], traces: list[str] | None = None, episodes: int = 1, seed: int = 0
+    platform: Any,
+    controllers: list[str],
+    traces: list[str] | None = None,
+    episodes: int = 1,
+    seed: int = 0,
+    workers: int = 1,
+    address: str | None = None,
 ) -> Evaluation:
-    """Run every controller over every trace (default: the platform's held-out ``eval`` split)."""
-    import gymnasium
+    """Run every controller over every trace (default: the platform's held-out ``eval`` split).
 
-    import envs  # noqa: F401  (registers the env id)
+    ``workers`` > 1 runs the episodes as Ray tasks, ``workers`` at once (Ray embedded on this
+    machine, or the cluster at ``address``); the table is the same as the serial one: every episode
+    is seeded alone.
+    """
     from platform_models import load_platform
 
     if isinstance(platform, (str, Path)):
         platform = load_platform(platform)
     if episodes < 1:
         raise ControllerError(f"--episodes: expected an integer >= 1, got {episodes}")
+    if workers < 1:
+        raise ControllerError(f"--workers: expected an integer >= 1, got {workers}")
     specs = [s for s in dict.fromkeys(controllers) if s not in SCORE_REFERENCES] + list(SCORE_REFERENCES)
     trace_paths = resolve_traces(platform.name, list(traces or []), "eval")
+    seeds = [seed + e for e in range(episodes)]
+    done = _run_all(platform, specs, trace_paths, seeds, workers, address)
     results: dict[tuple[str, str], list[dict[str, float]]] = defaultdict(list)
     seeds_of: dict[str, list[str]] = defaultdict(list)
     kept: list[Episode] = []
     for trace_path in trace_paths:
-        trace_name = Path(trace_path).stem
-        env = gymnasium.make(ENV_ID, platform=platform, trace=trace_path)
-        built = [(spec, controller_label(spec), make_controller(spec, platform, env)) for spec in specs]
-        for spec, label, controller in built:
+        for spec in specs:
+            label = controller_label(spec)
             if spec not in seeds_of[label]:
                 seeds_of[label].append(spec)
-            for e in range(episodes):
-                episode = run_episode(env, controller, label, trace_name, seed + e)
+            for e, episode in enumerate(done[(spec, trace_path)]):
                 figures = episode.figures()
                 figures["seed_index"] = seeds_of[label].index(spec)
-                results[(label, trace_name)].append(figures)
+                results[(label, episode.trace)].append(figures)
                 if e == 0:
                     kept.append(episode)
-        env.close()
     labels = list(dict.fromkeys(controller_label(s) for s in specs))
     names = [Path(p).stem for p in trace_paths]
     rows = _rows(results, labels, names)
     _add_scores(rows)
     return Evaluation(platform.name, names, rows, kept)
+
+
+def _episodes_of(platform: Any, specs: list[str], trace_path: str, seeds: list[int]) -> list[list[Episode]]:
+    """Every controller of ``specs`` over one trace, one episode per seed: the unit of work."""
+    import gymnasium
+
+    import envs  # noqa: F401  (registers the env id)
+
+    env = gymnasium.make(ENV_ID, platform=platform, trace=trace_path)
+    built = [(controller_label(spec), make_controller(spec, platform, env)) for spec in specs]
+    name = Path(trace_path).stem
+    episodes = [[run_episode(env, controller, label, name, s) for s in seeds] for label, controller in built]
+    env.close()
+    return episodes
+
+
+def _run_all(
+    platform: Any,
+    specs: list[str],
+    trace_paths: list[str],
+    seeds: list[int],
+    workers: int,
+    address: str | None,
+) -> dict[tuple[str, str], list[Episode]]:
+    """The episodes of every (controller, trace): serially, or one Ray task per episode."""
+    if workers == 1 and address is None:
+        done = {}
+        for trace_path in trace_paths:
+            for spec, episodes in zip(specs, _episodes_of(platform, specs, trace_path, seeds), strict=True):
+                done[(spec, trace_path)] = episodes
+        return done
+    from controllers._cluster import map_on_ray
+
+    # Workers may run elsewhere (another cwd): files go by absolute path, the label keeps the user's.
+    jobs = [(spec, path, s) for path in trace_paths for spec in specs for s in seeds]
+    calls = [(platform, [_absolute(spec)], str(Path(path).resolve()), [s]) for spec, path, s in jobs]
+    outputs = map_on_ray(_episodes_of, calls, workers, address)
+    done = defaultdict(list)
+    for (spec, path, _), [[episode]] in zip(jobs, outputs, strict=True):
+        episode.controller = controller_label(spec)
+        done[(spec, path)].append(episode)
+    return done
+
+
+def _absolute(spec: str) -> str:
+    return str(Path(spec).resolve()) if Path(spec).exists() else spec
 
 
 def replay(platform: Any, trace: str, spec: str, seed: int = 0) -> Evaluation:

@@ -98,7 +98,9 @@ def _trial_figures(config: dict[str, Any], run_dir: Path) -> dict[str, Any]:
         settings.save_freq = max(total // 2, 1)
     train(settings)
     train_time_s = time.monotonic() - started
-    evaluation = evaluate(platform, [str(run_dir)], config["eval_traces"].get(platform.name, []), seed=config["seed"])
+    evaluation = evaluate(
+        platform, [str(run_dir)], config["eval_traces"].get(platform.name, []), seed=config["seed"]
+    )
     row = next(r for r in evaluation.rows if r["controller"] == config["algo"] and r["trace"] == ALL_TRACES)
     trained = yaml.safe_load((run_dir / "config.yml").read_text())["trained_timesteps"]
     return {
@@ -182,7 +184,11 @@ def trial_dirname(trial: Any) -> str:
 def _tune_config(spec: SweepSpec, max_concurrent: int | None) -> Any:
     from ray import tune
 
-    common = {"max_concurrent_trials": max_concurrent, "reuse_actors": True, "trial_dirname_creator": trial_dirname}
+    common = {
+        "max_concurrent_trials": max_concurrent,
+        "reuse_actors": True,
+        "trial_dirname_creator": trial_dirname,
+    }
     if spec.samples is None:
         return tune.TuneConfig(**common)
     import optuna
@@ -198,7 +204,10 @@ def _tune_config(spec: SweepSpec, max_concurrent: int | None) -> Any:
         algo, name = spec.algos[0], load_platform(spec.platforms[0]).name
         total = spec.timesteps[0] or int(load_hyperparams(algo, name, spec.fixed)["n_timesteps"])
         scheduler = ASHAScheduler(
-            time_attr="timesteps", max_t=total, grace_period=max(total // N_EVALUATIONS, 1), reduction_factor=2
+            time_attr="timesteps",
+            max_t=total,
+            grace_period=max(total // N_EVALUATIONS, 1),
+            reduction_factor=2,
         )
     return tune.TuneConfig(
         metric=METRIC,
@@ -246,8 +255,10 @@ class _Progress:
             per_trial_s = sum(self.durations_s) / len(self.durations_s)
             left_s = remaining * per_trial_s / max(len(self.started_s), 1)
             left = f"~{int(left_s // 60)}m{int(left_s % 60):02d}s"
-        line = (f"sweep: {self.done}/{self.n_trials} done, {len(self.started_s)} running, "
-                f"{self.failed} failed, {left} left")
+        line = (
+            f"sweep: {self.done}/{self.n_trials} done, {len(self.started_s)} running, "
+            f"{self.failed} failed, {left} left"
+        )
         sys.stderr.write("\r" + line.ljust(70))
         sys.stderr.flush()
 

@@ -59,19 +59,27 @@ def collect_trials(spec: SweepSpec, results: Any) -> list[dict[str, Any]]:
             "platform": load_platform(config["platform"]).name,
             "algo": config["algo"],
             "seed": config["seed"],
-            "timesteps": metrics.get("timesteps", config["timesteps"]),
+            "timesteps": metrics["timesteps"] if metrics.get("final") else config["timesteps"],
         }
         row.update({name: config["hyperparams"].get(name) for name in varied(spec)})
-        row.update({name: float(metrics.get(name, math.nan)) for name in FIGURES})
+        row.update(
+            {
+                name: float(metrics.get(name, math.nan)) if metrics.get("final") else math.nan
+                for name in FIGURES
+            }
+        )
         run_dir = Path(metrics.get("run_dir") or _run_dir_of(config, row["trial_id"]))
         errors = (run_dir / ERRORS).read_text().splitlines() if (run_dir / ERRORS).is_file() else []
         if result.error is not None:
-            row["status"], row["error"] = "failed", errors[-1] if errors else str(result.error).splitlines()[0]
+            row["status"], row["error"] = (
+                "failed",
+                errors[-1] if errors else str(result.error).splitlines()[0],
+            )
         elif metrics.get("final"):
             row["status"], row["error"] = "done", ""
         else:
+            # ASHA stopped it: its last report was an evaluation on the train traces, not the held-out ones.
             row["status"], row["error"] = "stopped early", ""
-            row["reward"] = math.nan  # the last report was on the train traces, not the held-out ones
         row["attempts"] = len(errors) + (row["status"] != "failed")
         row["run_dir"] = str(run_dir)
         rows.append(row)
@@ -129,7 +137,9 @@ def best_settings(table: list[dict[str, Any]], score: str) -> dict[str, dict[str
     """Per platform, the setting with the highest mean score (settings with no finished seed skipped)."""
     best: dict[str, dict[str, Any]] = {}
     for row in table:
-        if math.isfinite(row[score]) and (row["platform"] not in best or row[score] > best[row["platform"]][score]):
+        if math.isfinite(row[score]) and (
+            row["platform"] not in best or row[score] > best[row["platform"]][score]
+        ):
             best[row["platform"]] = row
     return best
 
@@ -185,8 +195,11 @@ def _summary(spec: SweepSpec, trials: list, table: list, best: dict, score: str)
         if platform in best:
             b = best[platform]
             where = ", ".join(f"{k}={b[k]}" for k in setting_keys)
-            lines += ["", f"Best: {where}: {score} {_cell(b, score)} over {b['seeds']} seed(s) "
-                      f"(`best/{platform}.yml`)."]
+            lines += [
+                "",
+                f"Best: {where}: {score} {_cell(b, score)} over {b['seeds']} seed(s) "
+                f"(`best/{platform}.yml`).",
+            ]
         else:
             lines += ["", "Best: none (no trial finished)."]
     return "\n".join(lines) + "\n"
@@ -199,7 +212,8 @@ def _write_best(row: dict[str, Any], score: str, path: Path) -> Path:
     header = (
         f"# Best {row['algo']} setting for {row['platform']} in this sweep: mean {score} {_cell(row, score)} "
         f"over {row['seeds']} seed(s).\n"
-        f"# dynscale train --platform {row['platform']} --algo {row['algo']} --hyperparams-file {path.name} --out RUN\n"
+        f"# dynscale train --platform {row['platform']} --algo {row['algo']} "
+        f"--hyperparams-file {path.name} --out RUN\n"
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     _write_text(path, header + yaml.safe_dump(params, sort_keys=False))
@@ -229,8 +243,13 @@ def plot_learning_curves(trials: list[dict[str, Any]], path: Path) -> Path:
                 continue
             data = np.load(log)
             per_inference = data["results"].mean(axis=1) / np.maximum(data["ep_lengths"].mean(axis=1), 1)
-            ax.plot(data["timesteps"], per_inference, lw=1, marker=".",
-                    label=f"seed {trial['seed']} {trial['trial_id'][-5:]}")
+            ax.plot(
+                data["timesteps"],
+                per_inference,
+                lw=1,
+                marker=".",
+                label=f"seed {trial['seed']} {trial['trial_id'][-5:]}",
+            )
         ax.set_title(f"{platform}: evaluation on the train traces")
         ax.set_xlabel("timesteps")
         ax.set_ylabel("reward per inference")
@@ -256,8 +275,9 @@ def plot_scores(spec: SweepSpec, table: list[dict[str, Any]], score: str, path: 
         means = [r[score] for r in rows]
         halves = [r[f"{score}_ci95"] if math.isfinite(r[f"{score}_ci95"]) else 0.0 for r in rows]
         ax.errorbar(range(len(rows)), means, yerr=halves, fmt="o", capsize=4)
-        ax.set_xticks(range(len(rows)), [_setting_label(r, spec) for r in rows], rotation=30, ha="right",
-                      fontsize=7)
+        ax.set_xticks(
+            range(len(rows)), [_setting_label(r, spec) for r in rows], rotation=30, ha="right", fontsize=7
+        )
         ax.set_ylabel(f"{score} (held-out, mean ± 95 % interval)")
         ax.set_title(platform)
     fig.tight_layout()

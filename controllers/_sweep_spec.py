@@ -114,7 +114,9 @@ def _check_platforms(doc: dict, where: _Where) -> list[str]:
     seen: set[str] = set()
     for i, value in enumerate(_as_list(doc["platforms"])):
         if not isinstance(value, str):
-            raise where.error(f"expected a platform name or path, got {value!r}", "platforms", where.item("platforms", i))
+            raise where.error(
+                f"expected a platform name or path, got {value!r}", "platforms", where.item("platforms", i)
+            )
         try:
             platform = load_platform(value)
         except PlatformError as err:
@@ -141,7 +143,9 @@ def _check_algos(doc: dict, where: _Where) -> list[str]:
     values = _as_list(doc["algos"])
     for i, value in enumerate(values):
         if value not in ALGOS:
-            raise where.error(f"expected one of {', '.join(ALGOS)}, got {value!r}", "algos", where.item("algos", i))
+            raise where.error(
+                f"expected one of {', '.join(ALGOS)}, got {value!r}", "algos", where.item("algos", i)
+            )
     return values
 
 
@@ -211,11 +215,17 @@ def _check_distribution(value: dict, fld: str, node: yaml.Node | None, where: _W
     if n_args is None and not args:
         raise where.error(f"{kind}: expected at least one choice", fld, node)
     if n_args is not None:
-        numbers = len(args) == n_args and all(isinstance(a, (int, float)) and not isinstance(a, bool) for a in args)
+        numbers = len(args) == n_args and all(
+            isinstance(a, (int, float)) and not isinstance(a, bool) for a in args
+        )
         if not numbers or not args[0] < args[1] or (kind == "loguniform" and args[0] <= 0):
-            raise where.error(f"{kind}: expected [low, high] with 0 < low < high, got {args!r}"
-                              if kind == "loguniform" else f"{kind}: expected [low, high] with low < high, got {args!r}",
-                              fld, node)
+            raise where.error(
+                f"{kind}: expected [low, high] with 0 < low < high, got {args!r}"
+                if kind == "loguniform"
+                else f"{kind}: expected [low, high] with low < high, got {args!r}",
+                fld,
+                node,
+            )
     return kind, args
 
 
@@ -228,13 +238,19 @@ def _check_search(doc: dict, spec: SweepSpec, where: _Where) -> None:
         raise where.error(f"expected an integer >= 1, got {samples!r}", "search.samples")
     if not isinstance(search.get("asha", False), bool):
         raise where.error(f"expected true or false, got {search['asha']!r}", "search.asha")
-    for key, n in (("platforms", len(spec.platforms)), ("algos", len(spec.algos)), ("seeds", len(spec.seeds)),
-                   ("timesteps", len(spec.timesteps))):
+    for key, n in (
+        ("platforms", len(spec.platforms)),
+        ("algos", len(spec.algos)),
+        ("seeds", len(spec.seeds)),
+        ("timesteps", len(spec.timesteps)),
+    ):
         if n != 1:
             raise where.error(f"a search tunes one value, got {n} (use a grid SPEC to compare them)", key)
     for name, values in spec.grid.items():
         if not all(isinstance(v, (str, int, float, bool)) or v is None for v in values):
-            raise where.error("a searched choice takes plain values (numbers, strings)", f"hyperparams.{name}")
+            raise where.error(
+                "a searched choice takes plain values (numbers, strings)", f"hyperparams.{name}"
+            )
     spec.samples, spec.asha = samples, bool(search.get("asha", False))
 
 
@@ -256,7 +272,9 @@ def read_spec(path: str | Path) -> SweepSpec:
     where = _Where(path, root)
     for key_node, _ in root.value:
         if key_node.value not in KEYS:
-            raise where.error(f"unknown key (expected one of {', '.join(KEYS)})", str(key_node.value), key_node)
+            raise where.error(
+                f"unknown key (expected one of {', '.join(KEYS)})", str(key_node.value), key_node
+            )
     spec = SweepSpec(path=path, platforms=_check_platforms(doc, where))
     if doc.get("algos") is not None:
         spec.algos = _check_algos(doc, where)
@@ -274,6 +292,7 @@ def read_spec(path: str | Path) -> SweepSpec:
         _check_search(doc, spec, where)
     elif spec.space:
         name = next(iter(spec.space))
-        raise where.error("a distribution needs a 'search' block (a grid takes a list of values)",
-                          f"hyperparams.{name}")
+        raise where.error(
+            "a distribution needs a 'search' block (a grid takes a list of values)", f"hyperparams.{name}"
+        )
     return spec

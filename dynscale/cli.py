@@ -14,7 +14,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from dynscale import __version__, _board, _dnn, _learn, _live, _platform, _trace
+from dynscale import __version__, _board, _dnn, _learn, _live, _platform, _sweep, _trace
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"dynscale {__version__}")
     subparsers = parser.add_subparsers(dest="verb", metavar="VERB")
     subparsers.required = True
-    for module in (_dnn, _platform, _trace, _learn, _board, _live):
+    for module in (_dnn, _platform, _trace, _learn, _sweep, _board, _live):
         module.register(subparsers)
     return parser
 
