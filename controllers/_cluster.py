@@ -2,7 +2,8 @@
 
 Embedded (no address): ``ray.init`` starts a head on this machine for the length of the ``with``
 block and ``ray.shutdown`` stops it, whatever ends the block (the end, an exception, Ctrl-C); Ray
-starts the head's processes bound to the driver's life, so a killed driver takes them along.
+starts the head's processes bound to the driver's life, and ``_reaper`` stops the ones that outlive a
+killed driver.
 ``auto``, ``HOST:PORT`` (``ray start --head``'s GCS port) or ``ray://HOST:PORT`` (Ray Client) join
 a cluster someone started; it outlives the block.
 
@@ -19,12 +20,15 @@ import logging
 import os
 import secrets
 import socket
+import subprocess
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from controllers.errors import SweepError
 
+_MARKER_NAME = "DYNSCALE_RAY_SESSION"
 CONNECT_TIMEOUT_S = 5.0
 """How long a ``HOST:PORT`` address gets to accept a TCP connection before the one-line error."""
 _QUIET_ENV = {
@@ -76,9 +80,13 @@ def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iter
         _check_reachable(address)
     import ray
 
-    kwargs = {"include_dashboard": False} if embedded else {}
+    kwargs: dict[str, Any] = {}
+    reaper = None
     if embedded:
-        kwargs.update(num_cpus=num_cpus, _temp_dir=os.path.join(tempfile.gettempdir(), "ray"))
+        kwargs.update(
+            include_dashboard=False, num_cpus=num_cpus, _temp_dir=os.path.join(tempfile.gettempdir(), "ray")
+        )
+        reaper = _start_reaper()
     try:
         ray.init(
             address=address,
@@ -89,6 +97,9 @@ def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iter
         )
     except ConnectionError as err:
         raise SweepError(f"--address {address}: {str(err).splitlines()[0]}") from None
+    except BaseException:
+        _stop_reaper(reaper)
+        raise
     # Tune logs each failed trial's traceback at ERROR; a sweep records its one line in trials.csv instead.
     for name in ("ray.tune", "ray.train", "ray.air"):
         logging.getLogger(name).setLevel(logging.CRITICAL)
@@ -96,6 +107,27 @@ def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iter
         yield
     finally:
         ray.shutdown()
+        _stop_reaper(reaper)
+
+
+def _start_reaper() -> subprocess.Popen:
+    """``_reaper`` watching this driver: every Ray process started from here carries the marker."""
+    os.environ[_MARKER_NAME] = secrets.token_hex(8)
+    marker = f"{_MARKER_NAME}={os.environ[_MARKER_NAME]}"
+    return subprocess.Popen(
+        [sys.executable, "-m", "controllers._reaper", marker], stdin=subprocess.PIPE, start_new_session=True
+    )
+
+
+def _stop_reaper(reaper: subprocess.Popen | None) -> None:
+    """Close the reaper's pipe (it stops what Ray left, if anything) and wait for it."""
+    if reaper is None:
+        return
+    reaper.stdin.close()
+    try:
+        reaper.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        reaper.kill()
 
 
 def map_on_ray(

@@ -43,14 +43,21 @@ def _sweep(args: argparse.Namespace) -> int:
     if args.max_concurrent is not None and args.max_concurrent < 1:
         raise SweepError(f"--max-concurrent: expected an integer >= 1, got {args.max_concurrent}")
     spec = read_spec(args.spec)
-    outcome = run_sweep(
-        spec,
-        args.out,
-        address=args.address,
-        max_concurrent=args.max_concurrent,
-        resume=args.resume,
-        show_progress=not args.json and sys.stderr.isatty(),
-    )
+    try:
+        outcome = run_sweep(
+            spec,
+            args.out,
+            address=args.address,
+            max_concurrent=args.max_concurrent,
+            resume=args.resume,
+            show_progress=not args.json and sys.stderr.isatty(),
+        )
+    except KeyboardInterrupt:
+        print(
+            f"dynscale: sweep stopped; finish it with: dynscale sweep {args.spec} --out {args.out} --resume",
+            file=sys.stderr,
+        )
+        raise
     written = write_sweep_report(outcome)
     counts = {s: sum(t["status"] == s for t in outcome.trials) for s in ("done", "stopped early", "failed")}
     if args.json:

@@ -1,0 +1,63 @@
+"""The reaper: stops every process an embedded Ray session started once the driver is gone.
+
+Ray binds the head's processes to the driver, but when the driver is killed (SIGKILL, the OOM killer)
+Ray 2.60's dashboard and runtime-env agents outlive it: they wait for a GCS that died with it (seen
+on this project's 2-vCPU VM: both still alive a minute later). The reaper is started by the driver
+in a session of its own, holding the read end of a pipe; when the pipe closes (the driver ended,
+however) it stops every process whose environment carries the session's marker, which every Ray
+process inherits from the driver: SIGTERM, then SIGKILL after ``GRACE_S``.
+
+Run as ``python -m controllers._reaper MARKER`` (``MARKER`` is ``NAME=VALUE``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+GRACE_S = 3.0
+
+
+def marked_pids(marker: str) -> list[int]:
+    """Processes of this user whose environment holds ``marker`` (``NAME=VALUE``), this one excepted."""
+    needle = marker.encode() + b"\0"
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:  # gone meanwhile, or another user's
+            continue
+        if needle in environ or environ.startswith(needle):
+            found.append(int(entry.name))
+    return found
+
+
+def reap(marker: str) -> int:
+    """SIGTERM then SIGKILL the marked processes; how many there were."""
+    pids = marked_pids(marker)
+    for sig, wait_s in ((signal.SIGTERM, GRACE_S), (signal.SIGKILL, 0.0)):
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline and marked_pids(marker):
+            time.sleep(0.1)
+        pids = marked_pids(marker)
+    return len(pids)
+
+
+def main() -> None:
+    marker = sys.argv[1]
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the driver; the pipe says when to act
+    sys.stdin.buffer.read()  # returns at EOF: the driver closed the pipe or died
+    reap(marker)
+
+
+if __name__ == "__main__":
+    main()
