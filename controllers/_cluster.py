@@ -41,8 +41,14 @@ _QUIET_ENV = {
 }
 
 
-def _check_reachable(address: str) -> None:
-    """A TCP connect to ``HOST:PORT`` (of ``ray://HOST:PORT`` too), so a wrong address fails fast."""
+def check_address(address: str | None) -> None:
+    """A TCP connect to ``HOST:PORT`` (of ``ray://HOST:PORT`` too), so a wrong address fails fast.
+
+    Raises:
+        SweepError: the address is malformed or nothing accepts the connection.
+    """
+    if address is None or address == "auto":
+        return
     host_port = address.removeprefix("ray://")
     host, sep, port = host_port.rpartition(":")
     if not sep or not port.isdigit():
@@ -76,8 +82,7 @@ def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iter
     ):
         os.environ["RAY_AUTH_MODE"] = "token"
         os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
-    if address is not None and address != "auto":
-        _check_reachable(address)
+    check_address(address)
     import ray
 
     kwargs: dict[str, Any] = {}

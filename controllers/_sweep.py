@@ -117,6 +117,7 @@ def _trial_figures(config: dict[str, Any], run_dir: Path) -> dict[str, Any]:
 
 def run_trial(config: dict[str, Any]) -> None:
     """The Tune trainable: one training and its evaluation, reported to Tune; see the module doc."""
+    import ray
     from ray import tune
 
     from platform_models import load_platform
@@ -130,7 +131,8 @@ def run_trial(config: dict[str, Any]) -> None:
         return
     run_dir.mkdir(parents=True, exist_ok=True)
     try:
-        figures = {**_trial_figures(config, run_dir), "run_dir": str(run_dir)}
+        node_id = ray.get_runtime_context().get_node_id()
+        figures = {**_trial_figures(config, run_dir), "node_id": node_id, "run_dir": str(run_dir)}
     except Exception as err:
         with open(run_dir / ERRORS, "a") as log:
             log.write(_error_line(err) + "\n")
@@ -334,9 +336,10 @@ def run_sweep(
         SweepError: ``out`` does not fit ``resume``, or the address answers nothing.
         KeyboardInterrupt: Ctrl-C; Tune saved the state, ``--resume`` finishes the sweep.
     """
-    from controllers._cluster import ray_session
+    from controllers._cluster import check_address, ray_session
 
     out = out.resolve()
+    check_address(address)  # before DIR is made: a wrong address leaves nothing behind
     prepare_out(spec, out, resume)
     progress = _Progress(spec.n_trials, show_progress)
     with ray_session(address):

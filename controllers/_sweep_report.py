@@ -81,6 +81,7 @@ def collect_trials(spec: SweepSpec, results: Any) -> list[dict[str, Any]]:
             # ASHA stopped it: its last report was an evaluation on the train traces, not the held-out ones.
             row["status"], row["error"] = "stopped early", ""
         row["attempts"] = len(errors) + (row["status"] != "failed")
+        row["node_id"] = metrics.get("node_id", "")
         row["run_dir"] = str(run_dir)
         rows.append(row)
     return sorted(rows, key=lambda r: r["trial_id"])
