@@ -57,8 +57,11 @@ class SweepOutcome:
 def _report_callback() -> Any:
     """An SB3 callback for ``TrainSettings.after_eval``: the evaluation reward per inference to Tune."""
     import numpy as np
+    import ray
     from ray import tune
     from stable_baselines3.common.callbacks import BaseCallback
+
+    node_id = ray.get_runtime_context().get_node_id()
 
     class ReportEvaluation(BaseCallback):
         """Reports the mean reward per inference of the evaluation callback's last evaluation."""
@@ -66,7 +69,14 @@ def _report_callback() -> Any:
         def _on_step(self) -> bool:
             length = float(np.mean(self.parent.evaluations_length[-1]))
             reward = float(self.parent.last_mean_reward) / max(length, 1.0)
-            tune.report({METRIC: reward, "timesteps": int(self.parent.num_timesteps), "final": False})
+            tune.report(
+                {
+                    METRIC: reward,
+                    "timesteps": int(self.parent.num_timesteps),
+                    "final": False,
+                    "node_id": node_id,
+                }
+            )
             return True
 
     return ReportEvaluation()
@@ -207,7 +217,7 @@ def _tune_config(spec: SweepSpec, max_concurrent: int | None) -> Any:
         total = spec.timesteps[0] or int(load_hyperparams(algo, name, spec.fixed)["n_timesteps"])
         scheduler = ASHAScheduler(
             time_attr="timesteps",
-            max_t=total,
+            max_t=total + 1,  # one past the last evaluation: ASHA stops a trial at max_t, before its test
             grace_period=max(total // N_EVALUATIONS, 1),
             reduction_factor=2,
         )
