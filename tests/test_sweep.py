@@ -65,6 +65,9 @@ class Sandbox:
             [sys.executable, "-m", "dynscale", *args], cwd=self.cwd, env=self.env, text=True, **kwargs
         )
 
+    def sweep(self, spec: Path, out: Path, *flags: str, **kwargs) -> subprocess.Popen:
+        return self.dynscale("sweep", str(spec), "--out", str(out), *flags, **kwargs)
+
     def leftovers(self, wait_s: float = 20.0) -> list[str]:
         """Processes still carrying the marker or naming this temp dir, after up to ``wait_s``."""
         deadline = time.monotonic() + wait_s
@@ -103,6 +106,22 @@ def grid_spec(files, folder: Path, batch_sizes: str) -> Path:
     return path
 
 
+def evaluate_argv(traces: list[str], controllers: str, *flags: str) -> list[str]:
+    """`dynscale evaluate` of ``controllers`` on the tiny platform, 2 episodes per trace."""
+    return [
+        "evaluate",
+        "--platform",
+        str(TINY),
+        "--traces",
+        *traces,
+        "--controllers",
+        controllers,
+        "--episodes",
+        "2",
+        *flags,
+    ]
+
+
 def read_trials(out: Path) -> list[dict[str, str]]:
     with open(out / "trials.csv") as handle:
         return list(csv.DictReader(handle))
@@ -115,9 +134,7 @@ def embedded(files, tmp_path_factory):
     box = Sandbox(root)
     spec = grid_spec(files, root, "[64, 1]")
     out = box.cwd / "sweep"
-    proc = box.dynscale(
-        "sweep", str(spec), "--out", str(out), "--json", stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
+    proc = box.sweep(spec, out, "--json", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     stdout, stderr = proc.communicate(timeout=600)
     left = box.leftovers()
     yield {"rc": proc.returncode, "json": stdout, "stderr": stderr, "out": out, "box": box, "left": left}
@@ -200,11 +217,9 @@ def test_a_killed_driver_leaves_a_sweep_that_resume_finishes_without_redoing_tri
     try:
         spec = grid_spec(files, tmp_path, "[64, 32]")
         out = box.cwd / "sweep"
-        driver = box.dynscale(
-            "sweep",
-            str(spec),
-            "--out",
-            str(out),
+        driver = box.sweep(
+            spec,
+            out,
             "--max-concurrent",
             "1",
             stdout=subprocess.DEVNULL,
@@ -223,9 +238,7 @@ def test_a_killed_driver_leaves_a_sweep_that_resume_finishes_without_redoing_tri
 
         # Resumed with stderr on a terminal: the one progress line.
         master, slave = pty.openpty()
-        resumed = box.dynscale(
-            "sweep", str(spec), "--out", str(out), "--resume", stdout=subprocess.PIPE, stderr=slave
-        )
+        resumed = box.sweep(spec, out, "--resume", stdout=subprocess.PIPE, stderr=slave)
         os.close(slave)
         chunks: list[bytes] = []
         reader = threading.Thread(target=_drain, args=(master, chunks), daemon=True)
@@ -300,11 +313,9 @@ def test_a_two_node_cluster_runs_a_search_and_a_parallel_evaluation(files, tmp_p
             "search: {samples: 2, asha: true}\n"
         )
         out = box.cwd / "search"
-        proc = box.dynscale(
-            "sweep",
-            str(spec),
-            "--out",
-            str(out),
+        proc = box.sweep(
+            spec,
+            out,
             "--address",
             address,
             "--json",
@@ -321,18 +332,7 @@ def test_a_two_node_cluster_runs_a_search_and_a_parallel_evaluation(files, tmp_p
         assert "TPE search of 2 samples" in (out / "summary.md").read_text()
 
         run = next(r["run_dir"] for r in rows if r["status"] == "done")
-        argv = [
-            "evaluate",
-            "--platform",
-            str(TINY),
-            "--traces",
-            files["eval"],
-            "--episodes",
-            "2",
-            "--controllers",
-            f"{run},lookup,reactive",
-            "--json",
-        ]
+        argv = evaluate_argv([files["eval"]], f"{run},lookup,reactive", "--json")
         parallel = box.dynscale(*argv, "--workers", "2", "--address", address, stdout=subprocess.PIPE)
         parallel_out, _ = parallel.communicate(timeout=300)
         assert main(argv) == 0
@@ -345,18 +345,7 @@ def test_a_two_node_cluster_runs_a_search_and_a_parallel_evaluation(files, tmp_p
 def test_evaluate_with_workers_on_embedded_ray_prints_the_serial_table(files, tmp_path):
     box = Sandbox(tmp_path)
     try:
-        argv = [
-            "evaluate",
-            "--platform",
-            str(TINY),
-            "--traces",
-            files["eval"],
-            files["train"],
-            "--controllers",
-            "lookup,reactive,performance",
-            "--episodes",
-            "2",
-        ]
+        argv = evaluate_argv([files["eval"], files["train"]], "lookup,reactive,performance")
         serial = box.dynscale(*argv, stdout=subprocess.PIPE)
         parallel = box.dynscale(*argv, "--workers", "2", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         serial_out, _ = serial.communicate(timeout=300)
