@@ -82,8 +82,11 @@ def _report_callback() -> Any:
     return ReportEvaluation()
 
 
-def _trial_figures(config: dict[str, Any], run_dir: Path) -> dict[str, Any]:
-    """Train then evaluate one setting: the same library calls as the two verbs."""
+def trial_figures(config: dict[str, Any], run_dir: Path, report: bool = True) -> dict[str, Any]:
+    """Train then evaluate one setting: the same library calls as the two verbs.
+
+    ``report``: send each evaluation reward to Tune (inside a trial); the benchmark's serial runs don't.
+    """
     from controllers._evaluate import ALL_TRACES, evaluate
     from controllers._train import TrainSettings, train
     from platform_models import load_platform
@@ -101,7 +104,7 @@ def _trial_figures(config: dict[str, Any], run_dir: Path) -> dict[str, Any]:
         resume=True,  # a retried trial continues from its last checkpoint
         progress_bar=False,
         hyperparams=config["hyperparams"],
-        after_eval=_report_callback(),
+        after_eval=_report_callback() if report else None,
     )
     if total is not None:
         settings.eval_freq = max(total // N_EVALUATIONS, 1)
@@ -142,7 +145,7 @@ def run_trial(config: dict[str, Any]) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     try:
         node_id = ray.get_runtime_context().get_node_id()
-        figures = {**_trial_figures(config, run_dir), "node_id": node_id, "run_dir": str(run_dir)}
+        figures = {**trial_figures(config, run_dir), "node_id": node_id, "run_dir": str(run_dir)}
     except Exception as err:
         with open(run_dir / ERRORS, "a") as log:
             log.write(_error_line(err) + "\n")
@@ -338,7 +341,8 @@ def run_sweep(
         spec: a checked SPEC (``read_spec``).
         out: the sweep folder; on a cluster, a path every node sees (shared storage).
         address: None (Ray embedded on this machine), ``auto``, ``HOST:PORT`` or ``ray://HOST:PORT``.
-        max_concurrent: trials at once (None: as many as the cluster has CPUs).
+        max_concurrent: trials at once (None: as many as the cluster has CPUs); the embedded Ray
+            offers that many CPUs.
         resume: finish the unfinished trials of the sweep in ``out``; finished ones are kept.
         show_progress: the one progress line on stderr.
 
@@ -352,7 +356,7 @@ def run_sweep(
     check_address(address)  # before DIR is made: a wrong address leaves nothing behind
     prepare_out(spec, out, resume)
     progress = _Progress(spec.n_trials, show_progress)
-    with ray_session(address):
+    with ray_session(address, num_cpus=max_concurrent):
         from ray import tune
 
         from controllers._sweep_report import collect_trials
