@@ -32,7 +32,7 @@ from controllers import evaluate
 from controllers._reaper import marked_pids, reap
 from dynscale.cli import main
 from platform_models import load_platform
-from tests.test_controllers_support import TINY, write_tiny_traces
+from tests.support import TINY, write_tiny_traces
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ray")]
 

@@ -17,7 +17,7 @@ from controllers.errors import ControllerError
 from dynscale.cli import main
 from platform_models import load_platform
 from platform_models.store import shipped_platforms
-from tests.test_controllers_support import TINY, write_tiny_traces
+from tests.support import TINY, write_tiny_traces
 
 ROOT = Path(__file__).resolve().parent.parent
 
