@@ -34,9 +34,12 @@ _IDLE, _IOWAIT = 3, 4
 _READ_BYTES = 1 << 17
 
 
-def _parse(path: Path, data: bytes) -> CpuTimes:
+def _parse(path: Path, data: bytes, last_cpu: int | None = None) -> CpuTimes:
+    """The per-CPU lines of ``data``; with ``last_cpu``, only the lines up to that CPU's are split off
+    (the rest of the file, interrupt counters, is long)."""
     times: CpuTimes = {}
-    for line_no, line in enumerate(data.split(b"\n"), start=1):
+    lines = data.split(b"\n") if last_cpu is None else data.split(b"\n", last_cpu + 2)
+    for line_no, line in enumerate(lines, start=1):
         name, _, rest = line.partition(b" ")
         if not (name.startswith(b"cpu") and name[3:].isdigit()):
             if times:  # the per-CPU lines are contiguous: the rest of the file is other counters
@@ -88,6 +91,7 @@ class BusyMeter:
     def __init__(self, proc_root: str | Path, cpu_sets: Mapping[str, Collection[int]]) -> None:
         self.path = Path(proc_root) / "stat"
         self.cpu_sets = {name: tuple(cpus) for name, cpus in cpu_sets.items()}
+        self._last_cpu = max((cpu for cpus in self.cpu_sets.values() for cpu in cpus), default=0)
         try:
             self._fd = os.open(self.path, os.O_RDONLY)
         except OSError as exc:
@@ -126,4 +130,4 @@ class BusyMeter:
             data = os.pread(self._fd, _READ_BYTES, 0)
         except OSError as exc:
             raise BoardError(f"{self.path}: cannot read ({exc.strerror})") from exc
-        return _parse(self.path, data)
+        return _parse(self.path, data, self._last_cpu)
