@@ -156,11 +156,12 @@ def calibrate(
     provenance["calibration"] = _calibration_note(board, platform, points, ratios, latency_factor,
                                                   power_factor, repeats, warmup, agent_frames)
     if stretch is not None:
-        descriptor["contention_stretch"] = round(float(np.median(list(stretch[1].values()))), 3)
+        # A held core never speeds the DNN up: a median below 1 is the noise of a busy machine.
+        descriptor["contention_stretch"] = round(max(float(np.median(list(stretch[1].values()))), 1.0), 3)
         provenance["calibration"]["contention_stretch"] = (
             f"{descriptor['contention_stretch']}: on {stretch[0]}, one core held by a burner at nice 0 "
             f"(every core of the PE held), the DNN's one thread pinned there, timed as the reference "
-            f"points are; median over k of that latency / the reference point's on 1 core: "
+            f"points are; median over k (at least 1) of that latency / the reference point's on 1 core: "
             f"{ {k: round(r, 3) for k, r in stretch[1].items()} }")
     if agent_frames:
         set_agent_overheads(board, descriptor, rows, list(latency_factor), checkpoint=checkpoint,
