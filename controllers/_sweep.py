@@ -19,10 +19,8 @@ DIR::
 from __future__ import annotations
 
 import math
-import os
 import shutil
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +30,7 @@ import yaml
 
 from controllers._sweep_spec import SweepSpec
 from controllers.errors import SweepError
+from platform_models.atomic import write_text_atomic
 
 EXPERIMENT = "ray"
 RUNS = "runs"
@@ -150,10 +149,7 @@ def run_trial(config: dict[str, Any]) -> None:
         with open(run_dir / ERRORS, "a") as log:
             log.write(_error_line(err) + "\n")
         raise
-    fd, tmp = tempfile.mkstemp(suffix=".yml", dir=run_dir)
-    with os.fdopen(fd, "w") as handle:
-        yaml.safe_dump(figures, handle, sort_keys=False)
-    os.replace(tmp, done)
+    write_text_atomic(done, yaml.safe_dump(figures, sort_keys=False))
     tune.report(figures)
 
 

@@ -27,9 +27,10 @@ from typing import Any
 import numpy as np
 import yaml
 
-from controllers._report import _atomic_write, _write_text
+from controllers._report import _save_png
 from controllers._sweep import ERRORS, RUNS, SweepOutcome
 from controllers._sweep_spec import SweepSpec
+from platform_models.atomic import write_text_atomic
 
 FIGURES = ("reward", "gap_closed", "reward_vs_oracle", "budget_met_rate", "energy_mj", "train_time_s")
 T_975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228)
@@ -152,7 +153,7 @@ def write_sweep_report(outcome: SweepOutcome) -> list[Path]:
     table = settings_table(spec, trials)
     score = score_name(trials)
     best = best_settings(table, score)
-    _write_text(out / "summary.md", _summary(spec, trials, table, best, score))
+    write_text_atomic(out / "summary.md", _summary(spec, trials, table, best, score))
     written.append(out / "summary.md")
     written.append(plot_learning_curves(trials, out / "learning_curves.png"))
     written.append(plot_scores(spec, table, score, out / "scores.png"))
@@ -166,7 +167,7 @@ def _write_trials_csv(trials: list[dict[str, Any]], path: Path) -> Path:
     writer = csv.DictWriter(buffer, fieldnames=list(trials[0]) if trials else ["trial_id"])
     writer.writeheader()
     writer.writerows(trials)
-    _write_text(path, buffer.getvalue())
+    write_text_atomic(path, buffer.getvalue())
     return path
 
 
@@ -217,7 +218,7 @@ def _write_best(row: dict[str, Any], score: str, path: Path) -> Path:
         f"--hyperparams-file {path.name} --out RUN\n"
     )
     path.parent.mkdir(parents=True, exist_ok=True)
-    _write_text(path, header + yaml.safe_dump(params, sort_keys=False))
+    write_text_atomic(path, header + yaml.safe_dump(params, sort_keys=False))
     return path
 
 
@@ -257,7 +258,7 @@ def plot_learning_curves(trials: list[dict[str, Any]], path: Path) -> Path:
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=6)
     fig.tight_layout()
-    _atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=90))
+    _save_png(fig, path)
     plt.close(fig)
     return path
 
@@ -282,6 +283,6 @@ def plot_scores(spec: SweepSpec, table: list[dict[str, Any]], score: str, path: 
         ax.set_ylabel(f"{score} (held-out, mean ± 95 % interval)")
         ax.set_title(platform)
     fig.tight_layout()
-    _atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=90))
+    _save_png(fig, path)
     plt.close(fig)
     return path
