@@ -134,8 +134,10 @@ def evaluate(
     seed: int = 0,
     workers: int = 1,
     address: str | None = None,
+    progress: bool = False,
 ) -> Evaluation:
     """Run every controller over every trace (default: the platform's held-out ``eval`` split).
+    ``progress``: a bar over the episodes on a terminal's stderr (serial runs).
 
     ``workers`` > 1 runs the episodes as Ray tasks, ``workers`` at once (Ray embedded on this
     machine, or the cluster at ``address``); the table is the same as the serial one: every episode
@@ -152,7 +154,7 @@ def evaluate(
     specs = [s for s in dict.fromkeys(controllers) if s not in SCORE_REFERENCES] + list(SCORE_REFERENCES)
     trace_paths = resolve_traces(platform.name, list(traces or []), "eval")
     seeds = [seed + e for e in range(episodes)]
-    done = _run_all(platform, specs, trace_paths, seeds, workers, address)
+    done = _run_all(platform, specs, trace_paths, seeds, workers, address, progress)
     results: dict[tuple[str, str], list[dict[str, float]]] = defaultdict(list)
     seeds_of: dict[str, list[str]] = defaultdict(list)
     kept: list[Episode] = []
@@ -195,13 +197,21 @@ def _run_all(
     seeds: list[int],
     workers: int,
     address: str | None,
+    progress: bool = False,
 ) -> dict[tuple[str, str], list[Episode]]:
-    """The episodes of every (controller, trace): serially, or one Ray task per episode."""
+    """The episodes of every (controller, trace): serially (with a bar, per trace), or one Ray task per
+    episode."""
     if workers == 1 and address is None:
+        from platform_models.progress import progress_bar
+
         done = {}
-        for trace_path in trace_paths:
-            for spec, episodes in zip(specs, _episodes_of(platform, specs, trace_path, seeds), strict=True):
-                done[(spec, trace_path)] = episodes
+        per_trace = len(specs) * len(seeds)
+        with progress_bar("evaluate", len(trace_paths) * per_trace, "episode", enabled=progress) as bar:
+            for trace_path in trace_paths:
+                for spec, episodes in zip(specs, _episodes_of(platform, specs, trace_path, seeds),
+                                          strict=True):
+                    done[(spec, trace_path)] = episodes
+                bar.update(per_trace)
         return done
     from controllers._cluster import map_on_ray
 

@@ -23,13 +23,16 @@ from typing import Any
 import numpy as np
 
 from controllers._oracle import OracleController
+from platform_models.progress import progress_bar
 
 
 def collect_demonstrations(
-    env: Any, platform: Any, n_steps: int, seed: int, epsilon: float, gamma: float
+    env: Any, platform: Any, n_steps: int, seed: int, epsilon: float, gamma: float, progress: bool = False
 ) -> dict[str, np.ndarray]:
-    """(obs, masks, actions, returns) from oracle-labelled rollouts in ``env`` (a list of traces)."""
+    """(obs, masks, actions, returns) from oracle-labelled rollouts in ``env`` (a list of traces);
+    ``progress``: a bar on a terminal's stderr."""
     oracle = OracleController(platform, env)
+    bar = progress_bar("demonstrations (oracle)", n_steps, "step", enabled=progress)
     rng = np.random.default_rng(seed)
     obs_list, mask_list, action_list, returns = [], [], [], []
     episode = 0
@@ -48,12 +51,14 @@ def collect_demonstrations(
             obs, reward, terminated, truncated, _ = env.step(taken)
             rewards.append(float(reward))
             done = terminated or truncated
+            bar.update()
         running, episode_returns = 0.0, []
         for reward in reversed(rewards):
             running = reward + gamma * running
             episode_returns.append(running)
         returns += episode_returns[::-1]
         episode += 1
+    bar.close()
     return {
         "obs": np.array(obs_list, dtype=np.float32),
         "masks": np.array(mask_list),
@@ -70,8 +75,10 @@ def clone_policy(
     batch_size: int = 256,
     learning_rate: float = 1e-3,
     seed: int = 0,
+    progress: bool = False,
 ) -> float:
-    """Fit an SB3 actor-critic policy to the demonstrations; returns the final action agreement."""
+    """Fit an SB3 actor-critic policy to the demonstrations; returns the final action agreement.
+    ``progress``: a bar over the batches on a terminal's stderr."""
     import torch
     from torch.nn import functional
 
@@ -91,8 +98,11 @@ def clone_policy(
             logits = logits.masked_fill(~masks[batch], -1e8)
         return logits, policy.value_net(latent_vf).flatten()
 
+    n_batches = -(-len(obs) // batch_size)
+    bar = progress_bar("cloning the oracle", epochs * n_batches, "batch", enabled=progress)
     for _ in range(epochs):
         for batch in torch.randperm(len(obs), generator=generator).split(batch_size):
+            bar.update()
             logits, values = forward(batch)
             loss = functional.cross_entropy(logits, actions[batch]) + 0.5 * functional.mse_loss(
                 values, returns[batch]
@@ -100,6 +110,7 @@ def clone_policy(
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
+    bar.close()
     policy.set_training_mode(False)
     with torch.no_grad():
         logits, _ = forward(torch.arange(len(obs)))

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from controllers._hyperparams import check_hyperparams, whole_rollouts
 from controllers._learned import algo_class
 from controllers._normalise import ObservationNormaliser
 from controllers._runs import ALGOS, CONFIG_NAME, FINAL_MODEL, read_run_config
@@ -177,7 +178,8 @@ def _atomic_save(model: Any, path: Path) -> None:
         model.save(handle)  # to a handle: given a name without ".zip", SB3 would append it
 
 
-def _demonstrations(platform: Any, trace_paths: list[str], params: dict[str, Any], seed: int) -> dict:
+def _demonstrations(platform: Any, trace_paths: list[str], params: dict[str, Any], seed: int,
+                    progress: bool) -> dict:
     """Oracle-labelled rollouts (``_pretrain``): for cloning and for the normalisation statistics."""
     from controllers._pretrain import collect_demonstrations
 
@@ -192,6 +194,7 @@ def _demonstrations(platform: Any, trace_paths: list[str], params: dict[str, Any
         seed,
         float(params.get("pretrain_epsilon", 0.1)),
         float(params.get("gamma", 0.99)),
+        progress=progress,
     )
     env.close()
     return demos
@@ -238,6 +241,7 @@ def _warm_start(
         masked=settings.algo == "maskable-ppo",
         epochs=int(params.get("pretrain_epochs", 10)),
         seed=settings.seed,
+        progress=settings.progress_bar,
     )
     return {"teacher": "oracle", "steps": len(demos["actions"]), "train_agreement": round(agreement, 4)}
 
@@ -258,7 +262,8 @@ def train(settings: TrainSettings) -> Path:
 
     platform = load_platform(settings.platform)
     params = load_hyperparams(settings.algo, platform.name, settings.hyperparams)
-    total = int(settings.timesteps or params["n_timesteps"])
+    check_hyperparams(settings.algo, params)
+    total = whole_rollouts(int(settings.timesteps or params["n_timesteps"]), settings.algo, params)
     trace_paths = resolve_traces(platform.name, settings.traces, "train")
     out = Path(settings.out)
     checkpoint = _last_checkpoint(out) if settings.resume else None
@@ -269,7 +274,7 @@ def train(settings: TrainSettings) -> Path:
     demos, normaliser = None, None
     if checkpoint is None:
         if int(params.get("pretrain_steps", 0)) > 0 or params.get("normalize"):
-            demos = _demonstrations(platform, trace_paths, params, settings.seed)
+            demos = _demonstrations(platform, trace_paths, params, settings.seed, settings.progress_bar)
         if params.get("normalize"):
             normaliser = ObservationNormaliser.fit(demos["obs"])
     elif read_run_config(out).get("normalization"):

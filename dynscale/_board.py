@@ -6,6 +6,7 @@ import argparse
 import sys
 import warnings
 
+from dynscale._options import add_board_flag
 from dynscale._output import add_json_flag, format_table, print_json
 
 
@@ -17,7 +18,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     probe = verbs.add_parser("probe", help="list PEs (cpus, frequencies, governors), rails, thermal zones, "
                              "and every file missing or not permitted")
-    probe.add_argument("--board", default="host", help="odroid-xu3 | jetson-nano | host (default: host)")
+    add_board_flag(probe)
     probe.add_argument("--sysfs-root", default="/", help="directory playing '/' (a copied or fake tree)")
     probe.add_argument("--monitor-only", action="store_true", help="never write (read-only probe)")
     add_json_flag(probe)

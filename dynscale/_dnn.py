@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
+from dynscale._options import COUNT, NONNEGATIVE, POSITIVE, check_out_dir, removed_on_error
 from dynscale._output import add_json_flag, format_table, print_json
 
 ARCH_HELP = "architecture: alexnet-cifar (3x32x32) or alexnet-digits (1x8x8)"
@@ -30,7 +32,7 @@ def _add_model_flags(
     parser: argparse.ArgumentParser, arch_default: str | None, arch_shown: str, groups_default: int | None = 4
 ) -> None:
     parser.add_argument("--arch", default=arch_default, help=f"{ARCH_HELP} (default: {arch_shown})")
-    parser.add_argument("--groups", type=int, default=groups_default, help="G, channel groups (default: 4)")
+    parser.add_argument("--groups", type=COUNT, default=groups_default, help="G, channel groups (default: 4)")
     parser.add_argument(
         "--connectivity",
         default="group",
@@ -47,12 +49,12 @@ def _register_train(verbs: argparse._SubParsersAction) -> None:
     )
     train.add_argument("--data-dir", help="folder with the CIFAR-10 python batches (never downloaded)")
     _add_model_flags(train, None, "by dataset")
-    train.add_argument("--epochs", type=int, default=None, help="epochs per stage (default: 8)")
-    train.add_argument("--batch-size", type=int, default=None, help="default: 64")
-    train.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: 3e-3)")
-    train.add_argument("--seed", type=int, default=0, help="seeds weights, split, batch order (default: 0)")
+    train.add_argument("--epochs", type=COUNT, default=None, help="epochs per stage (default: 8)")
+    train.add_argument("--batch-size", type=COUNT, default=None, help="images per batch (default: 64)")
+    train.add_argument("--lr", type=POSITIVE, default=None, help="Adam learning rate (default: 3e-3)")
+    train.add_argument("--seed", type=NONNEGATIVE, default=0, help="seeds weights, split, batch order")
     train.add_argument(
-        "--threads", type=int, default=None, help="torch threads (default: 1 digits, <= 4 cifar10)"
+        "--threads", type=COUNT, default=None, help="torch threads (default: 1 digits, <= 4 cifar10)"
     )
     train.add_argument(
         "--out", required=True, help="checkpoint folder to write: model.pt, meta.json, accuracy.csv"
@@ -68,8 +70,8 @@ def _register_bench(verbs: argparse._SubParsersAction) -> None:
     # No defaults: with --checkpoint, a given --arch or --groups is what the checkpoint must be.
     _add_model_flags(bench, None, "alexnet-cifar, or the checkpoint's", groups_default=None)
     bench.add_argument("--checkpoint", help="a checkpoint folder (default: a fresh model of --arch)")
-    bench.add_argument("--runs", type=int, default=200, help="timed runs per network and k (default: 200)")
-    bench.add_argument("--threads", type=int, default=1, help="torch threads (default: 1)")
+    bench.add_argument("--runs", type=COUNT, default=200, help="timed runs per network and k (default: 200)")
+    bench.add_argument("--threads", type=COUNT, default=1, help="torch threads (default: 1)")
     add_json_flag(bench)
     bench.set_defaults(handler=_bench)
 
@@ -77,7 +79,7 @@ def _register_bench(verbs: argparse._SubParsersAction) -> None:
 def _register_cost(verbs: argparse._SubParsersAction) -> None:
     cost = verbs.add_parser("cost", help="MACs, parameter and activation bytes of one inference per k")
     _add_model_flags(cost, "alexnet-cifar", "alexnet-cifar")
-    cost.add_argument("--k", type=int, default=None, help="one k only (default: every k in 1..G)")
+    cost.add_argument("--k", type=COUNT, default=None, help="one k only (default: every k in 1..G)")
     add_json_flag(cost)
     cost.set_defaults(handler=_cost)
 
@@ -96,13 +98,15 @@ def _train(args: argparse.Namespace) -> int:
     import dataclasses
 
     from dnn.train import TrainConfig, train_checkpoint
+    from platform_models.progress import show_progress
 
+    check_out_dir(Path(args.out))
     _set_threads(args.threads or DEFAULT_TRAIN_THREADS.get(args.dataset, 1))
     settings = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr}
     config = TrainConfig(seed=args.seed, **{k: v for k, v in settings.items() if v is not None})
-    rows = train_checkpoint(
-        args.out, args.dataset, args.data_dir, args.arch, args.groups, args.connectivity, config
-    )
+    with removed_on_error(Path(args.out)):
+        rows = train_checkpoint(args.out, args.dataset, args.data_dir, args.arch, args.groups,
+                                args.connectivity, config, progress=show_progress(not args.json))
     table = [dataclasses.asdict(row) for row in rows]
     if args.json:
         print_json({"out": args.out, "dataset": args.dataset, "rows": table})

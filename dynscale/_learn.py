@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
+from dynscale._options import COUNT, NONNEGATIVE, check_out_dir, check_out_file, removed_on_error
 from dynscale._output import add_json_flag, format_table, print_json
 
 DEFAULT_PLATFORM = "odroid-xu3"
@@ -14,12 +16,14 @@ QUICKSTART_ALGO = "maskable-ppo"
 QUICKSTART_TIMESTEPS = 2048
 # A shorter warm start than the YAML's, so that `make run` fits in a few minutes on 2 cores.
 QUICKSTART_HYPERPARAMS = {"pretrain_steps": 20000, "pretrain_traces": 40}
+PLATFORM_HELP = "a shipped platform's name or a descriptor .yaml"
+ALGO_HELP = "the stable-baselines3 algorithm (hyperparameters: controllers/hyperparams/ALGO.yml)"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add train, evaluate, replay, export and quickstart."""
     p = subparsers.add_parser("train", help="train a learned controller (stable-baselines3) in the simulator")
-    p.add_argument("--platform", default=DEFAULT_PLATFORM, help="shipped platform name or descriptor .yaml")
+    p.add_argument("--platform", default=DEFAULT_PLATFORM, help=PLATFORM_HELP)
     p.add_argument(
         "--traces",
         nargs="+",
@@ -27,13 +31,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="TRACE",
         help="trace files (default: the platform's shipped train split)",
     )
-    p.add_argument("--algo", choices=("ppo", "maskable-ppo", "dqn"), default="maskable-ppo")
-    p.add_argument("--timesteps", type=int, default=None, help="total inferences (default: hyperparams YAML)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--algo", choices=("ppo", "maskable-ppo", "dqn"), default="maskable-ppo", help=ALGO_HELP)
+    p.add_argument("--timesteps", type=COUNT, default=None,
+                   help="total inferences (default: hyperparams YAML; rounded up to whole rollouts)")
+    p.add_argument("--seed", type=NONNEGATIVE, default=0, help="seeds the model, envs and demonstrations")
     p.add_argument("--out", type=Path, required=True, help="run folder to create (or continue with --resume)")
     p.add_argument("--resume", action="store_true", help="continue from the run folder's last checkpoint")
-    p.add_argument("--eval-freq", type=int, default=5000, help="timesteps between evaluations (best model)")
-    p.add_argument("--save-freq", type=int, default=10000, help="timesteps between checkpoints")
+    p.add_argument("--eval-freq", type=COUNT, default=5000, help="timesteps between evaluations (best model)")
+    p.add_argument("--save-freq", type=COUNT, default=10000, help="timesteps between checkpoints")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument(
         "--hyperparams",
@@ -53,7 +58,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_train)
 
     p = subparsers.add_parser("evaluate", help="controllers over held-out traces: table, CSV, plots")
-    p.add_argument("--platform", default=DEFAULT_PLATFORM)
+    p.add_argument("--platform", default=DEFAULT_PLATFORM, help=PLATFORM_HELP)
     p.add_argument(
         "--traces",
         nargs="+",
@@ -66,41 +71,45 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=DEFAULT_CONTROLLERS,
         help="comma-separated heuristic names, oracle, run folders or exported .npz policies",
     )
-    p.add_argument("--episodes", type=int, default=1, help="episodes per controller and trace (seeds)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", type=Path, default=None, help="folder for results.md/.csv and PNG plots")
+    p.add_argument("--episodes", type=COUNT, default=1, help="episodes per controller and trace (seeds)")
+    p.add_argument("--seed", type=NONNEGATIVE, default=0, help="episode e is seeded seed + e")
+    p.add_argument("--out", type=Path, default=None,
+                   help="folder for results.md/.csv and PNG plots (default: print only)")
+    p.add_argument("--overwrite", action="store_true", help="write into a --out folder that holds files")
     p.add_argument(
-        "--workers", type=int, default=1, help="episodes at once on Ray (default 1: serial, no Ray)"
+        "--workers", type=COUNT, default=1, help="episodes at once on Ray (default 1: serial, no Ray)"
     )
     p.add_argument("--address", default=None, help="Ray cluster for --workers: auto, HOST:PORT, ray://HOST:PORT")
     add_json_flag(p)
     p.set_defaults(handler=_evaluate)
 
     p = subparsers.add_parser("replay", help="one controller over one trace in simulation, with its plot")
-    p.add_argument("--platform", default=DEFAULT_PLATFORM)
-    p.add_argument("--trace", required=True)
+    p.add_argument("--platform", default=DEFAULT_PLATFORM, help=PLATFORM_HELP)
+    p.add_argument("--trace", required=True, help="a trace CSV of the platform")
     p.add_argument("--controller", required=True, help="heuristic name, oracle, run folder or .npz policy")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", type=Path, default=None, help="folder for the timeline plot")
+    p.add_argument("--seed", type=NONNEGATIVE, default=0, help="seed of the episode (latency noise)")
+    p.add_argument("--out", type=Path, default=None, help="folder for the plots (default: print only)")
     add_json_flag(p)
     p.set_defaults(handler=_replay)
 
     p = subparsers.add_parser(
         "export", help="write a run's policy as a numpy .npz the board runs without SB3"
     )
-    p.add_argument("run_dir", type=Path)
-    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("run_dir", type=Path, help="a run folder of `dynscale train`")
+    p.add_argument("--out", type=Path, required=True, help="the policy file to write (.npz)")
     add_json_flag(p)
     p.set_defaults(handler=_export)
 
     p = subparsers.add_parser(
         "quickstart", help="train a controller briefly, evaluate it against the heuristics"
     )
-    p.add_argument("--platform", default=DEFAULT_PLATFORM)
-    p.add_argument("--algo", choices=("ppo", "maskable-ppo", "dqn"), default=QUICKSTART_ALGO)
-    p.add_argument("--timesteps", type=int, default=QUICKSTART_TIMESTEPS)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", type=Path, default=Path("runs/quickstart/controller"))
+    p.add_argument("--platform", default=DEFAULT_PLATFORM, help=PLATFORM_HELP)
+    p.add_argument("--algo", choices=("ppo", "maskable-ppo", "dqn"), default=QUICKSTART_ALGO, help=ALGO_HELP)
+    p.add_argument("--timesteps", type=COUNT, default=QUICKSTART_TIMESTEPS, help="inferences to train for")
+    p.add_argument("--seed", type=NONNEGATIVE, default=0, help="seeds the training")
+    p.add_argument("--out", type=Path, default=Path("runs/quickstart"),
+                   help="folder for everything: OUT/controller (the run; a second quickstart re-evaluates "
+                   "it) and OUT/evaluation")
     add_json_flag(p)
     p.set_defaults(handler=_quickstart)
 
@@ -108,11 +117,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _train(args: argparse.Namespace) -> int:
     from controllers._hyperparams_file import read_hyperparams_file
     from controllers._train import TrainSettings, parse_overrides, train
+    from platform_models.progress import show_progress
 
+    check_out_dir(args.out)
     hyperparams = read_hyperparams_file(args.hyperparams_file) if args.hyperparams_file else {}
     hyperparams.update(parse_overrides(args.hyperparams))
-    out = train(
-        TrainSettings(
+    with removed_on_error(args.out):
+        out = train(TrainSettings(
             platform=args.platform,
             algo=args.algo,
             out=args.out,
@@ -122,10 +133,9 @@ def _train(args: argparse.Namespace) -> int:
             resume=args.resume,
             eval_freq=args.eval_freq,
             save_freq=args.save_freq,
-            progress_bar=not (args.no_progress or args.json),
+            progress_bar=show_progress(not (args.no_progress or args.json)),
             hyperparams=hyperparams,
-        )
-    )
+        ))
     return _print_run(out, args.json)
 
 
@@ -171,7 +181,10 @@ SCORES_EXPLAINED = (
 
 def _evaluate(args: argparse.Namespace) -> int:
     from controllers import evaluate
+    from platform_models.progress import show_progress
 
+    if args.out is not None:
+        check_out_dir(args.out, overwrite=args.overwrite)
     specs = [s for s in args.controllers.split(",") if s.strip()]
     evaluation = evaluate(
         args.platform,
@@ -181,6 +194,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         seed=args.seed,
         workers=args.workers,
         address=args.address,
+        progress=show_progress(not args.json),
     )
     header = (
         f"{evaluation.platform}: simulated (dynscale env), {len(evaluation.traces)} trace(s), "
@@ -193,6 +207,8 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _replay(args: argparse.Namespace) -> int:
     from controllers import replay
 
+    if args.out is not None:
+        check_out_dir(args.out)
     evaluation = replay(args.platform, args.trace, args.controller, seed=args.seed)
     _show(
         evaluation,
@@ -206,6 +222,7 @@ def _replay(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     from controllers._export import export_policy
 
+    check_out_file(args.out)
     path = export_policy(args.run_dir, args.out)
     if args.json:
         print_json({"policy": str(path)})
@@ -216,25 +233,28 @@ def _export(args: argparse.Namespace) -> int:
 
 def _quickstart(args: argparse.Namespace) -> int:
     from controllers import evaluate
+    from controllers._runs import CONFIG_NAME, read_run_config
     from controllers._train import TrainSettings, train
+    from platform_models.progress import show_progress
 
-    out = train(
-        TrainSettings(
-            platform=args.platform,
-            algo=args.algo,
-            out=args.out,
-            timesteps=args.timesteps,
-            seed=args.seed,
-            resume=True,
-            progress_bar=not args.json,
-            hyperparams=QUICKSTART_HYPERPARAMS,
-        )
-    )
-    specs = [str(out), *DEFAULT_CONTROLLERS.split(",")]
-    evaluation = evaluate(args.platform, specs)
+    check_out_dir(args.out)
+    run_dir = args.out / "controller"
+    progress = show_progress(not args.json)
+    trained = read_run_config(run_dir).get("trained_timesteps") if (run_dir / CONFIG_NAME).exists() else None
+    if trained is not None and trained >= args.timesteps:
+        # A second quickstart (a second `make run`) re-evaluates what the first trained.
+        print(f"{run_dir}: already trained ({trained} steps); evaluating it again (delete it to retrain)",
+              file=sys.stderr if args.json else sys.stdout)
+    else:
+        with removed_on_error(args.out):
+            train(TrainSettings(platform=args.platform, algo=args.algo, out=run_dir, timesteps=args.timesteps,
+                                seed=args.seed, resume=True, progress_bar=progress,
+                                hyperparams=QUICKSTART_HYPERPARAMS))
+    specs = [str(run_dir), *DEFAULT_CONTROLLERS.split(",")]
+    evaluation = evaluate(args.platform, specs, progress=progress)
     header = (
         f"{evaluation.platform}: {args.algo} trained {args.timesteps} steps on the shipped train traces, "
         f"evaluated on the held-out eval traces (simulated)\n{SCORES_EXPLAINED}"
     )
-    _show(evaluation, args.json, out.parent / "evaluation", header)
+    _show(evaluation, args.json, args.out / "evaluation", header)
     return 0

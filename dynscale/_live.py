@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
+from dynscale._options import COUNT, NONNEGATIVE, POSITIVE, Number, add_board_flag, check_out_dir
 from dynscale._output import add_json_flag, format_table, print_json
 
-BOARDS = ("host", "odroid-xu3", "jetson-nano")
 # Deploy's own calibration of another machine's table: fewer inferences per reference point (30) and
 # agent frames (100) than `profile --calibrate`, so that it takes seconds, not a minute.
 AUTO_CALIBRATION_REPEATS = 10
@@ -40,11 +41,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--accuracy-from", metavar="PLATFORM",
                    help="without a checkpoint: copy the accuracy per k from this platform (default: a "
                    "shipped platform with the same architecture)")
-    p.add_argument("--repeats", type=int, default=30, help="timed inferences per point (default %(default)s)")
-    p.add_argument("--warmup", type=int, default=5, help="untimed inferences first (default %(default)s)")
-    p.add_argument("--gap-ms", type=float, default=20.0,
+    p.add_argument("--repeats", type=COUNT, default=30, help="timed inferences per point")
+    p.add_argument("--warmup", type=NONNEGATIVE, default=5, help="untimed inferences first")
+    p.add_argument("--gap-ms", type=Number(float, 0), default=20.0,
                    help="idle gap before each timed inference, as between frames (default %(default)s)")
-    p.add_argument("--agent-frames", type=int, default=100,
+    p.add_argument("--agent-frames", type=NONNEGATIVE, default=100,
                    help="frames per PE to time the live agent's own work per frame (agent_overhead_ms, "
                    "which the simulator charges); 0: not measured (default %(default)s)")
     p.add_argument("--calibrate", metavar="PLATFORM",
@@ -68,7 +69,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="a heuristic (static[:K:PE:FREQ], performance, powersave, ondemand, schedutil, "
                    "reactive, lookup, lookup-adaptive) or an exported policy .npz")
     p.add_argument("--trace", required=True, metavar="T", help="trace CSV for this board's platform")
-    p.add_argument("--duration", type=float, metavar="SEC",
+    p.add_argument("--duration", type=POSITIVE, metavar="SEC",
                    help="seconds to run (default: the trace's length; the trace starts over when shorter)")
     p.add_argument("--platform", metavar="NAME|YAML", help="the board's platform (default: the board's name)")
     p.add_argument("--checkpoint", metavar="DIR", help="dnn checkpoint (default: fresh weights of the "
@@ -77,19 +78,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="run the DNN on these PEs only; the others' configurations are masked "
                    "(default: every PE the agent can run it on)")
     p.add_argument("--no-load", action="store_true", help="do not replay the trace's competing load")
-    p.add_argument("--load-nice", type=int, default=0, metavar="N",
+    p.add_argument("--load-nice", type=Number(int, -20, high=19), default=0, metavar="N",
                    help="nice value of the load burners (default 0: they share cores fairly with the DNN; "
                    "-10, as root: they keep the cores the trace says, as the simulator assumes)")
     p.add_argument("--no-calibrate", action="store_true",
                    help="use a measured platform as it is even when it was measured on another machine "
                    "(default: calibrate it to this one first, into OUT/platform/, and say so)")
     p.add_argument("--out", required=True, metavar="DIR", help="folder for the log and the summary")
+    p.add_argument("--overwrite", action="store_true", help="write into a --out folder that holds files")
     add_json_flag(p)
     p.set_defaults(handler=_deploy)
 
 
 def _board_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--board", required=True, choices=BOARDS, help="which board this machine is")
+    add_board_flag(p)
     p.add_argument("--sysfs-root", default="/", metavar="DIR", help="root of /sys and /proc (default /)")
     p.add_argument("--monitor-only", action="store_true",
                    help="never write to the board (clocks are read, not set)")
@@ -103,6 +105,7 @@ def _profile(args: argparse.Namespace) -> int:
     from platform_models import load_platform
     from platform_models.progress import show_progress
 
+    check_out_dir(Path(args.out))
     if args.calibrate and (args.arch or args.accuracy_from):
         raise BoardError("field 'calibrate': --arch and --accuracy-from do not apply (the DNN and its "
                          "accuracy are the calibrated platform's)", field="calibrate")
@@ -164,6 +167,7 @@ def _deploy(args: argparse.Namespace) -> int:
     from platform_models import load_platform
     from traces import load_trace
 
+    check_out_dir(Path(args.out), overwrite=args.overwrite)
     board = open_board(args.board, sysfs_root=args.sysfs_root, monitor_only=args.monitor_only)
     platform = load_platform(args.platform or board.name)
     trace = load_trace(args.trace, platform)

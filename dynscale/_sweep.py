@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from dynscale._options import COUNT
 from dynscale._output import add_json_flag, print_json
 
 
@@ -27,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="Ray cluster: auto, HOST:PORT or ray://HOST:PORT (default: Ray embedded on this machine)",
     )
     p.add_argument(
-        "--max-concurrent", type=int, default=None, metavar="N", help="trials at once (default: CPUs)"
+        "--max-concurrent", type=COUNT, default=None, metavar="N", help="trials at once (default: CPUs)"
     )
     p.add_argument("--resume", action="store_true", help="finish the unfinished trials of the sweep in DIR")
     add_json_flag(p)

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from dynscale._options import NONNEGATIVE, POSITIVE, check_out_file
 from dynscale._output import add_json_flag, format_table, print_json
 
 # The choices of --kind, written out so that --help imports nothing (tests check them against
@@ -27,12 +28,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     gen = verbs.add_parser("gen", help="write a seeded synthetic trace for a platform")
     gen.add_argument("--kind", required=True, choices=GEN_KINDS, help="shape of the competing load")
     gen.add_argument("--platform", required=True, help="shipped platform name or path to a descriptor .yaml")
-    gen.add_argument("--seed", type=int, default=0, help="random seed >= 0 (same seed, same file; default 0)")
-    gen.add_argument("--duration", type=float, default=60.0, metavar="SEC", help="length in s (default 60)")
+    gen.add_argument("--seed", type=NONNEGATIVE, default=0, help="random seed (same seed, same file)")
+    gen.add_argument("--duration", type=POSITIVE, default=60.0, metavar="SEC", help="length in s")
     gen.add_argument("--split", choices=("train", "eval"), default="train", help="train or held-out eval")
     gen.add_argument(
         "--frame-period-ms",
-        type=float,
+        type=POSITIVE,
         default=None,
         help="time between frames (default: the shortest usual period >= 2x the fastest all-groups latency)",
     )
@@ -42,31 +43,36 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     record = verbs.add_parser("record", help="record this machine's per-CPU busy time as a trace (host)")
     record.add_argument(
-        "--duration", type=float, required=True, metavar="SEC", help="how long to record, in s"
+        "--duration", type=POSITIVE, required=True, metavar="SEC", help="how long to record, in s"
     )
     record.add_argument("--out", required=True, type=Path, metavar="FILE", help="trace CSV to write")
-    record.add_argument("--period-s", type=float, default=0.5, help="sample period in s (default 0.5)")
+    record.add_argument("--period-s", type=POSITIVE, default=0.5, help="sample period in s (default 0.5)")
     record.add_argument(
-        "--latency-budget-ms", type=float, default=None, help="latency budget for the whole trace"
+        "--latency-budget-ms", type=POSITIVE, default=None,
+        help="latency budget for the whole trace (default: none)"
     )
-    record.add_argument("--power-budget-w", type=float, default=None, help="power budget for the whole trace")
+    record.add_argument("--power-budget-w", type=POSITIVE, default=None,
+                        help="power budget for the whole trace (default: none)")
     record.add_argument(
-        "--energy-budget-mj", type=float, default=None, help="energy budget for the whole trace"
+        "--energy-budget-mj", type=POSITIVE, default=None,
+        help="energy budget for the whole trace (default: none)"
     )
-    record.add_argument("--split", choices=("train", "eval"), default="eval", help="default eval")
-    record.add_argument("--frame-period-ms", type=float, default=100.0, help="default 100")
+    record.add_argument("--split", choices=("train", "eval"), default="eval",
+                        help="train or held-out eval (default eval)")
+    record.add_argument("--frame-period-ms", type=POSITIVE, default=100.0,
+                        help="time between frames (default 100)")
     record.add_argument("--proc-root", default="/proc", help=argparse.SUPPRESS)  # tests: a fake /proc
     add_json_flag(record)
     record.set_defaults(handler=_record)
 
     show = verbs.add_parser("show", help="summary of a trace: load per PE, budgets, optional PNG plot")
-    show.add_argument("file", type=Path, metavar="FILE")
+    show.add_argument("file", type=Path, metavar="FILE", help="a trace CSV")
     show.add_argument("--png", type=Path, default=None, metavar="FILE", help="also write a plot here")
     add_json_flag(show)
     show.set_defaults(handler=_show)
 
     validate = verbs.add_parser("validate", help="report every problem of trace files (exit 2 if any)")
-    validate.add_argument("files", type=Path, nargs="+", metavar="FILE")
+    validate.add_argument("files", type=Path, nargs="+", metavar="FILE", help="trace CSVs")
     validate.add_argument(
         "--platform",
         default=None,
@@ -83,6 +89,7 @@ def _gen(args: argparse.Namespace) -> int:
     from traces.summary import summarize
     from traces.synthetic import generate
 
+    check_out_file(args.out)
     trace = generate(
         args.kind,
         load_platform(args.platform),
@@ -105,6 +112,7 @@ def _record(args: argparse.Namespace) -> int:
     from hw_agents import record_trace
     from traces.summary import summarize
 
+    check_out_file(args.out)
     trace = record_trace(
         args.out,
         args.duration,
@@ -129,6 +137,8 @@ def _show(args: argparse.Namespace) -> int:
     from traces import load_trace
     from traces.summary import plot_trace, summarize
 
+    if args.png is not None:
+        check_out_file(args.png, "--png")
     trace = load_trace(args.file)
     summary = summarize(trace)
     if args.png is not None:

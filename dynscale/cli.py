@@ -14,7 +14,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from dynscale import __version__, _board, _dnn, _learn, _live, _platform, _sweep, _trace
+from dynscale import __version__, _board, _dnn, _help, _learn, _live, _platform, _sweep, _trace
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -37,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers.required = True
     for module in (_dnn, _platform, _trace, _learn, _sweep, _board, _live):
         module.register(subparsers)
+    _help.finish(parser)
     return parser
 
 

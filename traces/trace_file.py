@@ -181,8 +181,8 @@ def _parse(path: Path) -> _Parsed:
             len(lines) or None,
         )
     _convert_header(parsed)
-    if body_start is not None and _parse_columns(parsed, lines[body_start - 1], body_start):
-        _parse_rows(parsed, lines, body_start)
+    if (body_start is not None and _parse_columns(parsed, lines[body_start - 1], body_start)
+            and _parse_rows(parsed, lines, body_start)):
         _check_values(parsed, body_start)
     parsed.errors.sort(key=lambda e: e.line or 0)
     return parsed
@@ -287,15 +287,19 @@ def _parse_columns(parsed: _Parsed, line: str, number: int) -> bool:
     return ok
 
 
-def _parse_rows(parsed: _Parsed, lines: list[str], body_start: int) -> None:
+def _parse_rows(parsed: _Parsed, lines: list[str], body_start: int) -> bool:
+    """Read the rows against the column header; False when no row fits it (reported once)."""
     n_columns = len(parsed.columns)
+    widths: dict[int, list[int]] = {}  # cells per row -> line numbers of the rows that do not fit
+    n_rows = 0
     for number in range(body_start + 1, len(lines) + 1):
         line = lines[number - 1]
         if not line.strip() or line.lstrip().startswith("#"):
             continue
+        n_rows += 1
         cells = line.split(",")
         if len(cells) != n_columns:
-            parsed.error(f"expected {n_columns} comma-separated cells, got {len(cells)}", number)
+            widths.setdefault(len(cells), []).append(number)
             continue
         values = [
             _cell(parsed, cell.strip(), number, name)
@@ -304,6 +308,17 @@ def _parse_rows(parsed: _Parsed, lines: list[str], body_start: int) -> None:
         if all(v is not None for v in values):  # a row with a bad cell is reported and left out
             parsed.rows.append(values)  # type: ignore[arg-type]
             parsed.row_lines.append(number)
+    if n_rows and len(widths) == 1 and len(next(iter(widths.values()))) == n_rows:
+        # Every row has the same other width: the header is what is wrong, once, not every row.
+        (n_cells,) = widths
+        parsed.error(f"the header names {n_columns} columns but every row has {n_cells} cells: a column "
+                     f"is {'missing from' if n_cells > n_columns else 'extra in'} this header line",
+                     body_start)
+        return False
+    for n_cells, numbers in widths.items():
+        for number in numbers:
+            parsed.error(f"expected {n_columns} comma-separated cells, got {n_cells}", number)
+    return True
 
 
 def _cell(parsed: _Parsed, cell: str, number: int, name: str) -> float | None:
