@@ -45,8 +45,14 @@ def _network(model: Any, algo: str) -> tuple[list[tuple[np.ndarray, np.ndarray]]
     return _linear_layers(modules), activation, output
 
 
-def export_policy(run_dir: str | Path, out_path: str | Path) -> Path:
-    """Write the run's best model as a numpy ``.npz`` policy file; returns its path."""
+FORMATS = ("npz", "onnx")
+
+
+def export_policy(run_dir: str | Path, out_path: str | Path, fmt: str = "npz") -> Path:
+    """Write the run's best model as a numpy ``.npz`` policy file (``fmt`` "npz", the default) or an
+    ONNX model with the mask inside (``fmt`` "onnx", see ``_onnx``); returns its path."""
+    if fmt not in FORMATS:
+        raise ControllerError(f"expected one of {', '.join(FORMATS)}, got {fmt!r}", field="format")
     model, config = load_model(run_dir)
     layers, activation, output = _network(model, config["algo"])
     size = int(config["observation_size"])
@@ -80,6 +86,13 @@ def export_policy(run_dir: str | Path, out_path: str | Path) -> Path:
         obs_eps=np.array(float(stats["eps"])),
     )
     out_path = Path(out_path)
+    if fmt == "onnx":
+        from controllers._onnx import onnx_policy
+
+        model = onnx_policy(meta, arrays, out_path)
     with atomic_path(out_path) as tmp, tmp.open("wb") as handle:
-        np.savez(handle, **arrays)  # to a handle: given a name, numpy would append ".npz" to it
+        if fmt == "onnx":
+            handle.write(model)
+        else:
+            np.savez(handle, **arrays)  # to a handle: given a name, numpy would append ".npz" to it
     return out_path

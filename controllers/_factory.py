@@ -60,9 +60,13 @@ def make_controller(spec: str, platform: Any, env: Any = None) -> Controller:
         return LearnedController(platform, name)
     if name.endswith(".npz"):
         return PolicyController(platform, name)
+    if name.endswith(".onnx"):
+        from controllers._onnx import OnnxPolicyController
+
+        return OnnxPolicyController(platform, name)
     if Path(name).is_dir():
         raise ControllerError(f"{name}/config.yml: no such file (is {name} a 'dynscale train' run folder?)")
     raise ControllerError(
         f"controller '{name}': unknown; expected one of {', '.join(HEURISTICS)}, oracle, "
-        "a run folder or an exported policy .npz"
+        "a run folder or an exported policy .npz or .onnx"
     )

@@ -96,7 +96,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "export", help="write a run's policy as a numpy .npz the board runs without SB3"
     )
     p.add_argument("run_dir", type=Path, help="a run folder of `dynscale train`")
-    p.add_argument("--out", type=Path, required=True, help="the policy file to write (.npz)")
+    p.add_argument("--out", type=Path, required=True, help="the policy file to write (.npz or .onnx)")
+    p.add_argument("--format", choices=("npz", "onnx"), default="npz",
+                   help="npz: numpy only, runs on every board; onnx: the mask inside the graph, opset 17, "
+                   "for a board with onnxruntime >= 1.16 (needs the onnx extra)")
     add_json_flag(p)
     p.set_defaults(handler=_export)
 
@@ -223,7 +226,7 @@ def _export(args: argparse.Namespace) -> int:
     from controllers._export import export_policy
 
     check_out_file(args.out)
-    path = export_policy(args.run_dir, args.out)
+    path = export_policy(args.run_dir, args.out, args.format)
     if args.json:
         print_json({"policy": str(path)})
     else:
