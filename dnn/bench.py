@@ -10,6 +10,7 @@ static models, one per k, which is what a system without group pruning would hav
 from __future__ import annotations
 
 import statistics
+import sys
 import time
 from typing import Any
 
@@ -44,7 +45,8 @@ def _switch_us(model: DynamicNet, n_samples: int) -> float:
 
 
 @torch.no_grad()
-def bench(model: DynamicNet, n_runs: int = 200, n_warmup: int = 20, seed: int = 0) -> dict[str, Any]:
+def bench(model: DynamicNet, n_runs: int = 200, n_warmup: int = 20, seed: int = 0,
+          progress: bool = False) -> dict[str, Any]:
     """Measure ``model`` (left in eval mode with k = G) against static networks with k groups.
 
     Args:
@@ -52,14 +54,18 @@ def bench(model: DynamicNet, n_runs: int = 200, n_warmup: int = 20, seed: int = 
         n_runs: timed batch-1 forward passes per network and k (the median is reported).
         n_warmup: untimed passes first (allocator, caches, oneDNN primitive set-up).
         seed: of the random input image.
+        progress: a tqdm bar over the timed runs on stderr (updated between runs, never inside one).
 
     Returns:
         ``rows`` (per k: dynamic_ms, static_ms, latency_ratio_vs_static, macs),
         ``latency_ratio_vs_static`` (list, index k-1), ``switch_us``, ``dynamic_param_bytes``,
         ``static_param_bytes`` (the G static models together), ``footprint_ratio``, and the settings.
     """
+    from tqdm import tqdm
+
     model.eval()
     x = torch.randn(1, *model.input_shape, generator=torch.Generator().manual_seed(seed))
+    bar = tqdm(total=model.groups * n_runs, desc="bench", unit="run", file=sys.stderr, disable=not progress)
     rows = []
     static_bytes = 0
     for k in range(1, model.groups + 1):
@@ -77,6 +83,7 @@ def bench(model: DynamicNet, n_runs: int = 200, n_warmup: int = 20, seed: int = 
             else:
                 static_ms.append(_time_ms(static, x))
                 dynamic_ms.append(_time_ms(model, x))
+            bar.update()
         dynamic_median, static_median = statistics.median(dynamic_ms), statistics.median(static_ms)
         rows.append(
             {
@@ -87,6 +94,7 @@ def bench(model: DynamicNet, n_runs: int = 200, n_warmup: int = 20, seed: int = 
                 "macs": count_cost(model.arch, model.groups, model.connectivity, k, model.widths).macs,
             }
         )
+    bar.close()
     switch_us = _switch_us(model, n_samples=50)
     model.set_active_groups(model.groups)
     dynamic_bytes = _float_bytes(model)

@@ -121,13 +121,14 @@ def _bench(args: argparse.Namespace) -> int:
     from dnn import build_model
     from dnn.bench import bench
     from dnn.checkpoint import load_checkpoint
+    from platform_models.progress import show_progress
 
     _set_threads(args.threads)
     if args.checkpoint:
         model, _ = load_checkpoint(args.checkpoint, arch=args.arch, groups=args.groups)
     else:
         model = build_model(args.arch or "alexnet-cifar", args.groups or 4, args.connectivity)
-    result = bench(model, n_runs=args.runs)
+    result = bench(model, n_runs=args.runs, progress=show_progress(not args.json))
     if args.json:
         print_json(result)
         return 0

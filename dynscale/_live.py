@@ -165,6 +165,7 @@ def _deploy(args: argparse.Namespace) -> int:
     from hw_agents import open_board
     from hw_agents.agent import deploy, masked_pes
     from platform_models import load_platform
+    from platform_models.progress import show_progress
     from traces import load_trace
 
     check_out_dir(Path(args.out), overwrite=args.overwrite)
@@ -183,6 +184,7 @@ def _deploy(args: argparse.Namespace) -> int:
     summary = deploy(board, controller, trace, args.out, duration_s=args.duration or trace.duration_s,
                      platform=platform, checkpoint=args.checkpoint, replay_load=not args.no_load,
                      load_nice=args.load_nice, pes=args.pes, calibrated=calibrated,
+                     progress=show_progress(not args.json),
                      proc_root=f"{args.sysfs_root.rstrip('/')}/proc")
     if args.json:
         print_json(asdict(summary))

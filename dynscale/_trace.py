@@ -110,6 +110,7 @@ def _gen(args: argparse.Namespace) -> int:
 
 def _record(args: argparse.Namespace) -> int:
     from hw_agents import record_trace
+    from platform_models.progress import show_progress
     from traces.summary import summarize
 
     check_out_file(args.out)
@@ -123,6 +124,7 @@ def _record(args: argparse.Namespace) -> int:
         proc_root=args.proc_root,
         split=args.split,
         frame_period_ms=args.frame_period_ms,
+        progress=show_progress(not args.json),
     )
     summary = {**summarize(trace), "path": str(args.out)}
     if args.json:

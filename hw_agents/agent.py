@@ -62,6 +62,7 @@ from hw_agents.procstat import BusyMeter
 from platform_models.frame import FrameOutcome, frame_outcome
 from platform_models.frame import backlog as frames_waiting
 from platform_models.model import Config
+from platform_models.progress import progress_bar
 from traces import Budgets
 
 __all__ = ["LOG_NAME", "SUMMARY_NAME", "DeploySummary", "deploy", "masked_pes", "summarise_log"]
@@ -114,6 +115,7 @@ def deploy(
     proc_root: str | Path = "/proc",
     pes: Collection[str] | None = None,
     calibrated: str = "",
+    progress: bool = False,
 ) -> DeploySummary:
     """Run ``controller`` live on ``board`` for ``duration_s`` under ``trace``'s budgets and load.
 
@@ -121,7 +123,7 @@ def deploy(
     unless ``checkpoint`` brings its own, and the power estimate where no sensor is readable).
     ``load_nice``: the burners' nice value (see :class:`LoadReplayer`). ``pes``: run the DNN on
     these PEs only (the others are masked, as PEs the agent cannot use are). ``calibrated``: recorded
-    in the summary (see :class:`DeploySummary`). Writes
+    in the summary (see :class:`DeploySummary`). ``progress``: a bar over the frames on a terminal. Writes
     ``out_dir/deploy-log.csv`` (one row per inference) and ``out_dir/summary.json``; returns the
     summary.
     """
@@ -157,9 +159,11 @@ def deploy(
             run.start_load_window()
             start = getattr(replayer, "start_monotonic", time.monotonic()) + period_s
             controller.reset()
-            for frame in range(n_frames):
-                writer.writerow(_csv_cells(run.frame(frame, start + frame * period_s, start)))
-                f.flush()
+            with progress_bar("deploy", n_frames, "frame", enabled=progress) as bar:
+                for frame in range(n_frames):
+                    writer.writerow(_csv_cells(run.frame(frame, start + frame * period_s, start)))
+                    f.flush()
+                    bar.update()  # after the frame, in the time the agent would sleep anyway
     summary = summarise_log(log_path, controller=getattr(controller, "name", str(controller)),
                             trace=str(trace.path or trace.description), board=board.name)
     summary = replace(summary, platform=str(platform.path), calibrated=calibrated)

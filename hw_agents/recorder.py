@@ -10,9 +10,11 @@ from __future__ import annotations
 import math
 import time
 from pathlib import Path
+from typing import Any
 
 from hw_agents.errors import BoardError
 from hw_agents.procstat import busy_cores, read_cpu_times
+from platform_models.progress import progress_bar
 from traces import Trace, save_trace
 
 __all__ = ["record_trace"]
@@ -33,17 +35,20 @@ def record_trace(
     split: str = "eval",
     frame_period_ms: float = 100.0,
     description: str = "",
+    progress: bool = False,
 ) -> Trace:
     """Sample the machine's per-CPU busy time for ``duration_s`` and save it as a ``recorded``
     trace for platform ``host`` (PE ``cpu``) at ``out_path``; returns the :class:`traces.Trace`.
 
     Budgets (``None`` = absent) hold over the whole trace. ``split`` and ``frame_period_ms`` go into
-    the trace's header. The file appears atomically once recording is done.
+    the trace's header. The file appears atomically once recording is done. ``progress``: a bar over
+    the samples on a terminal's stderr.
     """
     if not (math.isfinite(sample_period_s) and sample_period_s > 0):
         raise BoardError(f"field 'sample_period_s': expected a number > 0, got {sample_period_s!r}")
     n_samples = max(1, round(duration_s / sample_period_s))
-    loads = _sample_loads(proc_root, n_samples, sample_period_s)
+    with progress_bar("record", n_samples, "sample", enabled=progress) as bar:
+        loads = _sample_loads(proc_root, n_samples, sample_period_s, bar)
     starts, merged = [], []
     for i, load in enumerate(loads):
         if not merged or load != merged[-1]:
@@ -73,7 +78,7 @@ def record_trace(
     return trace
 
 
-def _sample_loads(proc_root: str | Path, n_samples: int, sample_period_s: float) -> list[float]:
+def _sample_loads(proc_root: str | Path, n_samples: int, sample_period_s: float, bar: Any) -> list[float]:
     """Busy cores summed over every CPU, per sample period (deadlines on a monotonic clock, so
     that a late wake-up shortens the next sleep instead of shifting the whole recording)."""
     previous = read_cpu_times(proc_root)
@@ -85,4 +90,5 @@ def _sample_loads(proc_root: str | Path, n_samples: int, sample_period_s: float)
         busy = busy_cores(previous, current)
         loads.append(round(busy, _LOAD_DECIMALS))
         previous = current
+        bar.update()
     return loads
