@@ -39,10 +39,7 @@ def _sweep(args: argparse.Namespace) -> int:
     from controllers._sweep import run_sweep
     from controllers._sweep_report import write_sweep_report
     from controllers._sweep_spec import read_spec
-    from controllers.errors import SweepError
 
-    if args.max_concurrent is not None and args.max_concurrent < 1:
-        raise SweepError(f"--max-concurrent: expected an integer >= 1, got {args.max_concurrent}")
     spec = read_spec(args.spec)
     try:
         outcome = run_sweep(

@@ -121,7 +121,6 @@ def test_a_bad_spec_is_one_line_naming_file_line_and_field_and_leaves_nothing(
             ["--address", "somewhere"],
             "--address: expected auto, HOST:PORT or ray://HOST:PORT, got 'somewhere'",
         ),
-        (["--max-concurrent", "0"], "--max-concurrent: expected an integer >= 1, got 0"),
     ],
 )
 def test_a_bad_flag_fails_before_any_work_and_leaves_no_dir(flags, expected, tmp_path, capsys):
@@ -138,9 +137,13 @@ def test_resume_needs_a_sweep_to_resume(tmp_path, capsys):
     assert "holds no sweep to resume (start it without --resume)" in capsys.readouterr().err
 
 
-def test_evaluate_refuses_zero_workers(capsys):
-    assert main(["evaluate", "--platform", str(TINY), "--workers", "0"]) == 2
-    assert capsys.readouterr().err == "dynscale: error: --workers: expected an integer >= 1, got 0\n"
+@pytest.mark.parametrize("argv", [["evaluate", "--platform", str(TINY), "--workers", "0"],
+                                  ["sweep", "spec.yml", "--out", "x", "--max-concurrent", "0"]])
+def test_zero_workers_or_trials_at_once_is_a_usage_error(argv, capsys):
+    with pytest.raises(SystemExit) as exit_info:  # argparse checks the range, before any work
+        main(argv)
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1].endswith(": expected an integer >= 1, got '0'")
 
 
 def test_the_95_percent_interval_is_students_t_across_seeds():
