@@ -250,7 +250,7 @@ def _simulate(spec: str, platform, trace, n_frames: int) -> dict[str, list]:
 
 def _model_error(platform, trace, rows: list[dict[str, str]]) -> np.ndarray:
     # The lookup controller's prediction: the platform table under the contention rule at the load.
-    from controllers._prediction import Predictor
+    from platform_models.prediction import Predictor
 
     predictor = Predictor(platform)
     index = {(c.groups, c.pe, float(c.freq_mhz)): i for i, c in enumerate(platform.configs())}

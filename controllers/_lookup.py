@@ -1,8 +1,8 @@
 """The model-based lookup manager: the best configuration the platform table predicts will fit.
 
 Every inference it predicts each configuration's p95 latency, power and energy under the competing
-load it observes (``_prediction``); a frame's latency also holds the agent's own work before the
-inference (``PE.agent_ms`` of the PE and frequency in force, where the platform measured it). It
+load it observes (``platform_models.prediction``); a frame's latency also holds the agent's own work
+before the inference (``PE.agent_ms`` of the PE and frequency in force, where the platform measured it). It
 keeps those that meet every budget in force, and takes the most accurate of them, least energy on
 ties. When none fits it takes the one that misses its worst budget by the smallest factor.
 Configurations the action mask rules out are never candidates. It has no memory: what it knows of
@@ -36,9 +36,9 @@ from typing import Any
 import numpy as np
 
 from controllers._base import Controller
-from controllers._prediction import Prediction, Predictor
 from platform_models.frame import CONTROLLER_INFO_KEYS
 from platform_models.observation import ObservationView
+from platform_models.prediction import Prediction, Predictor, worst_budget_ratio
 
 # lookup-adaptive: about 20 frames of memory, long enough to average out one frame's noise, short
 # enough to follow a board whose speed moves within a minute (the 2-vCPU VM: up to 1.8x).
@@ -49,20 +49,6 @@ SCALE_LIMITS = (0.25, 4.0)
 # What it reads of the previous frame in ``info``: the keys the simulator and the live agent both
 # give (``platform_models.frame``).
 LAST_FRAME_KEYS = CONTROLLER_INFO_KEYS
-
-
-def worst_budget_ratio(prediction: Prediction, view: ObservationView, agent_ms: float = 0.0) -> np.ndarray:
-    """Per configuration, the largest predicted / budget over the budgets in force (0 with none);
-    ``agent_ms`` of work precedes every inference."""
-    ratio = np.zeros(len(prediction.accuracy))
-    for predicted, budget in (
-        (prediction.latency_p95_ms + agent_ms, view.latency_budget_ms),
-        (prediction.power_w, view.power_budget_w),
-        (prediction.energy_mj, view.energy_budget_mj),
-    ):
-        if np.isfinite(budget) and budget > 0:
-            ratio = np.maximum(ratio, predicted / budget)
-    return ratio
 
 
 def pick_best(prediction: Prediction, ratio: np.ndarray) -> int:
@@ -96,7 +82,7 @@ class LookupController(Controller):
                                              latency_p95_ms=prediction.latency_p95_ms * scale,
                                              energy_mj=prediction.energy_mj * scale)
         agent_ms = self.platform.pe(view.pe).agent_ms(view.freq_mhz[view.pe]) * scale
-        ratio = worst_budget_ratio(prediction, view, agent_ms)
+        ratio = worst_budget_ratio(prediction, view.budgets, agent_ms)
         mask = self.mask(info)
         if mask is not None:
             ratio = np.where(mask, ratio, np.inf)  # never feasible, never the least miss

@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 
 from controllers._base import Controller
-from controllers._prediction import P95_Z, Predictor
 from controllers.errors import ControllerError
+from platform_models.prediction import P95_Z, Predictor
 
 N_QUANTILES = 9
 _Z = np.array([NormalDist().inv_cdf((i + 0.5) / N_QUANTILES) for i in range(N_QUANTILES)])

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from controllers._base import Controller
-from controllers._prediction import Predictor
+from platform_models.prediction import Predictor
 
 
 def pareto_levels(platform: Any, max_levels: int = 8) -> list[int]:

@@ -20,10 +20,20 @@ index                 meaning
 9 + 1 + P + i         frequency of PE i / its highest frequency
 9 + 1 + 2P            active groups k / G
 9 + 2 + 2P + i        1.0 for the PE the DNN ran on last, else 0.0
+9 + 2 + 3P + a        configuration a (``platform.configs()`` order): its predicted worst
+                      budget ratio under the observed load, ``log2(ratio) / 3`` within [-1, 1]
 ====================  =====================================================================
 
 The scales are the platform's worst case over every configuration with all cores free (slowest
 latency, highest power, highest energy), so a budget of 1.0 means "anything fits".
+
+The last block (version 2) is what the lookup manager computes to choose: per configuration, its
+p95 latency (the agent's own work included), power and energy predicted by the table under the
+competing load observed, divided by the budgets in force, the largest of them
+(``platform_models.prediction.worst_budget_ratio``, the same function the lookup manager calls).
+0 means "fits", 1 means "8x over a budget", -1 "8x under every budget or none in force". A learned
+policy then need not learn the table and the contention rule from the reward: it sees which
+configurations fit a budget or a load it never met in training, and learns where to take risks.
 """
 
 from __future__ import annotations
@@ -35,11 +45,16 @@ from typing import Any
 
 import numpy as np
 
-OBSERVATION_VERSION = "dynscale-obs-1"
+from platform_models.prediction import Predictor, worst_budget_ratio
+
+OBSERVATION_VERSION = "dynscale-obs-2"
 
 _RATIO_CAP = 10.0
 _BACKLOG_SCALE = 10.0
 _N_HEADER = 10  # budgets (3), presence flags (3), last ratios (3), backlog (1)
+# A fit feature spans ratios 1/8 to 8 of a budget: beyond 8x over, every such choice is a miss the
+# reward caps; below 1/8, a configuration fits whatever its noise.
+_FIT_LOG2_SPAN = 3.0
 
 
 @dataclass(frozen=True)
@@ -58,11 +73,18 @@ class ObservationView:
     groups: int
     pe: str
 
+    @property
+    def budgets(self) -> tuple[float, float, float]:
+        """(latency ms, power W, energy mJ), NaN where absent."""
+        return (self.latency_budget_ms, self.power_budget_w, self.energy_budget_mj)
+
 
 class ObservationSpec:
     """Builds and decodes the observation vector of one platform."""
 
     def __init__(self, platform: Any) -> None:
+        self._platform = platform
+        self._predictor = Predictor(platform)
         self.pe_names: tuple[str, ...] = tuple(pe.name for pe in platform.pes)
         self.groups = int(platform.groups)
         self._n_cores = np.array([float(pe.n_cores) for pe in platform.pes])
@@ -79,8 +101,10 @@ class ObservationSpec:
         self._n_cores_list = self._n_cores.tolist()
         self._max_freq_list = self._max_freq.tolist()
         n_pe = len(self.pe_names)
-        self.size = _N_HEADER + 2 * n_pe + 1 + n_pe
+        self._fit_start = _N_HEADER + 2 * n_pe + 1 + n_pe
+        self.size = self._fit_start + len(platform.configs())
         self.low = np.zeros(self.size, dtype=np.float32)
+        self.low[self._fit_start :] = -1.0
         self.high = np.full(self.size, 1.0, dtype=np.float32)
         # A budget looser than ten times the worst case means the same as one at ten times.
         self.high[0:3] = _RATIO_CAP
@@ -120,7 +144,19 @@ class ObservationSpec:
             values[_N_HEADER + n_pe + i] = freq_mhz[name] / self._max_freq_list[i]
         values[_N_HEADER + 2 * n_pe] = groups / self.groups
         values[_N_HEADER + 2 * n_pe + 1 + self._pe_index[pe]] = 1.0
-        return np.array(values, dtype=np.float32)
+        obs = np.array(values, dtype=np.float32)
+        obs[self._fit_start :] = self.fit(budgets, load, pe, freq_mhz[pe])
+        return obs
+
+    def fit(self, budgets: tuple[float, float, float], load: Mapping[str, float], pe: str,
+            freq_mhz: float) -> np.ndarray:
+        """Per configuration, the predicted worst budget ratio under ``load`` as ``log2(ratio) / 3``
+        within [-1, 1], the agent's work at the PE ``pe`` and frequency ``freq_mhz`` in force."""
+        prediction = self._predictor.predict(load)
+        agent_ms = self._platform.pe(pe).agent_ms(freq_mhz)
+        ratio = worst_budget_ratio(prediction, budgets, agent_ms)
+        with np.errstate(divide="ignore"):
+            return np.clip(np.log2(ratio) / _FIT_LOG2_SPAN, -1.0, 1.0)
 
     def build_view(self, view: ObservationView) -> np.ndarray:
         """The observation of ``view`` for this spec's platform: another platform's observation,

@@ -11,8 +11,8 @@ import pytest
 
 import controllers
 from controllers import ControllerError, make_controller
-from controllers._prediction import Predictor
 from platform_models import load_platform
+from platform_models.prediction import Predictor
 from tests.support import AGENT_MS, NAN, TINY, observation, tiny_with_agent
 
 FREQS = (200.0, 400.0, 600.0, 800.0, 1000.0)
@@ -194,7 +194,7 @@ def test_oracle_needs_the_simulator(tiny):
 
 def test_observation_of_another_platform_is_refused(tiny):
     lookup = make_controller("lookup", tiny)
-    expected = r"^lookup: observation: expected shape \(20,\) for platform 'tiny', got \(5,\)$"
+    expected = r"^lookup: observation: expected shape \(56,\) for platform 'tiny', got \(5,\)$"
     with pytest.raises(ControllerError, match=expected):
         lookup.act(np.zeros(5, dtype=np.float32))
 

@@ -18,9 +18,9 @@ SPEC = ObservationSpec(TINY)
 
 def test_layout_size_and_bounds():
     n_pe = len(TINY.pes)
-    assert SPEC.size == 10 + 2 * n_pe + 1 + n_pe
+    assert SPEC.size == 10 + 2 * n_pe + 1 + n_pe + len(TINY.configs())
     assert SPEC.low.shape == SPEC.high.shape == (SPEC.size,)
-    assert OBSERVATION_VERSION == "dynscale-obs-1"
+    assert OBSERVATION_VERSION == "dynscale-obs-2"
     # The scales are the worst case over every configuration with all cores free.
     metrics = TINY.config_metrics()
     assert SPEC.scales == pytest.approx(
@@ -80,3 +80,28 @@ def test_the_first_inference_has_no_last_figures():
     )
     assert list(obs[6:9]) == [0.0, 0.0, 0.0]
     assert list(obs[3:6]) == [1.0, 0.0, 0.0]
+
+
+def test_the_fit_block_says_which_configurations_the_table_predicts_within_the_budget():
+    """One configuration, worked by hand from the tiny table: its p95 latency free and under load."""
+    configs = TINY.configs()
+    a = next(i for i, c in enumerate(configs) if (c.pe, c.groups) == ("big", 4))
+    c = configs[a]
+    cores = TINY.pe("big").n_cores
+    p95_ms = TINY.latency_ms(c.pe, c.freq_mhz, cores, 4) + 1.645 * TINY.latency_std_ms(
+        c.pe, c.freq_mhz, cores, 4
+    )
+    free = {"little": 0.0, "big": 0.0, "gpu": 0.0}
+    freq = {p.name: max(p.freqs_mhz) for p in TINY.pes}
+    start = SPEC.size - len(configs)
+
+    def fit(latency_budget_ms, load):
+        obs = SPEC.build(budgets=(latency_budget_ms, math.nan, math.nan), last=(math.nan,) * 3,
+                         load=load, freq_mhz=freq, groups=4, pe="gpu")
+        return obs[start + a]
+
+    assert fit(p95_ms, free) == pytest.approx(0.0, abs=1e-6)  # exactly at the budget
+    assert fit(2 * p95_ms, free) == pytest.approx(-1 / 3, abs=1e-6)  # half of it
+    assert fit(p95_ms / 100, free) == 1.0  # far over: capped
+    assert fit(math.nan, free) == -1.0  # no budget: fits
+    assert fit(p95_ms, {**free, "big": cores - 1.0}) > 0.0  # a busy PE no longer fits

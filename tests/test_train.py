@@ -57,7 +57,7 @@ def test_a_tiny_training_run_produces_a_complete_run_folder(trained):
         assert (run / name).is_file(), name
     config = yaml.safe_load((run / "config.yml").read_text())
     assert config["platform"] == "tiny" and config["algo"] == "maskable-ppo"
-    assert config["observation_version"] == "dynscale-obs-1" and config["n_actions"] == 36
+    assert config["observation_version"] == "dynscale-obs-2" and config["n_actions"] == 36
     assert config["trained_timesteps"] == 256 and config["hyperparams"]["n_steps"] == 64
     assert np.load(run / "evaluations.npz")["timesteps"].tolist() == [128, 256]
     assert list((run / "tb").rglob("events.out.tfevents.*"))
@@ -145,7 +145,7 @@ def bad_input(argv, capsys) -> str:
 
 def test_a_run_for_another_platform_or_layout_is_refused(trained, tmp_path, capsys):
     run, traces, _ = trained
-    for field, value in (("platform", "odroid-xu3"), ("observation_version", "dynscale-obs-0")):
+    for field, value in (("platform", "odroid-xu3"), ("observation_version", "dynscale-obs-1")):
         copy = tmp_path / field
         shutil.copytree(run, copy)
         config = yaml.safe_load((copy / "config.yml").read_text())

@@ -1,13 +1,15 @@
 """What the platform table predicts for every configuration under a competing load.
 
 The model-based controllers (lookup, reactive) ask the table, not the simulator, so the same code
-runs on the board. Competing load becomes the DNN's share of a PE by the platform's contention rule
-(``platform_models.contention``), the one the simulator and the live agent use too.
+runs on the board; the observation (``observation``) carries the same predictions, set against the
+budgets in force, for learned controllers. Competing load becomes the DNN's share of a PE by the
+platform's contention rule (``platform_models.contention``), the one the simulator and the live
+agent use too. numpy only.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,3 +52,21 @@ class Predictor:
                 metrics.latency_ms, p95, metrics.power_w, metrics.energy_mj, self.accuracy
             )
         return self._cache[key]
+
+
+def worst_budget_ratio(
+    prediction: Prediction, budgets: Sequence[float], agent_ms: float = 0.0
+) -> np.ndarray:
+    """Per configuration, the largest predicted / budget over the ``budgets`` in force (latency ms,
+    power W, energy mJ; NaN or inf = absent), 0 with none; ``agent_ms`` of work precedes every
+    inference."""
+    ratio = np.zeros(len(prediction.accuracy))
+    latency_budget_ms, power_budget_w, energy_budget_mj = budgets
+    for predicted, budget in (
+        (prediction.latency_p95_ms + agent_ms, latency_budget_ms),
+        (prediction.power_w, power_budget_w),
+        (prediction.energy_mj, energy_budget_mj),
+    ):
+        if np.isfinite(budget) and budget > 0:
+            ratio = np.maximum(ratio, predicted / budget)
+    return ratio
