@@ -10,8 +10,11 @@ from dynscale._options import NONNEGATIVE, POSITIVE, check_out_file
 from dynscale._output import add_json_flag, format_table, print_json
 
 # The choices of --kind, written out so that --help imports nothing (tests check them against
-# traces.GENERATED_KINDS).
-GEN_KINDS = ("steady", "periodic", "bursty", "ramp", "concurrent-dnn")
+# traces.GENERATED_KINDS and NOVEL_KINDS).
+GEN_KINDS = (
+    "steady", "periodic", "bursty", "ramp", "concurrent-dnn",
+    "heavy-tailed", "budget-drop", "gpu-dnn", "oscillating", "overload",
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -30,7 +33,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     gen.add_argument("--platform", required=True, help="shipped platform name or path to a descriptor .yaml")
     gen.add_argument("--seed", type=NONNEGATIVE, default=0, help="random seed (same seed, same file)")
     gen.add_argument("--duration", type=POSITIVE, default=60.0, metavar="SEC", help="length in s")
-    gen.add_argument("--split", choices=("train", "eval"), default="train", help="train or held-out eval")
+    gen.add_argument(
+        "--split", choices=("train", "eval", "novel"), default="train",
+        help="train, held-out eval, or held-out novel (kinds training never sees)",
+    )
     gen.add_argument(
         "--frame-period-ms",
         type=POSITIVE,

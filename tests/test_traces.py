@@ -148,7 +148,7 @@ def test_trace_built_in_memory_is_checked() -> None:
         (
             "# split: train",
             "# split: training",
-            r":5: field 'split': expected one of train\|eval, got 'training'$",
+            r":5: field 'split': expected one of train\|eval\|novel, got 'training'$",
         ),
         ("# kind: bursty", "# kind: busty", r":3: field 'kind': expected one of .*, got 'busty'$"),
         ("# seed: 3", "# seed: three", r":4: field 'seed': expected an integer >= 0, got 'three'$"),

@@ -11,7 +11,7 @@ from dynscale import _trace
 from dynscale.cli import main
 from tests.support import TINY
 from traces import load_trace
-from traces.synthetic import GENERATED_KINDS
+from traces.synthetic import GENERATED_KINDS, NOVEL_KINDS
 
 
 def _gen(out: Path, *extra: str) -> int:
@@ -40,7 +40,7 @@ def test_gen_options_reach_the_file(tmp_path: Path) -> None:
 
 
 def test_gen_kinds_match_the_library() -> None:
-    assert GENERATED_KINDS == _trace.GEN_KINDS
+    assert (*GENERATED_KINDS, *NOVEL_KINDS) == _trace.GEN_KINDS
 
 
 def test_gen_bad_platform_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

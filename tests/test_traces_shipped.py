@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from platform_models import load_platform, shipped_platforms
-from traces import GENERATED_KINDS, TraceError, load_trace, shipped_traces
+from traces import GENERATED_KINDS, NOVEL_KINDS, TraceError, load_trace, shipped_traces
 from traces.regenerate import SHIPPED, differences, main
 from traces.shipped import DATA_DIR
 from traces.synthetic import BudgetScale
@@ -17,13 +17,14 @@ BOARDS = ("odroid-xu3", "jetson-nano")
 @pytest.mark.parametrize("board", BOARDS)
 def test_each_board_ships_every_kind_for_training_and_for_evaluation(board: str) -> None:
     platform = load_platform(board)
-    train, held_out = shipped_traces(board, "train"), shipped_traces(board, "eval")
+    splits = {split: shipped_traces(board, split) for split in ("train", "eval", "novel")}
+    train, held_out, novel = splits.values()
     assert len(train) + len(held_out) >= 6 and not set(train) & set(held_out)
-    assert shipped_traces(board) == sorted(train + held_out)
-    for split, paths in (("train", train), ("eval", held_out)):
+    assert shipped_traces(board) == sorted(train + held_out + novel)
+    for split, paths in splits.items():
         traces = [load_trace(p, platform=platform) for p in paths]  # validates, against the PEs' cores too
         assert {t.split for t in traces} == {split}
-        assert {t.kind for t in traces} == set(GENERATED_KINDS)
+        assert {t.kind for t in traces} == set(NOVEL_KINDS if split == "novel" else GENERATED_KINDS)
         assert all(t.platform == board and t.duration_s == 60.0 for t in traces)
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from traces import TraceError, format_trace
-from traces.synthetic import GENERATED_KINDS, PHASES, BudgetScale, generate
+from traces.synthetic import GENERATED_KINDS, NOVEL_KINDS, PHASES, BudgetScale, generate
 
 
 @pytest.mark.parametrize("kind", GENERATED_KINDS)
@@ -38,6 +38,32 @@ def test_kinds_have_their_shape(tiny) -> None:
     # The other app holds a whole number of cores of one cluster (or a GPU share) during its inferences.
     dnn = [generate("concurrent-dnn", tiny, seed) for seed in range(6)]
     assert any(np.ptp(t.load["gpu"]) > 0.4 for t in dnn) and any(np.ptp(t.load["big"]) >= 1 for t in dnn)
+
+
+@pytest.mark.parametrize("kind", NOVEL_KINDS)
+def test_novel_kinds_are_reproducible_and_fit_the_platform(tiny, kind: str) -> None:
+    t = generate(kind, tiny, 5, split="novel")
+    t.check_platform(tiny)
+    assert format_trace(generate(kind, tiny, 5, split="novel")) == format_trace(t)
+    assert t.split == "novel" and t.kind == kind
+
+
+def test_novel_kinds_have_their_shape(tiny) -> None:
+    scale = BudgetScale.of(tiny)
+    drop = generate("budget-drop", tiny, 1)
+    latency = drop.latency_budget_ms
+    assert latency[0] == drop.frame_period_ms and latency.min() < drop.frame_period_ms
+    assert np.isnan(drop.power_budget_w).all() and np.isnan(drop.energy_budget_mj).all()
+    assert latency.min() >= scale.latency_ms.min()  # the dropped budget stays within reach
+    gpu = generate("gpu-dnn", tiny, 1)
+    assert gpu.load["gpu"].max() >= 0.5 and len(np.unique(gpu.load["gpu"])) > 10  # one share per pulse
+    oscillating = generate("oscillating", tiny, 1)
+    assert all(len(v) > 100 and len(np.unique(v)) == 2 for v in oscillating.load.values())
+    overload = generate("overload", tiny, 1)
+    heavy = overload.load["big"] >= 0.85 * tiny.pe("big").n_cores
+    assert overload.segment_durations_s()[heavy].sum() >= 0.3 * overload.duration_s
+    tails = generate("heavy-tailed", tiny, 1)
+    assert all(len(np.unique(v)) > 5 for v in tails.load.values())
 
 
 def _fits(scale: BudgetScale, budgets: tuple[float, float, float]) -> np.ndarray:

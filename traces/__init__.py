@@ -3,7 +3,7 @@
 from traces.errors import TraceError
 from traces.shipped import shipped_traces
 from traces.summary import plot_trace, summarize
-from traces.synthetic import GENERATED_KINDS, BudgetScale, generate
+from traces.synthetic import GENERATED_KINDS, NOVEL_KINDS, BudgetScale, generate
 from traces.trace import BUDGET_FIELDS, KINDS, SPLITS, Budgets, Trace
 from traces.trace_file import format_trace, load_trace, save_trace, validate_trace
 
@@ -11,6 +11,7 @@ __all__ = [
     "BUDGET_FIELDS",
     "GENERATED_KINDS",
     "KINDS",
+    "NOVEL_KINDS",
     "SPLITS",
     "BudgetScale",
     "Budgets",

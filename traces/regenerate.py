@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from traces.shipped import DATA_DIR
-from traces.synthetic import GENERATED_KINDS
+from traces.synthetic import GENERATED_KINDS, NOVEL_KINDS
 from traces.trace_file import save_trace
 
 DURATION_S = 60.0
@@ -72,6 +72,12 @@ SHIPPED: tuple[ShippedTrace, ...] = (
     ShippedTrace("host", "periodic", 22, "train"),
     ShippedTrace("host", "concurrent-dnn", 121, "eval"),
     ShippedTrace("host", "ramp", 122, "eval"),
+    # The second held-out split: kinds no training trace has, seeds 201-205 / 211-215 / 221-225.
+    *(
+        ShippedTrace(platform, kind, first + i, "novel")
+        for platform, first in (("odroid-xu3", 201), ("jetson-nano", 211), ("host", 221))
+        for i, kind in enumerate(NOVEL_KINDS)
+    ),
 )
 
 

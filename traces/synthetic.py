@@ -12,6 +12,21 @@ A generated trace is two independent stories laid over each other:
   ``balanced`` (latency and energy both moderate) and ``relaxed`` (the frame period only, or nothing).
   Phases last 10-23 % of the trace each and every phase type appears before any repeats.
 
+The held-out ``novel`` split has kinds of its own (``NOVEL_KINDS``), never generated for training,
+so that a learned controller is tried as on a user's own workload:
+
+* ``heavy-tailed``: bursts with Pareto-distributed durations and sizes (shape 1.2): mostly short
+  and small, now and then long and nearly the whole PE;
+* ``budget-drop``: a moderate steady load; the budgets hold the frame period, then a latency-only
+  budget drops mid-run to any level between the fastest configuration and the frame period (the
+  train traces' latency-only budgets are either tight or the frame period itself), and later
+  recovers;
+* ``gpu-dnn``: a second DNN pulsing on the GPU (a share of 0.5-0.95 for each of its inferences)
+  all trace long, with a light CPU background;
+* ``oscillating``: every PE's load flips between a low and a high level every 2-6 frames;
+* ``overload``: a long phase (30-50 % of the trace) with every CPU cluster 85-100 % busy and the
+  GPU 75-95 %, nearly infeasible, between light phases.
+
 Budgets are scaled to the platform's own table (:class:`BudgetScale`), with every core free:
 a ``realtime`` latency budget lies between the fastest configuration of all and the fastest one with
 all G groups, so it forces fewer groups; a ``battery-energy`` budget lies between the least energy of
@@ -36,7 +51,11 @@ import numpy as np
 from traces.errors import TraceError
 from traces.trace import KINDS, SPLITS, Trace
 
-GENERATED_KINDS = tuple(k for k in KINDS if k != "recorded")
+NOVEL_KINDS = ("heavy-tailed", "budget-drop", "gpu-dnn", "oscillating", "overload")
+"""Kinds of the held-out ``novel`` split: never generated for training."""
+GENERATED_KINDS = tuple(k for k in KINDS if k != "recorded" and k not in NOVEL_KINDS)
+"""Kinds of the train and eval splits."""
+_SEED_ORDER = (*GENERATED_KINDS, *NOVEL_KINDS)  # a kind's index seeds its generator: append only
 PHASES = ("realtime", "battery-power", "battery-energy", "balanced", "relaxed")
 # Frame periods a camera or a sensor pipeline would use (ms); the default is the shortest that gives
 # the fastest all-groups configuration twice its latency.
@@ -110,12 +129,12 @@ def generate(
     """A synthetic trace for ``platform``.
 
     Args:
-        kind: competing load, one of ``GENERATED_KINDS``.
+        kind: competing load, one of ``GENERATED_KINDS`` or ``NOVEL_KINDS``.
         platform: a ``platform_models.PlatformModel`` (PEs give the load columns, its table the budgets).
         seed: integer >= 0; the same (kind, platform, seed, duration, frame period) gives the same trace.
         duration_s: length in s, > 0.
         frame_period_ms: time between frames in ms (default: :meth:`BudgetScale.default_frame_period_ms`).
-        split: ``"train"`` or ``"eval"``.
+        split: ``"train"``, ``"eval"`` or ``"novel"``.
 
     Raises:
         TraceError: for a bad argument.
@@ -123,10 +142,10 @@ def generate(
     _check_arguments(kind, seed, duration_s, frame_period_ms, split)
     scale = BudgetScale.of(platform)
     period_ms = scale.default_frame_period_ms() if frame_period_ms is None else float(frame_period_ms)
-    rng = np.random.default_rng([GENERATED_KINDS.index(kind), seed])
+    rng = np.random.default_rng([_SEED_ORDER.index(kind), seed])
     pes = [(pe.name, pe.kind, float(pe.n_cores)) for pe in platform.pes]
     loads = _LOADS[kind](rng, pes, duration_s)
-    phases = _phases(rng, scale, period_ms, duration_s)
+    phases = (_drop_phases if kind == "budget-drop" else _phases)(rng, scale, period_ms, duration_s)
     time_s = np.unique(np.round(np.concatenate([*(t for t, _ in loads.values()), phases[0]]), 3))
     time_s = time_s[time_s < duration_s]
     columns = {pe: _step_values(t, v, time_s) for pe, (t, v) in loads.items()}
@@ -152,8 +171,8 @@ def generate(
 def _check_arguments(
     kind: str, seed: int, duration_s: float, frame_period_ms: float | None, split: str
 ) -> None:
-    if kind not in GENERATED_KINDS:
-        raise TraceError(f"expected one of {'|'.join(GENERATED_KINDS)}, got {kind!r}", field="kind")
+    if kind not in _SEED_ORDER:
+        raise TraceError(f"expected one of {'|'.join(_SEED_ORDER)}, got {kind!r}", field="kind")
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
         raise TraceError(f"expected an integer >= 0, got {seed!r}", field="seed")
     if not (math.isfinite(duration_s) and duration_s > 0):
@@ -186,6 +205,20 @@ def _phases(
         [scale.phase_budgets(name, period_ms, rng.uniform(), rng.uniform()) for name in names]
     ).T
     return np.array(starts), list(budgets), names
+
+
+def _drop_phases(
+    rng: np.random.Generator, scale: BudgetScale, period_ms: float, duration_s: float
+) -> tuple[np.ndarray, list[np.ndarray], list[str]]:
+    """``budget-drop``: the frame period, a latency-only budget anywhere between the fastest
+    configuration and the frame period from 30-50 % of the trace to 70-90 %, then the period again."""
+    drop_s, back_s = duration_s * rng.uniform(0.3, 0.5), duration_s * rng.uniform(0.7, 0.9)
+    low_ms = float(scale.latency_ms.min()) * 1.15
+    dropped_ms = _sig3(_between(low_ms, max(period_ms * 0.9, low_ms), rng.uniform()))
+    nan = math.nan
+    starts = np.round([0.0, drop_s, back_s], 3)
+    budgets = [np.array([period_ms, dropped_ms, period_ms]), np.full(3, nan), np.full(3, nan)]
+    return starts, budgets, ["relaxed", f"drop to {dropped_ms:g} ms", "relaxed"]
 
 
 def _between(low: float, high: float, u: float) -> float:
@@ -278,12 +311,72 @@ def _concurrent_dnn(rng: np.random.Generator, pes: Sequence[PE], duration_s: flo
     return out
 
 
+def _heavy_tailed(rng: np.random.Generator, pes: Sequence[PE], duration_s: float) -> dict[str, Step]:
+    """Bursts of Pareto durations and sizes: mostly small, sometimes nearly the whole PE for long."""
+    out = {}
+    for name, _, n in pes:
+        rate_per_s = rng.uniform(0.3, 0.8)
+        arrivals = np.cumsum(rng.exponential(1.0 / rate_per_s, size=int(3 * rate_per_s * duration_s) + 5))
+        arrivals = np.round(arrivals[arrivals < duration_s], 3)
+        ends = np.round(arrivals + np.minimum(0.1 * (1.0 + rng.pareto(1.2, arrivals.size)), duration_s), 3)
+        amounts = np.minimum(0.1 * n * (1.0 + rng.pareto(1.2, arrivals.size)), n)
+        times = np.unique(np.concatenate([[0.0], arrivals, ends]))
+        active = (arrivals[None, :] <= times[:, None]) & (times[:, None] < ends[None, :])
+        out[name] = (times, np.round(np.minimum(active @ amounts, n), 2))
+    return out
+
+
+def _gpu_dnn(rng: np.random.Generator, pes: Sequence[PE], duration_s: float) -> dict[str, Step]:
+    """A second DNN pulsing on the GPU all trace long (CPU-only platforms: on the biggest cluster)."""
+    gpu = next((name for name, kind, _ in pes if kind == "gpu"), None)
+    target = gpu or max(pes, key=lambda pe: pe[2])[0]
+    out = {name: (np.zeros(1), np.array([_level(rng, n, 0.0, 0.15)])) for name, _, n in pes if name != target}
+    capacity = next(n for name, _, n in pes if name == target)
+    period_s = rng.uniform(0.05, 0.4)
+    on = np.arange(rng.uniform(0.0, period_s), duration_s, period_s)
+    busy = np.round(capacity * rng.uniform(0.5, 0.95, on.size), 2)
+    ends = on + period_s * rng.uniform(0.3, 0.8)
+    times = np.concatenate([[0.0], np.column_stack([on, ends]).ravel()])
+    values = np.concatenate([[0.0], np.column_stack([busy, np.zeros(on.size)]).ravel()])
+    out[target] = _sorted_step(times, values)
+    return out
+
+
+def _oscillating(rng: np.random.Generator, pes: Sequence[PE], duration_s: float) -> dict[str, Step]:
+    """Every PE flips between a low and a high load every few frames (a frame is 10-100 ms here)."""
+    out = {}
+    half_s = rng.uniform(0.04, 0.3)  # 2-6 frames of the usual periods
+    times = np.arange(0.0, duration_s, half_s)
+    for name, _, n in pes:
+        low, high = _level(rng, n, 0.0, 0.2), _level(rng, n, 0.6, 1.0)
+        out[name] = (np.round(times, 3), np.where(np.arange(times.size) % 2 == 0, low, high))
+    return out
+
+
+def _overload(rng: np.random.Generator, pes: Sequence[PE], duration_s: float) -> dict[str, Step]:
+    """Light load, then a long nearly infeasible phase on every PE at once, then light again."""
+    start_s = duration_s * rng.uniform(0.15, 0.35)
+    end_s = start_s + duration_s * rng.uniform(0.3, 0.5)
+    times = np.round([0.0, start_s, end_s], 3)
+    out = {}
+    for name, kind, n in pes:
+        light = _level(rng, n, 0.0, 0.2)
+        heavy = _level(rng, n, 0.75, 0.95) if kind == "gpu" else _level(rng, n, 0.85, 1.0)
+        out[name] = (times, np.array([light, heavy, light]))
+    return out
+
+
 _LOADS: dict[str, Callable[[np.random.Generator, Sequence[PE], float], dict[str, Step]]] = {
     "steady": _steady,
     "periodic": _periodic,
     "bursty": _bursty,
     "ramp": _ramp,
     "concurrent-dnn": _concurrent_dnn,
+    "heavy-tailed": _heavy_tailed,
+    "budget-drop": _steady,
+    "gpu-dnn": _gpu_dnn,
+    "oscillating": _oscillating,
+    "overload": _overload,
 }
 
 

@@ -26,8 +26,21 @@ import numpy as np
 from traces.errors import TraceError
 
 FORMAT_VERSION = 1
-KINDS = ("steady", "periodic", "bursty", "ramp", "concurrent-dnn", "recorded")
-SPLITS = ("train", "eval")
+KINDS = (
+    "steady",
+    "periodic",
+    "bursty",
+    "ramp",
+    "concurrent-dnn",
+    "recorded",
+    # shapes of the held-out ``novel`` split only (``traces.synthetic.NOVEL_KINDS``)
+    "heavy-tailed",
+    "budget-drop",
+    "gpu-dnn",
+    "oscillating",
+    "overload",
+)
+SPLITS = ("train", "eval", "novel")
 BUDGET_FIELDS = ("latency_budget_ms", "power_budget_w", "energy_budget_mj")
 PE_NAME = re.compile(r"[a-z0-9_]+")
 
@@ -46,7 +59,8 @@ class Trace:
     Args:
         platform: name of the platform the trace was made for (its PEs are the load columns).
         kind: one of ``KINDS``.
-        split: ``"train"`` or ``"eval"`` (traces held out from training).
+        split: ``"train"``, ``"eval"`` (held out from training, kinds training knows) or
+            ``"novel"`` (held out, of kinds no training trace has).
         frame_period_ms: time between two frames of the DNN's input, > 0.
         duration_s: length of the trace, > the last segment's start.
         time_s: start of each segment in s: starts at 0, strictly increasing.
