@@ -19,7 +19,8 @@ reward) and reduces them to one row per (controller, trace):
 
 Each figure comes with ``<figure>_std``, its spread across episodes. Run folders of the same
 algorithm count as seeds of one controller: their row holds the mean over seeds, ``_std`` the
-spread over every episode of every seed and ``<figure>_seed_std`` the spread of the seeds' means.
+spread over every episode of every seed, ``<figure>_seed_std`` the spread of the seeds' means and
+``<figure>_seeds`` (and ``gap_closed_seeds``) the seeds' means themselves.
 The oracle and the schedutil floor run whether asked for or not: the scores need them.
 """
 
@@ -135,9 +136,11 @@ def evaluate(
     workers: int = 1,
     address: str | None = None,
     progress: bool = False,
+    split: str = "eval",
 ) -> Evaluation:
-    """Run every controller over every trace (default: the platform's held-out ``eval`` split).
-    ``progress``: a bar over the episodes on a terminal's stderr (serial runs).
+    """Run every controller over every trace (default: the platform's held-out ``split``: ``eval``,
+    or ``novel``, whose kinds no training trace has). ``progress``: a bar over the episodes on a
+    terminal's stderr (serial runs).
 
     ``workers`` > 1 runs the episodes as Ray tasks, ``workers`` at once (Ray embedded on this
     machine, or the cluster at ``address``); the table is the same as the serial one: every episode
@@ -152,7 +155,7 @@ def evaluate(
     if workers < 1:
         raise ControllerError(f"--workers: expected an integer >= 1, got {workers}")
     specs = [s for s in dict.fromkeys(controllers) if s not in SCORE_REFERENCES] + list(SCORE_REFERENCES)
-    trace_paths = resolve_traces(platform.name, list(traces or []), "eval")
+    trace_paths = resolve_traces(platform.name, list(traces or []), split)
     seeds = [seed + e for e in range(episodes)]
     done = _run_all(platform, specs, trace_paths, seeds, workers, address, progress)
     results: dict[tuple[str, str], list[dict[str, float]]] = defaultdict(list)
@@ -267,6 +270,11 @@ def _add_scores(rows: list[dict[str, Any]]) -> None:
             shift = bottom if suffix == "" else 0.0
             row[f"gap_closed{suffix}"] = (value - shift) / (top - bottom) if top > bottom else float("nan")
             row[f"reward_vs_oracle{suffix}"] = value / top if top > 0 else float("nan")
+        if "reward_seeds" in row:
+            row["gap_closed_seeds"] = [
+                (value - bottom) / (top - bottom) if top > bottom else float("nan")
+                for value in row["reward_seeds"]
+            ]
 
 
 def _row(label: str, trace: str, runs: list[dict[str, float]]) -> dict[str, Any]:
@@ -279,6 +287,7 @@ def _row(label: str, trace: str, runs: list[dict[str, float]]) -> dict[str, Any]
         if n_seeds > 1:
             per_seed = [np.nanmean([r[name] for r in runs if r["seed_index"] == s]) for s in range(n_seeds)]
             row[f"{name}_seed_std"] = float(np.nanstd(per_seed))
+            row[f"{name}_seeds"] = [float(v) for v in per_seed]
     row["n_seeds"] = n_seeds
     return row
 

@@ -64,7 +64,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         nargs="+",
         default=[],
         metavar="TRACE",
-        help="trace files (default: the platform's shipped eval split)",
+        help="trace files (default: the platform's shipped --split)",
+    )
+    p.add_argument(
+        "--split",
+        choices=("eval", "novel"),
+        default="eval",
+        help="held-out shipped traces: eval (kinds training knows, other seeds) or novel (other kinds)",
     )
     p.add_argument(
         "--controllers",
@@ -198,6 +204,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         workers=args.workers,
         address=args.address,
         progress=show_progress(not args.json),
+        split=args.split,
     )
     header = (
         f"{evaluation.platform}: simulated (dynscale env), {len(evaluation.traces)} trace(s), "
@@ -236,6 +243,7 @@ def _export(args: argparse.Namespace) -> int:
 
 def _quickstart(args: argparse.Namespace) -> int:
     from controllers import evaluate
+    from controllers._policy import POLICIES_DIR
     from controllers._runs import CONFIG_NAME, read_run_config
     from controllers._train import TrainSettings, train
     from platform_models.progress import show_progress
@@ -253,11 +261,14 @@ def _quickstart(args: argparse.Namespace) -> int:
             train(TrainSettings(platform=args.platform, algo=args.algo, out=run_dir, timesteps=args.timesteps,
                                 seed=args.seed, resume=True, progress_bar=progress,
                                 hyperparams=QUICKSTART_HYPERPARAMS))
-    specs = [str(run_dir), *DEFAULT_CONTROLLERS.split(",")]
+    platform_name = read_run_config(run_dir)["platform"]
+    shipped = ["learned"] if (POLICIES_DIR / f"{platform_name}.npz").is_file() else []
+    specs = [str(run_dir), *shipped, *DEFAULT_CONTROLLERS.split(",")]
     evaluation = evaluate(args.platform, specs, progress=progress)
     header = (
         f"{evaluation.platform}: {args.algo} trained {args.timesteps} steps on the shipped train traces, "
-        f"evaluated on the held-out eval traces (simulated)\n{SCORES_EXPLAINED}"
+        "evaluated on the held-out eval traces (simulated); 'learned' is the shipped policy "
+        f"(controllers/policies/)\n{SCORES_EXPLAINED}"
     )
     _show(evaluation, args.json, args.out / "evaluation", header)
     return 0
