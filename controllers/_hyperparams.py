@@ -24,6 +24,9 @@ OWN_KEYS: dict[str, type] = {
     "pretrain_epsilon": float,
     "pretrain_epochs": int,
     "pretrain_traces": int,
+    "dagger_rounds": int,
+    "dagger_steps": int,
+    "dagger_epochs": int,
 }
 """dynscale's own entries of ``controllers/hyperparams/ALGO.yml`` (not passed to SB3), with their kind."""
 

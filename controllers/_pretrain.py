@@ -14,10 +14,16 @@ traces and fitting the policy to it, as DAgger-style behaviour cloning does:
 
 The oracle sees the future load; the cloned policy sees only the observation, so it learns what
 the observation allows and RL fine-tuning continues from there on the same reward.
+
+Cloning the oracle on its own path leaves the cloned policy lost in the states its own mistakes lead
+to (a queue the oracle never builds, a PE the oracle would have left). So DAgger follows
+(``dagger_rounds`` > 0): the cloned policy drives ``dagger_steps`` more inferences per round, the
+oracle labels every state it visits, and the policy is fitted again to everything gathered so far.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -27,12 +33,25 @@ from platform_models.progress import progress_bar
 
 
 def collect_demonstrations(
-    env: Any, platform: Any, n_steps: int, seed: int, epsilon: float, gamma: float, progress: bool = False
+    env: Any,
+    platform: Any,
+    n_steps: int,
+    seed: int,
+    epsilon: float,
+    gamma: float,
+    learner: Callable[[np.ndarray, np.ndarray], int] | None = None,
+    progress: bool = False,
 ) -> dict[str, np.ndarray]:
-    """(obs, masks, actions, returns) from oracle-labelled rollouts in ``env`` (a list of traces);
-    ``progress``: a bar on a terminal's stderr."""
+    """(obs, masks, actions, returns) from oracle-labelled rollouts in ``env`` (a list of traces).
+
+    The action taken is the oracle's (a random allowed one with probability ``epsilon``), or, with a
+    ``learner`` (observation, mask -> action), the learner's: DAgger's states are the ones the
+    learner's own mistakes lead to, the labels still the oracle's. ``progress``: a bar on a
+    terminal's stderr.
+    """
     oracle = OracleController(platform, env)
-    bar = progress_bar("demonstrations (oracle)", n_steps, "step", enabled=progress)
+    title = "demonstrations (oracle)" if learner is None else "DAgger (policy drives, oracle labels)"
+    bar = progress_bar(title, n_steps, "step", enabled=progress)
     rng = np.random.default_rng(seed)
     obs_list, mask_list, action_list, returns = [], [], [], []
     episode = 0
@@ -44,7 +63,10 @@ def collect_demonstrations(
         while not done and len(obs_list) < n_steps:
             mask = np.asarray(env.unwrapped.action_masks(), dtype=bool)
             label = oracle.act(obs)
-            taken = int(rng.choice(np.flatnonzero(mask))) if rng.random() < epsilon else label
+            if rng.random() < epsilon:
+                taken = int(rng.choice(np.flatnonzero(mask)))
+            else:
+                taken = label if learner is None else learner(obs, mask)
             obs_list.append(obs)
             mask_list.append(mask)
             action_list.append(label)
@@ -65,6 +87,27 @@ def collect_demonstrations(
         "actions": np.array(action_list),
         "returns": np.array(returns, dtype=np.float32),
     }
+
+
+def policy_learner(model: Any, normalise: Callable[[np.ndarray], np.ndarray] | None) -> Callable:
+    """The SB3 policy's deterministic choice among the allowed actions, as a DAgger learner."""
+    import torch
+
+    policy = model.policy
+
+    def act(obs: np.ndarray, mask: np.ndarray) -> int:
+        x = obs if normalise is None else normalise(obs)
+        with torch.no_grad():
+            latent_pi, _ = policy.mlp_extractor(policy.extract_features(torch.as_tensor(x[None])))
+            logits = policy.action_net(latent_pi)[0].numpy()
+        return int(np.argmax(np.where(mask, logits, -np.inf)))
+
+    return act
+
+
+def merge(first: dict[str, np.ndarray], second: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Two demonstration sets as one (DAgger's aggregate)."""
+    return {key: np.concatenate([first[key], second[key]]) for key in first}
 
 
 def clone_policy(

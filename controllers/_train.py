@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from importlib.resources import files
@@ -19,7 +20,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from controllers._hyperparams import check_hyperparams, whole_rollouts
+from controllers._hyperparams import OWN_KEYS, check_hyperparams, whole_rollouts
 from controllers._learned import algo_class
 from controllers._normalise import ObservationNormaliser
 from controllers._runs import ALGOS, CONFIG_NAME, FINAL_MODEL, read_run_config
@@ -27,16 +28,6 @@ from controllers.errors import ControllerError
 from platform_models.atomic import atomic_path, write_text_atomic
 
 ENV_ID = "dynscale/DynamicDNN-v0"
-_NOT_SB3_KWARGS = (
-    "n_envs",
-    "n_timesteps",
-    "normalize",
-    "policy",
-    "pretrain_steps",
-    "pretrain_epsilon",
-    "pretrain_epochs",
-    "pretrain_traces",
-)
 NORMALISER_STEPS = 2000  # oracle-labelled steps that fit the normalisation when nothing is cloned
 _METRICS = ("budget_met", "energy_mj", "accuracy", "latency_ms")
 
@@ -178,26 +169,80 @@ def _atomic_save(model: Any, path: Path) -> None:
         model.save(handle)  # to a handle: given a name without ".zip", SB3 would append it
 
 
-def _demonstrations(platform: Any, trace_paths: list[str], params: dict[str, Any], seed: int,
-                    progress: bool) -> dict:
-    """Oracle-labelled rollouts (``_pretrain``): for cloning and for the normalisation statistics."""
-    from controllers._pretrain import collect_demonstrations
+def write_config(out: Path, config: dict[str, Any]) -> None:
+    """``config.yml``, written atomically."""
+    write_text_atomic(out / CONFIG_NAME, yaml.safe_dump(config, sort_keys=False))
 
-    n_steps = max(int(params.get("pretrain_steps", 0)), NORMALISER_STEPS if params.get("normalize") else 0)
-    env = make_env(
-        platform, [*trace_paths, *_generated_traces(platform, int(params.get("pretrain_traces", 0)), seed)]
-    )
-    demos = collect_demonstrations(
-        env,
-        platform,
-        n_steps,
-        seed,
-        float(params.get("pretrain_epsilon", 0.1)),
-        float(params.get("gamma", 0.99)),
-        progress=progress,
-    )
+
+@dataclass
+class _Plan:
+    """Everything checked before any work: the platform, hyperparameters, traces and run folder."""
+
+    settings: TrainSettings
+    platform: Any
+    params: dict[str, Any]
+    total: int
+    trace_paths: list[str]
+    out: Path
+    checkpoint: tuple[int, Path] | None
+
+
+def train(settings: TrainSettings) -> Path:
+    """Train, evaluate and save a run folder; returns its path.
+
+    The steps: plan (every input checked), the observation normalisation, the envs, the model (fresh
+    and warm-started, or reloaded from the last checkpoint), the callbacks, the loop, the save.
+    """
+    start_s = time.monotonic()
+    plan = _plan(settings)
+    demo_env = _demonstration_env(plan) if plan.checkpoint is None and _needs_demonstrations(plan) else None
+    demos = _oracle_demonstrations(plan, demo_env) if demo_env is not None else None
+    normaliser = _normaliser(plan, demos)
+    env, eval_env = _make_envs(plan, normaliser)
+    config = _run_config(plan, env, normaliser)
+    write_config(plan.out, config)
+    model = _make_model(plan, env)
+    if demo_env is not None and int(plan.params.get("pretrain_steps", 0)) > 0:
+        config["pretrain"] = _warm_start(model, plan, demo_env, demos, normaliser)
+    if demo_env is not None:
+        demo_env.close()
+    remaining = plan.total - model.num_timesteps
+    if remaining > 0:
+        model.learn(
+            remaining,
+            callback=_callbacks(plan, eval_env),
+            reset_num_timesteps=plan.checkpoint is None,
+            tb_log_name=settings.algo,
+            progress_bar=settings.progress_bar,
+        )
+    config["train_wall_s"] = round(time.monotonic() - start_s, 1)
+    _save(model, plan.out, config)
     env.close()
-    return demos
+    eval_env.close()
+    return plan.out
+
+
+def _plan(settings: TrainSettings) -> _Plan:
+    from platform_models import load_platform
+
+    platform = load_platform(settings.platform)
+    params = load_hyperparams(settings.algo, platform.name, settings.hyperparams)
+    check_hyperparams(settings.algo, params)
+    if settings.algo == "dqn" and int(params.get("pretrain_steps", 0)) > 0:
+        raise ControllerError("controllers/hyperparams/dqn.yml: field 'pretrain_steps': PPO variants only")
+    trace_paths = resolve_traces(platform.name, settings.traces, "train")
+    out = Path(settings.out)
+    checkpoint = _last_checkpoint(out) if settings.resume else None
+    if (out / CONFIG_NAME).exists() and not settings.resume:
+        raise ControllerError(f"{out}: already holds a run (use --resume to continue it, or another --out)")
+    out.mkdir(parents=True, exist_ok=True)
+    timesteps = settings.timesteps if settings.timesteps is not None else params["n_timesteps"]
+    total = whole_rollouts(int(timesteps), settings.algo, params)
+    return _Plan(settings, platform, params, total, trace_paths, out, checkpoint)
+
+
+def _needs_demonstrations(plan: _Plan) -> bool:
+    return int(plan.params.get("pretrain_steps", 0)) > 0 or bool(plan.params.get("normalize"))
 
 
 def _generated_traces(platform: Any, n: int, seed: int) -> list[Any]:
@@ -221,103 +266,160 @@ def _generated_traces(platform: Any, n: int, seed: int) -> list[Any]:
     ]
 
 
-def _warm_start(
-    model: Any,
-    demos: dict,
-    normaliser: ObservationNormaliser | None,
-    params: dict[str, Any],
-    settings: TrainSettings,
-) -> dict[str, Any]:
-    """Behaviour cloning of the oracle before RL (``_pretrain``); what it did, for config.yml."""
-    from controllers._pretrain import clone_policy
+def _demonstration_env(plan: _Plan) -> Any:
+    """The shipped train traces and ``pretrain_traces`` generated ones, unnormalised (the oracle
+    decodes the raw observation)."""
+    n_generated = int(plan.params.get("pretrain_traces", 0))
+    generated = _generated_traces(plan.platform, n_generated, plan.settings.seed)
+    return make_env(plan.platform, [*plan.trace_paths, *generated])
 
-    if settings.algo == "dqn":
-        raise ControllerError("controllers/hyperparams/dqn.yml: field 'pretrain_steps': PPO variants only")
-    if normaliser is not None:
-        demos = {**demos, "obs": normaliser(demos["obs"])}
-    agreement = clone_policy(
-        model,
-        demos,
-        masked=settings.algo == "maskable-ppo",
-        epochs=int(params.get("pretrain_epochs", 10)),
-        seed=settings.seed,
-        progress=settings.progress_bar,
+
+def _oracle_demonstrations(plan: _Plan, env: Any) -> dict:
+    """Oracle-labelled rollouts on the oracle's path (``_pretrain``): for cloning and normalising."""
+    from controllers._pretrain import collect_demonstrations
+
+    params = plan.params
+    n_steps = max(int(params.get("pretrain_steps", 0)), NORMALISER_STEPS if params.get("normalize") else 0)
+    return collect_demonstrations(
+        env,
+        plan.platform,
+        n_steps,
+        plan.settings.seed,
+        float(params.get("pretrain_epsilon", 0.1)),
+        float(params.get("gamma", 0.99)),
+        progress=plan.settings.progress_bar,
     )
-    return {"teacher": "oracle", "steps": len(demos["actions"]), "train_agreement": round(agreement, 4)}
 
 
-def write_config(out: Path, config: dict[str, Any]) -> None:
-    """``config.yml``, written atomically."""
-    write_text_atomic(out / CONFIG_NAME, yaml.safe_dump(config, sort_keys=False))
+def _normaliser(plan: _Plan, demos: dict | None) -> ObservationNormaliser | None:
+    """Fitted on the demonstrations, or the one a resumed run was trained with."""
+    if plan.checkpoint is not None:
+        stats = read_run_config(plan.out).get("normalization")
+        return ObservationNormaliser.from_dict(stats) if stats else None
+    return ObservationNormaliser.fit(demos["obs"]) if plan.params.get("normalize") else None
 
 
-def train(settings: TrainSettings) -> Path:
-    """Train, evaluate and save a run folder; returns its path."""
-    import stable_baselines3
-    from stable_baselines3.common.callbacks import CallbackList, CheckpointCallback, EvalCallback
+def _make_envs(plan: _Plan, normaliser: ObservationNormaliser | None) -> tuple[Any, Any]:
+    """The training envs (``n_envs``) and the evaluation callback's, seeded apart."""
     from stable_baselines3.common.vec_env import DummyVecEnv
 
-    from platform_models import load_platform
+    n_envs = int(plan.params.get("n_envs", 1))
+    env = DummyVecEnv([lambda: make_env(plan.platform, plan.trace_paths, normaliser) for _ in range(n_envs)])
+    env.seed(plan.settings.seed)
+    eval_env = DummyVecEnv([lambda: make_env(plan.platform, plan.trace_paths, normaliser)])
+    eval_env.seed(plan.settings.seed + 10_000)
+    return env, eval_env
+
+
+def _run_config(plan: _Plan, env: Any, normaliser: ObservationNormaliser | None) -> dict[str, Any]:
+    """``config.yml``: every resolved setting; a resumed run must match the one it continues."""
+    import stable_baselines3
+
     from platform_models.observation import OBSERVATION_VERSION
 
-    platform = load_platform(settings.platform)
-    params = load_hyperparams(settings.algo, platform.name, settings.hyperparams)
-    check_hyperparams(settings.algo, params)
-    total = whole_rollouts(int(settings.timesteps or params["n_timesteps"]), settings.algo, params)
-    trace_paths = resolve_traces(platform.name, settings.traces, "train")
-    out = Path(settings.out)
-    checkpoint = _last_checkpoint(out) if settings.resume else None
-    if (out / CONFIG_NAME).exists() and not settings.resume:
-        raise ControllerError(f"{out}: already holds a run (use --resume to continue it, or another --out)")
-    out.mkdir(parents=True, exist_ok=True)
-
-    demos, normaliser = None, None
-    if checkpoint is None:
-        if int(params.get("pretrain_steps", 0)) > 0 or params.get("normalize"):
-            demos = _demonstrations(platform, trace_paths, params, settings.seed, settings.progress_bar)
-        if params.get("normalize"):
-            normaliser = ObservationNormaliser.fit(demos["obs"])
-    elif read_run_config(out).get("normalization"):
-        normaliser = ObservationNormaliser.from_dict(read_run_config(out)["normalization"])
-    n_envs = int(params.get("n_envs", 1))
-    env = DummyVecEnv([lambda: make_env(platform, trace_paths, normaliser) for _ in range(n_envs)])
-    env.seed(settings.seed)
-    eval_env = DummyVecEnv([lambda: make_env(platform, trace_paths, normaliser)])
-    eval_env.seed(settings.seed + 10_000)
+    settings = plan.settings
     config = {
         "algo": settings.algo,
-        "platform": platform.name,
-        "platform_provenance": platform.provenance_kind,
+        "platform": plan.platform.name,
+        "platform_provenance": plan.platform.provenance_kind,
         "observation_version": OBSERVATION_VERSION,
         "observation_size": int(env.observation_space.shape[0]),
         "n_actions": int(env.action_space.n),
         "env_id": ENV_ID,
-        "traces": trace_paths,
+        "traces": plan.trace_paths,
         "seed": settings.seed,
-        "timesteps": total,
+        "timesteps": plan.total,
         "normalize": normaliser is not None,
         "normalization": normaliser.as_dict() if normaliser is not None else None,
-        "hyperparams": params,
+        "hyperparams": plan.params,
         "eval_freq": settings.eval_freq,
         "n_eval_episodes": settings.n_eval_episodes,
         "save_freq": settings.save_freq,
         "versions": {"stable_baselines3": stable_baselines3.__version__},
     }
-    if settings.resume and (out / CONFIG_NAME).exists():
+    if settings.resume and (plan.out / CONFIG_NAME).exists():
         _check_resumable(settings, config)
-    write_config(out, config)
+    return config
 
+
+def _make_model(plan: _Plan, env: Any) -> Any:
+    """A fresh model with the YAML's settings, or the last checkpoint's (and its replay buffer)."""
+    cls = algo_class(plan.settings.algo)
+    tensorboard_log = str(plan.out / "tb")
+    if plan.checkpoint is not None:
+        steps, path = plan.checkpoint
+        model = cls.load(path, env=env, device="cpu", tensorboard_log=tensorboard_log)
+        buffer = path.with_name(f"ckpt_replay_buffer_{steps}_steps.pkl")  # CheckpointCallback's name
+        if hasattr(model, "load_replay_buffer") and buffer.exists():
+            model.load_replay_buffer(buffer)
+        return model
+    sb3_kwargs = {k: v for k, v in plan.params.items() if k not in OWN_KEYS}
+    return cls(
+        plan.params["policy"],
+        env,
+        seed=plan.settings.seed,
+        device="cpu",
+        verbose=0,
+        tensorboard_log=tensorboard_log,
+        **sb3_kwargs,
+    )
+
+
+def _warm_start(
+    model: Any, plan: _Plan, env: Any, demos: dict, normaliser: ObservationNormaliser | None
+) -> dict[str, Any]:
+    """Behaviour cloning of the oracle, then DAgger rounds (``_pretrain``); what it did, for config.yml."""
+    from controllers._pretrain import clone_policy, collect_demonstrations, merge, policy_learner
+
+    params, seed = plan.params, plan.settings.seed
+    masked = plan.settings.algo == "maskable-ppo"
+    progress = plan.settings.progress_bar
+
+    def fit(data: dict, epochs: int) -> float:
+        if normaliser is not None:
+            data = {**data, "obs": normaliser(data["obs"])}
+        return clone_policy(model, data, masked=masked, epochs=epochs, seed=seed, progress=progress)
+
+    agreement = fit(demos, int(params.get("pretrain_epochs", 10)))
+    n_rounds = int(params.get("dagger_rounds", 0))
+    for round_ in range(n_rounds):
+        visited = collect_demonstrations(
+            env,
+            plan.platform,
+            int(params.get("dagger_steps", 10_000)),
+            seed + 1000 * (round_ + 1),
+            0.0,
+            float(params.get("gamma", 0.99)),
+            learner=policy_learner(model, normaliser),
+            progress=progress,
+        )
+        demos = merge(demos, visited)
+        agreement = fit(demos, int(params.get("dagger_epochs", 5)))
+    return {
+        "teacher": "oracle",
+        "steps": len(demos["actions"]),
+        "dagger_rounds": n_rounds,
+        "train_agreement": round(agreement, 4),
+    }
+
+
+def _callbacks(plan: _Plan, eval_env: Any) -> Any:
+    """Evaluation with best-model saving, checkpoints for ``--resume``, TensorBoard domain metrics."""
+    from stable_baselines3.common.callbacks import CallbackList, CheckpointCallback, EvalCallback
+
+    settings = plan.settings
+    n_envs = int(plan.params.get("n_envs", 1))
     eval_cls: type = EvalCallback
     if settings.algo == "maskable-ppo":
         from sb3_contrib.common.maskable.callbacks import MaskableEvalCallback
 
         eval_cls = MaskableEvalCallback
-    callbacks = CallbackList(
+    return CallbackList(
         [
             eval_cls(
                 eval_env,
-                best_model_save_path=str(out),
-                log_path=str(out),
+                best_model_save_path=str(plan.out),
+                log_path=str(plan.out),
                 eval_freq=max(settings.eval_freq // n_envs, 1),
                 n_eval_episodes=settings.n_eval_episodes,
                 deterministic=True,
@@ -326,47 +428,19 @@ def train(settings: TrainSettings) -> Path:
             ),
             CheckpointCallback(
                 save_freq=max(settings.save_freq // n_envs, 1),
-                save_path=str(out / "checkpoints"),
+                save_path=str(plan.out / "checkpoints"),
                 name_prefix="ckpt",
                 save_replay_buffer=settings.algo == "dqn",
             ),
             _metrics_callback(),
         ]
     )
-    cls = algo_class(settings.algo)
-    if checkpoint is not None:
-        steps, path = checkpoint
-        model = cls.load(path, env=env, device="cpu", tensorboard_log=str(out / "tb"))
-        buffer = path.with_name(f"ckpt_replay_buffer_{steps}_steps.pkl")  # CheckpointCallback's name
-        if hasattr(model, "load_replay_buffer") and buffer.exists():
-            model.load_replay_buffer(buffer)
-    else:
-        sb3_kwargs = {k: v for k, v in params.items() if k not in _NOT_SB3_KWARGS}
-        model = cls(
-            params["policy"],
-            env,
-            seed=settings.seed,
-            device="cpu",
-            verbose=0,
-            tensorboard_log=str(out / "tb"),
-            **sb3_kwargs,
-        )
-        if int(params.get("pretrain_steps", 0)) > 0:
-            config["pretrain"] = _warm_start(model, demos, normaliser, params, settings)
-    remaining = total - model.num_timesteps
-    if remaining > 0:
-        model.learn(
-            remaining,
-            callback=callbacks,
-            reset_num_timesteps=checkpoint is None,
-            tb_log_name=settings.algo,
-            progress_bar=settings.progress_bar,
-        )
+
+
+def _save(model: Any, out: Path, config: dict[str, Any]) -> None:
+    """The final model, the best model (the final one when no evaluation ran) and config.yml."""
     _atomic_save(model, out / FINAL_MODEL)
     if not (out / "best_model.zip").exists():
         shutil.copyfile(out / FINAL_MODEL, out / "best_model.zip")
     config["trained_timesteps"] = int(model.num_timesteps)
     write_config(out, config)
-    env.close()
-    eval_env.close()
-    return out
