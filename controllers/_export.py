@@ -48,9 +48,12 @@ def _network(model: Any, algo: str) -> tuple[list[tuple[np.ndarray, np.ndarray]]
 FORMATS = ("npz", "onnx")
 
 
-def export_policy(run_dir: str | Path, out_path: str | Path, fmt: str = "npz") -> Path:
+def export_policy(
+    run_dir: str | Path, out_path: str | Path, fmt: str = "npz", provenance: dict[str, Any] | None = None
+) -> Path:
     """Write the run's best model as a numpy ``.npz`` policy file (``fmt`` "npz", the default) or an
-    ONNX model with the mask inside (``fmt`` "onnx", see ``_onnx``); returns its path."""
+    ONNX model with the mask inside (``fmt`` "onnx", see ``_onnx``); returns its path.
+    ``provenance`` (JSON-able: how it was trained and scored) goes into its header."""
     if fmt not in FORMATS:
         raise ControllerError(f"expected one of {', '.join(FORMATS)}, got {fmt!r}", field="format")
     model, config = load_model(run_dir)
@@ -70,6 +73,8 @@ def export_policy(run_dir: str | Path, out_path: str | Path, fmt: str = "npz") -
         "normalised": bool(config.get("normalization")),
         "source": str(run_dir),
     }
+    if provenance is not None:
+        meta["provenance"] = provenance
     arrays: dict[str, np.ndarray] = {"meta": np.array(json.dumps(meta))}
     for i, (weight, bias) in enumerate(layers):
         arrays[f"w{i}"], arrays[f"b{i}"] = weight, bias

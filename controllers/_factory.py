@@ -12,7 +12,7 @@ from typing import Any
 from controllers._base import Controller
 from controllers._governors import RULES, GovernorController
 from controllers._lookup import AdaptiveLookupController, LookupController
-from controllers._policy import PolicyController
+from controllers._policy import PolicyController, shipped_policy
 from controllers._reactive import ReactiveController
 from controllers._runs import is_run_dir
 from controllers._static import parse_static
@@ -20,6 +20,8 @@ from controllers.errors import ControllerError
 
 HEURISTICS = ("static", *RULES, "reactive", "lookup", "lookup-adaptive")
 """Controller names that need neither the simulator nor a trained model."""
+LEARNED = "learned"
+"""The shipped policy of the platform (``controllers/policies/<platform>.npz``), numpy only."""
 
 
 def make_controller(spec: str, platform: Any, env: Any = None) -> Controller:
@@ -27,8 +29,9 @@ def make_controller(spec: str, platform: Any, env: Any = None) -> Controller:
 
     Args:
         spec: a heuristic name (``static[:K[:PE[:FREQ_MHZ]]]``, performance, powersave, ondemand,
-            schedutil, reactive, lookup, lookup-adaptive), ``oracle`` (needs ``env``), a ``dynscale
-            train`` run folder (needs stable-baselines3) or an exported policy ``.npz`` (numpy only).
+            schedutil, reactive, lookup, lookup-adaptive), ``learned`` (the platform's shipped policy),
+            ``oracle`` (needs ``env``), a ``dynscale train`` run folder (needs stable-baselines3) or
+            an exported policy ``.npz`` (numpy only).
         platform: the platform the controller picks configurations of.
         env: the simulated environment, for the oracle and for the governors' frame period.
 
@@ -50,6 +53,8 @@ def make_controller(spec: str, platform: Any, env: Any = None) -> Controller:
         return LookupController(platform)
     if name == "lookup-adaptive":
         return AdaptiveLookupController(platform)
+    if name == LEARNED:
+        return PolicyController(platform, shipped_policy(platform.name))
     if name == "oracle":
         from controllers._oracle import OracleController
 
@@ -67,6 +72,6 @@ def make_controller(spec: str, platform: Any, env: Any = None) -> Controller:
     if Path(name).is_dir():
         raise ControllerError(f"{name}/config.yml: no such file (is {name} a 'dynscale train' run folder?)")
     raise ControllerError(
-        f"controller '{name}': unknown; expected one of {', '.join(HEURISTICS)}, oracle, "
+        f"controller '{name}': unknown; expected one of {', '.join(HEURISTICS)}, learned, oracle, "
         "a run folder or an exported policy .npz or .onnx"
     )

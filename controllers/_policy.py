@@ -8,7 +8,8 @@ hidden layer, as torch's ``nn.Linear`` computes) and takes the best allowed acti
 array              meaning
 =================  ==============================================================================
 ``meta``           JSON: format, algo, platform, observation_version, n_actions, obs_size,
-                   activation (tanh|relu), output (logits|q), n_layers, normalised (bool)
+                   activation (tanh|relu), output (logits|q), n_layers, normalised (bool),
+                   provenance (shipped policies: seeds, traces, scores, date; else absent)
 ``w{i}``, ``b{i}`` weight (out, in) and bias (out,) of linear layer i, input first
 ``obs_mean``       observation normalisation (VecNormalize): (obs - mean) / sqrt(var + eps),
 ``obs_var``        clipped to +-clip_obs; identity (0, 1, inf) when training did not normalise
@@ -33,6 +34,9 @@ from controllers.errors import ControllerError
 from platform_models.observation import OBSERVATION_VERSION
 
 POLICY_FORMAT = "dynscale-policy-1"
+POLICIES_DIR = Path(__file__).resolve().parent / "policies"
+"""Where the shipped policies live: ``<platform>.npz``, the default controller trained for each
+shipped platform (``benchmarks/controller_quality.py --ship``), with its provenance in ``meta``."""
 _ACTIVATIONS = {"tanh": np.tanh, "relu": lambda x: np.maximum(x, 0.0)}
 
 
@@ -72,6 +76,18 @@ def check_compatible(where: str, meta: dict[str, Any], platform: Any, n_actions:
             raise ControllerError(
                 f"{where}: field '{field}': trained for {meta.get(field)!r}, this run needs {value!r}"
             )
+
+
+def shipped_policy(platform_name: str) -> Path:
+    """The shipped policy file of a platform (``dynscale ... --controller learned``)."""
+    path = POLICIES_DIR / f"{platform_name}.npz"
+    if not path.is_file():
+        shipped = ", ".join(sorted(p.stem for p in POLICIES_DIR.glob("*.npz"))) or "none"
+        raise ControllerError(
+            f"controller 'learned': no shipped policy for platform {platform_name!r} (shipped: {shipped}); "
+            "train one with 'dynscale train' and pass its run folder or exported .npz"
+        )
+    return path
 
 
 class PolicyController(Controller):

@@ -67,7 +67,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _board_args(p)
     p.add_argument("--controller", required=True, metavar="NAME|POLICY_FILE",
                    help="a heuristic (static[:K:PE:FREQ], performance, powersave, ondemand, schedutil, "
-                   "reactive, lookup, lookup-adaptive) or an exported policy .npz (.onnx with onnxruntime)")
+                   "reactive, lookup, lookup-adaptive), learned (the platform's shipped policy) or an "
+                   "exported policy .npz (.onnx with onnxruntime)")
     p.add_argument("--trace", required=True, metavar="T", help="trace CSV for this board's platform")
     p.add_argument("--duration", type=POSITIVE, metavar="SEC",
                    help="seconds to run (default: the trace's length; the trace starts over when shorter)")
