@@ -172,3 +172,33 @@ def test_a_corrupt_model_or_policy_file_is_refused(trained, tmp_path, capsys):
         capsys,
     )
     assert "bad.npz: not a dynscale policy file" in err
+
+
+def test_dagger_rounds_add_the_states_the_cloned_policy_visits(tiny, tmp_path):
+    traces = write_tiny_traces(tiny, tmp_path)
+    run = tmp_path / "dagger"
+    argv = ["train", "--platform", str(TINY), "--traces", traces[0], "--out", str(run), "--json",
+            "--hyperparams", "n_envs=1", "n_timesteps=0", "pretrain_steps=150", "pretrain_traces=0",
+            "pretrain_epochs=2", "dagger_rounds=2", "dagger_steps=50", "dagger_epochs=1"]
+    assert main(argv) == 0
+    config = yaml.safe_load((run / "config.yml").read_text())
+    # the oracle's path: at least the normaliser's 2,000 steps; then 2 rounds of 50 on the learner's
+    assert config["pretrain"]["steps"] == 2000 + 2 * 50 and config["pretrain"]["dagger_rounds"] == 2
+    assert config["trained_timesteps"] == 0 and config["train_wall_s"] > 0
+    assert (run / "best_model.zip").is_file()
+
+
+def test_the_shipped_policy_runs_as_learned_and_carries_its_provenance(trained, tiny, tmp_path, monkeypatch):
+    import controllers._policy
+    from controllers import ControllerError, evaluate, read_policy
+    from controllers._export import export_policy
+
+    run, traces, _ = trained
+    with pytest.raises(ControllerError, match=r"^controller 'learned': no shipped policy for "
+                       r"platform 'tiny' \(shipped: .*\); train one"):
+        make_controller("learned", tiny)
+    monkeypatch.setattr(controllers._policy, "POLICIES_DIR", tmp_path)
+    export_policy(run, tmp_path / "tiny.npz", {"seed": 0, "gap_closed": {"eval": 0.5}})
+    assert read_policy(tmp_path / "tiny.npz")[0]["provenance"]["seed"] == 0
+    rows = evaluate(tiny, ["learned"], traces[:1]).rows
+    assert [r["controller"] for r in rows if r["trace"] == "all"] == ["learned", "schedutil", "oracle"]
