@@ -67,7 +67,7 @@ def _platform(name: str, args: argparse.Namespace, show: Any) -> dict[str, Any]:
     from controllers._runs import CONFIG_NAME, read_run_config
     from controllers._train import TrainSettings, train
 
-    runs, train_s = [], []
+    runs, train_s, train_cpu_s = [], [], []
     for seed in range(args.seeds):
         out = args.out / f"{name}-s{seed}"
         if (out / CONFIG_NAME).exists() and "train_wall_s" in read_run_config(out):
@@ -77,13 +77,14 @@ def _platform(name: str, args: argparse.Namespace, show: Any) -> dict[str, Any]:
             shutil.rmtree(out, ignore_errors=True)  # an interrupted run: start it again
             train(TrainSettings(platform=name, algo=ALGO, out=out, seed=seed, progress_bar=False))
         train_s.append(float(read_run_config(out)["train_wall_s"]))
+        train_cpu_s.append(float(read_run_config(out).get("train_cpu_s", float("nan"))))
         runs.append(str(out))
     splits = {}
     for split in SPLITS:
         show(f"{name}: evaluating every controller on the {split} traces")
         evaluation = evaluate(name, [*runs, *HEURISTICS], split=split)
         splits[split] = {"traces": evaluation.traces, "rows": _summary(evaluation.rows)}
-    result = {"train_s": train_s, "runs": runs, "splits": splits}
+    result = {"train_s": train_s, "train_cpu_s": train_cpu_s, "runs": runs, "splits": splits}
     if args.ship:
         result["shipped"] = str(_ship(name, runs, splits, train_s))
     return result
@@ -147,8 +148,9 @@ def _print(results: dict[str, Any]) -> None:
           f"{results['seeds']} seed(s); simulated boards")
     for name, result in results["platforms"].items():
         times = result["train_s"]
-        print(f"\n{name}: training {min(times):.0f}-{max(times):.0f} s wall per seed "
-              f"({ALGO}, default settings)")
+        cpu = result["train_cpu_s"]
+        print(f"\n{name}: training {min(times):.0f}-{max(times):.0f} s wall, {min(cpu):.0f}-{max(cpu):.0f} s "
+              f"CPU per seed ({ALGO}, default settings)")
         for split, data in result["splits"].items():
             print(f"\n  {split} ({len(data['traces'])} traces: {', '.join(data['traces'])})")
             table = [{

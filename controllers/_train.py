@@ -193,7 +193,7 @@ def train(settings: TrainSettings) -> Path:
     The steps: plan (every input checked), the observation normalisation, the envs, the model (fresh
     and warm-started, or reloaded from the last checkpoint), the callbacks, the loop, the save.
     """
-    start_s = time.monotonic()
+    start_s, start_cpu_s = time.monotonic(), time.process_time()
     plan = _plan(settings)
     demo_env = _demonstration_env(plan) if plan.checkpoint is None and _needs_demonstrations(plan) else None
     demos = _oracle_demonstrations(plan, demo_env) if demo_env is not None else None
@@ -216,6 +216,7 @@ def train(settings: TrainSettings) -> Path:
             progress_bar=settings.progress_bar,
         )
     config["train_wall_s"] = round(time.monotonic() - start_s, 1)
+    config["train_cpu_s"] = round(time.process_time() - start_cpu_s, 1)  # this process, all threads
     _save(model, plan.out, config)
     env.close()
     eval_env.close()
