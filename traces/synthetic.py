@@ -260,15 +260,24 @@ def _periodic(rng: np.random.Generator, pes: Sequence[PE], duration_s: float) ->
 def _bursty(rng: np.random.Generator, pes: Sequence[PE], duration_s: float) -> dict[str, Step]:
     out = {}
     for name, _, n in pes:
-        rate_per_s = rng.uniform(0.15, 0.5)
-        arrivals = np.cumsum(rng.exponential(1.0 / rate_per_s, size=int(3 * rate_per_s * duration_s) + 5))
-        arrivals = np.round(arrivals[arrivals < duration_s], 3)
+        arrivals = _arrivals(rng, rng.uniform(0.15, 0.5), duration_s)
         ends = np.round(arrivals + np.clip(rng.exponential(1.5, size=arrivals.size), 0.2, 6.0), 3)
         amounts = np.array([_level(rng, n, 0.25, 1.0) for _ in arrivals])
-        times = np.unique(np.concatenate([[0.0], arrivals, ends]))
-        active = (arrivals[None, :] <= times[:, None]) & (times[:, None] < ends[None, :])
-        out[name] = (times, np.round(np.minimum(active @ amounts, n), 2))  # overlapping bursts add up
+        out[name] = _overlapping(arrivals, ends, amounts, n)
     return out
+
+
+def _arrivals(rng: np.random.Generator, rate_per_s: float, duration_s: float) -> np.ndarray:
+    """Poisson arrival times within the trace, rounded to 1 ms."""
+    arrivals = np.cumsum(rng.exponential(1.0 / rate_per_s, size=int(3 * rate_per_s * duration_s) + 5))
+    return np.round(arrivals[arrivals < duration_s], 3)
+
+
+def _overlapping(arrivals: np.ndarray, ends: np.ndarray, amounts: np.ndarray, n_cores: float) -> Step:
+    """The load of bursts ``[arrival, end)`` of ``amounts``: overlapping bursts add up, to the PE's size."""
+    times = np.unique(np.concatenate([[0.0], arrivals, ends]))
+    active = (arrivals[None, :] <= times[:, None]) & (times[:, None] < ends[None, :])
+    return times, np.round(np.minimum(active @ amounts, n_cores), 2)
 
 
 def _ramp(rng: np.random.Generator, pes: Sequence[PE], duration_s: float) -> dict[str, Step]:
@@ -315,14 +324,10 @@ def _heavy_tailed(rng: np.random.Generator, pes: Sequence[PE], duration_s: float
     """Bursts of Pareto durations and sizes: mostly small, sometimes nearly the whole PE for long."""
     out = {}
     for name, _, n in pes:
-        rate_per_s = rng.uniform(0.3, 0.8)
-        arrivals = np.cumsum(rng.exponential(1.0 / rate_per_s, size=int(3 * rate_per_s * duration_s) + 5))
-        arrivals = np.round(arrivals[arrivals < duration_s], 3)
+        arrivals = _arrivals(rng, rng.uniform(0.3, 0.8), duration_s)
         ends = np.round(arrivals + np.minimum(0.1 * (1.0 + rng.pareto(1.2, arrivals.size)), duration_s), 3)
         amounts = np.minimum(0.1 * n * (1.0 + rng.pareto(1.2, arrivals.size)), n)
-        times = np.unique(np.concatenate([[0.0], arrivals, ends]))
-        active = (arrivals[None, :] <= times[:, None]) & (times[:, None] < ends[None, :])
-        out[name] = (times, np.round(np.minimum(active @ amounts, n), 2))
+        out[name] = _overlapping(arrivals, ends, amounts, n)
     return out
 
 
