@@ -12,6 +12,7 @@ episodes use the same noise seeds as the learned runs); and the training wall ti
     .venv/bin/python benchmarks/controller_quality.py [--seeds 3] [--platforms P ...] [--json]
         [--out runs/controller_quality] [--ship]
 
+``OUT/results.json`` holds the figures of every platform done so far (the JSON ``--json`` prints).
 ``--ship`` exports the best seed's policy (highest mean ``gap_closed`` over both sets) to
 ``controllers/policies/<platform>.npz`` with its provenance (seeds, traces, scores, date).
 """
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import platform as host_platform
 import shutil
 import sys
@@ -52,7 +54,10 @@ def main(argv: list[str] | None = None) -> int:
     results = {"machine": _machine(), "started_utc": _now(), "seeds": args.seeds, "platforms": {}}
     for name in args.platforms:
         results["platforms"][name] = _platform(name, args, show)
+        # what is done so far, in case a long run is cut short
+        _save(results, args.out)
     results["finished_utc"] = _now()
+    _save(results, args.out)
     if args.json:
         from dynscale._output import print_json
 
@@ -60,6 +65,13 @@ def main(argv: list[str] | None = None) -> int:
     else:
         _print(results)
     return 0
+
+
+def _save(results: dict[str, Any], out: Path) -> None:
+    from platform_models.atomic import write_text_atomic
+
+    out.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(out / "results.json", json.dumps(results, indent=1))
 
 
 def _platform(name: str, args: argparse.Namespace, show: Any) -> dict[str, Any]:
