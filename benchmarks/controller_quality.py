@@ -150,7 +150,7 @@ def _ship(name: str, runs: list[str], splits: dict[str, Any], train_s: list[floa
         "machine": _machine(),
         "by": "benchmarks/controller_quality.py --ship",
     }
-    return export_policy(runs[best], POLICIES_DIR / f"{name}.npz", provenance)
+    return export_policy(runs[best], POLICIES_DIR / f"{name}.npz", provenance=provenance)
 
 
 def _print(results: dict[str, Any]) -> None:

@@ -198,7 +198,7 @@ def test_the_shipped_policy_runs_as_learned_and_carries_its_provenance(trained, 
                        r"platform 'tiny' \(shipped: .*\); train one"):
         make_controller("learned", tiny)
     monkeypatch.setattr(controllers._policy, "POLICIES_DIR", tmp_path)
-    export_policy(run, tmp_path / "tiny.npz", {"seed": 0, "gap_closed": {"eval": 0.5}})
+    export_policy(run, tmp_path / "tiny.npz", provenance={"seed": 0, "gap_closed": {"eval": 0.5}})
     assert read_policy(tmp_path / "tiny.npz")[0]["provenance"]["seed"] == 0
     rows = evaluate(tiny, ["learned"], traces[:1]).rows
     assert [r["controller"] for r in rows if r["trace"] == "all"] == ["learned", "schedutil", "oracle"]
