@@ -171,7 +171,7 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _derive(args: argparse.Namespace) -> int:
-    from platform_models.derive import derive_shipped
+    from platform_models.store import derive_shipped
 
     results = derive_shipped(check=args.check)
     rows = [

@@ -32,12 +32,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from platform_models.descriptor import PE, Descriptor, read_descriptor
+from platform_models._problems import Problem
+from platform_models.descriptor import PE, Descriptor
 from platform_models.errors import PlatformError
-from platform_models.store import DATA_DIR, shipped_platforms, write_table
 
 _Z95 = 1.6448536269514722  # standard normal 95th percentile
 
@@ -78,72 +77,58 @@ class PEModel:
 def derive_rows(descriptor: Descriptor) -> list[dict[str, Any]]:
     """The derived table of ``descriptor``: every (pe, freq, cores, groups), in that order."""
     costs = _dnn_costs(descriptor)
+    return [row for index in range(len(descriptor.pes)) for row in _pe_rows(descriptor, index, costs)]
+
+
+def check_model(descriptor: Descriptor) -> list[Problem]:
+    """Every problem of a derived descriptor's model constants, each at its line: what ``derive``
+    and ``platform show`` compute from them, checked where every verb's checker runs (``store``)."""
+    try:
+        costs = _dnn_costs(descriptor)
+    except PlatformError as exc:
+        return [Problem(str(exc.path), exc.line, exc.field, exc.what)]
+    problems = []
+    for index in range(len(descriptor.pes)):
+        try:
+            for row in _pe_rows(descriptor, index, costs):
+                latency_ms, power_w = row["latency_ms_mean"], row["power_w_mean"]
+                if not (0 < latency_ms < math.inf and 0 < power_w < math.inf):
+                    raise ValueError(f"{latency_ms!r} ms, {power_w!r} W at {row['freq_mhz']:g} MHz")
+        except PlatformError as exc:
+            problems.append(Problem(str(exc.path), exc.line, exc.field, exc.what))
+        except (ArithmeticError, ValueError) as exc:  # e.g. a fit that divides by zero
+            line = descriptor.line_of(("pes", index, "model"))
+            reason = f"the constants give no usable latency and power ({exc})"
+            problems.append(Problem(str(descriptor.path), line, f"pes.{index}.model", reason))
+    return problems
+
+
+def _pe_rows(descriptor: Descriptor, index: int, costs: list[tuple[float, float]]) -> list[dict[str, Any]]:
+    pe = descriptor.pes[index]
+    model = pe_model(descriptor, index)
     rows = []
-    for index, pe in enumerate(descriptor.pes):
-        model = pe_model(descriptor, index)
-        for freq, voltage in zip(pe.freqs_mhz, model.voltage_v, strict=True):
-            for cores in range(1, pe.n_cores + 1):
-                for groups, (flops, n_bytes) in enumerate(costs, start=1):
-                    latency = model.latency_ms(freq, cores, flops, n_bytes)
-                    power = model.power_w(freq, cores, flops, n_bytes, voltage)
-                    sigma = math.sqrt(math.log1p(model.latency_cv**2))
-                    p95 = latency * math.exp(_Z95 * sigma - 0.5 * sigma * sigma)
-                    rows.append(
-                        {
-                            "pe": pe.name,
-                            "freq_mhz": freq,
-                            "cores": cores,
-                            "groups": groups,
-                            "latency_ms_mean": round(latency, 4),
-                            "latency_ms_std": round(latency * model.latency_cv, 4),
-                            "latency_ms_p95": round(p95, 4),
-                            "latency_n": 0,
-                            "power_w_mean": round(power, 4),
-                            "power_w_std": 0.0,
-                        }
-                    )
+    for freq, voltage in zip(pe.freqs_mhz, model.voltage_v, strict=True):
+        for cores in range(1, pe.n_cores + 1):
+            for groups, (flops, n_bytes) in enumerate(costs, start=1):
+                latency = model.latency_ms(freq, cores, flops, n_bytes)
+                power = model.power_w(freq, cores, flops, n_bytes, voltage)
+                sigma = math.sqrt(math.log1p(model.latency_cv**2))
+                p95 = latency * math.exp(_Z95 * sigma - 0.5 * sigma * sigma)
+                rows.append(
+                    {
+                        "pe": pe.name,
+                        "freq_mhz": freq,
+                        "cores": cores,
+                        "groups": groups,
+                        "latency_ms_mean": round(latency, 4),
+                        "latency_ms_std": round(latency * model.latency_cv, 4),
+                        "latency_ms_p95": round(p95, 4),
+                        "latency_n": 0,
+                        "power_w_mean": round(power, 4),
+                        "power_w_std": 0.0,
+                    }
+                )
     return rows
-
-
-def derive_table_text(descriptor: Descriptor) -> str:
-    """The derived table's bytes: a comment header naming its provenance, then the rows."""
-    if descriptor.provenance_kind != "derived":
-        raise PlatformError(
-            "not 'derived'; only derived tables are regenerated",
-            path=descriptor.path,
-            field="provenance.kind",
-        )
-    comments = [
-        f"{descriptor.name}: DERIVED by 'dynscale platform derive' from {descriptor.path.name}, not measured",
-        f"model: {descriptor.raw['provenance']['model']}",
-        "constants and their public sources: see the descriptor; latency spread (std, p95) is modelled.",
-    ]
-    return write_table(descriptor.table_path, derive_rows(descriptor), descriptor, comments)
-
-
-def derive_shipped(check: bool = False) -> list[tuple[Path, bool]]:
-    """Regenerate the table of every shipped derived platform; with ``check`` only compare.
-
-    Returns:
-        (table path, whether the file on disk already held exactly the derived bytes) per platform.
-    """
-    from platform_models.atomic import write_text_atomic
-
-    results = []
-    for name in shipped_platforms():
-        descriptor, problems = read_descriptor(DATA_DIR / f"{name}.yaml")
-        if problems:
-            raise problems[0].error()
-        assert descriptor is not None
-        if descriptor.provenance_kind != "derived":
-            continue
-        text = derive_table_text(descriptor)
-        path = descriptor.table_path
-        same = path.is_file() and path.read_bytes() == text.encode("utf-8")
-        if not same and not check:
-            write_text_atomic(path, text)
-        results.append((path, same))
-    return results
 
 
 def model_constants(descriptor: Descriptor) -> list[dict[str, Any]]:
@@ -280,4 +265,4 @@ def _numbers(descriptor: Descriptor, data: dict, where: tuple):
 
 def _error(descriptor: Descriptor, where: tuple, message: str) -> PlatformError:
     field = ".".join(str(k) for k in where)
-    return PlatformError(message, path=descriptor.path, field=field)
+    return PlatformError(message, path=descriptor.path, line=descriptor.line_of(where), field=field)

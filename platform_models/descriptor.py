@@ -8,14 +8,16 @@ with the line of the YAML key it concerns, so ``platform validate`` can list the
 from __future__ import annotations
 
 import itertools
+import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from platform_models._problems import Problem, as_int, as_number, short
+from platform_models.user_text import TextProblem, load_yaml_file
 
 PE_KINDS = ("cpu", "gpu")
 PROVENANCE_KINDS = ("derived", "measured")
@@ -23,6 +25,14 @@ _PE_NAME = re.compile(r"[a-z0-9_]+\Z")
 _MEASURED_KEYS = ("host", "date", "tool", "method")
 _DERIVED_KEYS = ("model", "sources")
 _CALIBRATION_KEYS = ("date", "host", "tool", "base", "method", "latency_factor", "power_factor")
+MAX_DESCRIPTOR_BYTES = 1 << 20
+# Largest values a descriptor may hold: beyond them no board exists, and the grid a table must fill
+# (PEs x frequencies x cores x groups) or the model's arithmetic would run away.
+MAX_GROUPS = 64
+MAX_CPU_ID = 4095
+MAX_FREQ_MHZ = 1e6
+MAX_INPUT_VALUES = 10**8  # values in one input of the DNN
+MAX_QUANTITY = 1e6  # W or ms for idle power, DVFS transition, migration and agent overhead
 
 CONTENTION_MODELS = ("priority", "fair")
 """The contention rules a descriptor may name (``platform_models.contention`` implements them)."""
@@ -78,31 +88,24 @@ class Descriptor:
     raw: dict
     contention: str = "priority"
     contention_stretch: float = FULL_CORE_STRETCH
+    lines: dict[tuple, int] = field(default_factory=dict, compare=False, repr=False)
+    """The line of every key path in the file, e.g. ``("pes", 0, "model")`` (empty when built in memory)."""
+
+    def line_of(self, keys: tuple) -> int | None:
+        """The line of the deepest key of ``keys`` found in the file (None when none is)."""
+        return line_of(self.lines, keys)
 
 
 def read_descriptor(path: Path) -> tuple[Descriptor | None, list[Problem]]:
     """Parse and check the descriptor at ``path``: (descriptor, []) or (None, every problem)."""
     where = str(path)
     try:
-        text = path.read_bytes().decode("utf-8")
-    except OSError as exc:
-        return None, [Problem(where, None, None, f"cannot read the descriptor ({exc.strerror or exc})")]
-    except UnicodeDecodeError as exc:
-        return None, [Problem(where, None, None, f"not UTF-8 text ({exc.reason} at byte {exc.start})")]
-    try:
-        data = yaml.safe_load(text)
-        lines: dict[tuple, int] = {}
-        root = yaml.compose(text)
-        if root is not None:
-            _index_lines(root, (), lines)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        return None, [Problem(where, line, None, f"not valid YAML: {reason}")]
-    except (RecursionError, ValueError, TypeError) as exc:
-        # PyYAML's constructors raise these on some malformed scalars (e.g. a bad timestamp).
-        return None, [Problem(where, None, None, f"not valid YAML: {exc}")]
+        data, root = load_yaml_file(path, MAX_DESCRIPTOR_BYTES)
+    except TextProblem as problem:
+        return None, [Problem(where, problem.line, None, problem.reason)]
+    lines: dict[tuple, int] = {}
+    if root is not None:
+        _index_lines(root, (), lines)
     return check_descriptor(data, path, lines)
 
 
@@ -141,6 +144,7 @@ def check_descriptor(
         raw=data,
         contention=contention,
         contention_stretch=FULL_CORE_STRETCH if stretch is None else stretch,
+        lines=lines or {},
     )
     return descriptor, []
 
@@ -154,13 +158,8 @@ class _Checker:
         self.problems: list[Problem] = []
 
     def add(self, keys: tuple, message: str) -> None:
-        line = None
-        for n in range(len(keys), -1, -1):
-            if keys[:n] in self.lines:
-                line = self.lines[keys[:n]]
-                break
-        field = ".".join(str(k) for k in keys) if keys else None
-        self.problems.append(Problem(self.where, line, field, message))
+        name = ".".join(str(k) for k in keys) if keys else None
+        self.problems.append(Problem(self.where, line_of(self.lines, keys), name, message))
 
     def get(self, data: dict, keys: tuple) -> Any:
         value = data.get(keys[-1])
@@ -177,13 +176,13 @@ class _Checker:
             return None
         return value
 
-    def number(self, data: dict, keys: tuple, *, low: float = 0.0) -> float | None:
+    def number(self, data: dict, keys: tuple, low: float = 0.0, high: float = MAX_QUANTITY) -> float | None:
         value = self.get(data, keys)
         if value is None:
             return None
         number = as_number(value)
-        if number is None or number < low:
-            self.add(keys, f"expected a number >= {low:g}, got {short(value)}")
+        if number is None or not low <= number <= high:
+            self.add(keys, f"expected a number >= {low:g} and <= {high:g}, got {short(value)}")
             return None
         return number
 
@@ -225,12 +224,16 @@ def _check_dnn(checker: _Checker, data: dict) -> tuple[int | None, tuple[float, 
     checker.text(dnn, ("dnn", "arch"))
     groups_value = checker.get(dnn, ("dnn", "groups"))
     groups = as_int(groups_value) if groups_value is not None else None
-    if groups_value is not None and (groups is None or groups < 1):
-        checker.add(("dnn", "groups"), f"expected an integer >= 1, got {short(groups_value)}")
+    if groups_value is not None and (groups is None or not 1 <= groups <= MAX_GROUPS):
+        checker.add(("dnn", "groups"), f"expected an integer in 1..{MAX_GROUPS}, got {short(groups_value)}")
         groups = None
     shape = dnn.get("input_shape")
-    if not isinstance(shape, list) or not shape or any((as_int(s) or 0) < 1 for s in shape):
-        checker.add(("dnn", "input_shape"), f"expected a list of positive integers, got {short(shape)}")
+    sizes = [as_int(s) or 0 for s in shape] if isinstance(shape, list) and 0 < len(shape) <= 8 else [0]
+    if any(s < 1 for s in sizes) or math.prod(sizes) > MAX_INPUT_VALUES:
+        checker.add(
+            ("dnn", "input_shape"),
+            f"expected 1..8 positive integers, {MAX_INPUT_VALUES:g} values at most, got {short(shape)}",
+        )
     accuracy = dnn.get("accuracy_top1")
     values = [as_number(a) for a in accuracy] if isinstance(accuracy, list) else []
     if not values or any(v is None or not 0.0 <= v <= 1.0 for v in values):
@@ -278,15 +281,20 @@ def _check_pe(checker: _Checker, entry: Any, i: int) -> PE | None:
         checker.add(("pes", i, "kind"), f"expected one of {', '.join(PE_KINDS)}, got {short(kind)}")
     cpus = entry.get("cpus")
     cpu_ids = [as_int(c) for c in cpus] if isinstance(cpus, list) else None
-    if cpu_ids is None or any(c is None or c < 0 for c in cpu_ids) or len(set(cpu_ids)) != len(cpu_ids):
-        checker.add(("pes", i, "cpus"), f"expected a list of distinct CPU ids >= 0, got {short(cpus)}")
+    if (
+        cpu_ids is None
+        or any(c is None or not 0 <= c <= MAX_CPU_ID for c in cpu_ids)
+        or len(set(cpu_ids)) != len(cpu_ids)
+    ):
+        checker.add(("pes", i, "cpus"), f"expected distinct CPU ids in 0..{MAX_CPU_ID}, got {short(cpus)}")
     elif kind == "cpu" and not cpu_ids:
         checker.add(("pes", i, "cpus"), "a cpu PE needs at least one CPU id")
     freqs = entry.get("freqs_mhz")
     freq_values = [as_number(f) for f in freqs] if isinstance(freqs, list) else []
-    if not freq_values or any(f is None or f <= 0 for f in freq_values):
+    if not freq_values or any(f is None or not 0 < f <= MAX_FREQ_MHZ for f in freq_values):
         checker.add(
-            ("pes", i, "freqs_mhz"), f"expected a non-empty list of frequencies > 0, got {short(freqs)}"
+            ("pes", i, "freqs_mhz"),
+            f"expected a non-empty list of frequencies > 0 and <= {MAX_FREQ_MHZ:g}, got {short(freqs)}",
         )
     elif any(b <= a for a, b in itertools.pairwise(freq_values)):  # type: ignore[operator]
         checker.add(("pes", i, "freqs_mhz"), "expected strictly ascending frequencies")
@@ -306,6 +314,14 @@ def _check_pe(checker: _Checker, entry: Any, i: int) -> PE | None:
         migration_ms=migration,  # type: ignore[arg-type]
         agent_overhead_ms=agent,  # type: ignore[arg-type]
     )
+
+
+def line_of(lines: dict[tuple, int], keys: tuple) -> int | None:
+    """The line of the deepest key of ``keys`` found in ``lines`` (None when none is)."""
+    for n in range(len(keys), -1, -1):
+        if keys[:n] in lines:
+            return lines[keys[:n]]
+    return None
 
 
 def _index_lines(node: yaml.Node, prefix: tuple, out: dict[tuple, int]) -> None:

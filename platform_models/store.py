@@ -16,6 +16,7 @@ import yaml
 
 from platform_models._problems import Problem
 from platform_models.atomic import write_text_atomic
+from platform_models.derive import check_model, derive_rows
 from platform_models.descriptor import Descriptor, check_descriptor, read_descriptor
 from platform_models.errors import PlatformError
 from platform_models.model import PlatformModel
@@ -41,6 +42,8 @@ def resolve_platform(name_or_path: str | os.PathLike) -> Path:
     path = Path(text)
     if path.is_file():
         return path
+    if path.exists():
+        raise PlatformError("not a regular file; expected a descriptor .yaml", path=text)
     raise PlatformError(
         f"no such platform (shipped: {', '.join(shipped_platforms())}; "
         "or give the path of a descriptor .yaml)",
@@ -125,6 +128,45 @@ def _table_text(
     return text
 
 
+def derive_table_text(descriptor: Descriptor) -> str:
+    """The derived table's bytes: a comment header naming its provenance, then the rows."""
+    if descriptor.provenance_kind != "derived":
+        raise PlatformError(
+            "not 'derived'; only derived tables are regenerated",
+            path=descriptor.path,
+            field="provenance.kind",
+        )
+    comments = [
+        f"{descriptor.name}: DERIVED by 'dynscale platform derive' from {descriptor.path.name}, not measured",
+        f"model: {descriptor.raw['provenance']['model']}",
+        "constants and their public sources: see the descriptor; latency spread (std, p95) is modelled.",
+    ]
+    return write_table(descriptor.table_path, derive_rows(descriptor), descriptor, comments)
+
+
+def derive_shipped(check: bool = False) -> list[tuple[Path, bool]]:
+    """Regenerate the table of every shipped derived platform; with ``check`` only compare.
+
+    Returns:
+        (table path, whether the file on disk already held exactly the derived bytes) per platform.
+    """
+    results = []
+    for name in shipped_platforms():
+        descriptor, problems = read_descriptor(DATA_DIR / f"{name}.yaml")
+        if problems:
+            raise problems[0].error()
+        assert descriptor is not None
+        if descriptor.provenance_kind != "derived":
+            continue
+        text = derive_table_text(descriptor)
+        path = descriptor.table_path
+        same = path.is_file() and path.read_bytes() == text.encode("utf-8")
+        if not same and not check:
+            write_text_atomic(path, text)
+        results.append((path, same))
+    return results
+
+
 def _provenance_line(descriptor: dict[str, Any]) -> str:
     """The table's first comment: what the rows are and where they came from."""
     prov = descriptor["provenance"]
@@ -141,10 +183,15 @@ def _provenance_line(descriptor: dict[str, Any]) -> str:
 
 
 def _read(path: Path) -> tuple[Descriptor | None, list[Row], list[Problem]]:
+    """The one checker every verb's platform goes through (``load_platform``, ``validate_platform``):
+    the descriptor, the model constants ``derive`` and ``platform show`` use, and the table."""
     descriptor, problems = read_descriptor(path)
     if descriptor is None:
         return None, [], problems
-    rows, problems = read_table(descriptor.table_path)
-    if rows or not problems:  # a table that did not parse at all has no grid worth checking
+    if descriptor.provenance_kind == "derived" and "derivation" in descriptor.raw:
+        problems = check_model(descriptor)
+    rows, table_problems = read_table(descriptor)
+    problems += table_problems
+    if rows or not table_problems:  # a table that did not parse at all has no grid worth checking
         problems += check_rows(rows, descriptor, str(descriptor.table_path))
     return descriptor, rows, problems

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from platform_models._problems import Problem, as_int, short
 from platform_models.descriptor import Descriptor
+from platform_models.user_text import TextProblem, read_text
 
 COLUMNS = (
     "pe",
@@ -31,19 +30,25 @@ COLUMNS = (
     "power_w_mean",
     "power_w_std",
 )
-# (column, smallest allowed value, whether the smallest is excluded)
+# (column, smallest allowed value, whether the smallest is excluded, largest allowed value). The
+# largest values (a week in ms, a megawatt, a THz) keep every figure the model derives from a row
+# (ratios, squares, energies, sums over a run) finite, so what validates every verb can use.
+_MAX_LATENCY_MS = 6.048e8
+_MAX_POWER_W = 1e6
+_MAX_FREQ_MHZ = 1e6
 _NUMBER_COLUMNS = (
-    ("freq_mhz", 0.0, True),
-    ("latency_ms_mean", 0.0, True),
-    ("latency_ms_std", 0.0, False),
-    ("latency_ms_p95", 0.0, True),
-    ("power_w_mean", 0.0, True),
-    ("power_w_std", 0.0, False),
+    ("freq_mhz", 0.0, True, _MAX_FREQ_MHZ),
+    ("latency_ms_mean", 1e-6, False, _MAX_LATENCY_MS),
+    ("latency_ms_std", 0.0, False, _MAX_LATENCY_MS),
+    ("latency_ms_p95", 1e-6, False, _MAX_LATENCY_MS),
+    ("power_w_mean", 1e-6, False, _MAX_POWER_W),
+    ("power_w_std", 0.0, False, _MAX_POWER_W),
 )
 _LATENCY_COLUMNS = ("latency_ms_mean", "latency_ms_std", "latency_ms_p95")
 _POWER_COLUMNS = ("power_w_mean", "power_w_std")
 _INT_COLUMNS = (("cores", 1), ("groups", 1), ("latency_n", 0))
 _KEY_COLUMNS = ("freq_mhz", "cores", "groups")
+MAX_TABLE_BYTES = 64 << 20
 
 
 @dataclass(frozen=True)
@@ -63,14 +68,17 @@ class Row:
     power_w_std: float
 
 
-def read_table(path: Path) -> tuple[list[Row], list[Problem]]:
-    """Parse the table at ``path``: its well-formed rows and a problem for every bad cell or line."""
+def read_table(descriptor: Descriptor) -> tuple[list[Row], list[Problem]]:
+    """Parse the table a descriptor names: its well-formed rows and a problem for every bad cell or
+    line. A table that cannot be read at all is reported at the descriptor's ``table:`` line."""
+    path = descriptor.table_path
     try:
-        text = path.read_bytes().decode("utf-8")
-    except OSError as exc:
-        return [], [Problem(str(path), None, None, f"cannot read the table ({exc.strerror or exc})")]
-    except UnicodeDecodeError as exc:
-        return [], [Problem(str(path), None, None, f"not UTF-8 text ({exc.reason} at byte {exc.start})")]
+        text = read_text(path, MAX_TABLE_BYTES)
+    except TextProblem as problem:
+        if problem.line is not None:
+            return [], [Problem(str(path), problem.line, None, problem.reason)]
+        line = descriptor.line_of(("table",))
+        return [], [Problem(str(descriptor.path), line, "table", f"{path}: {problem.reason}")]
     return parse_table(text, str(path))
 
 
@@ -123,14 +131,14 @@ def _cells(line: str) -> list[str]:
 def _parse_row(cells: dict[str, str], where: str, line: int, problems: list[Problem]) -> Row | None:
     n_before = len(problems)
     values: dict[str, object] = {"line": line, "pe": cells["pe"]}
-    for column, low, strict in _NUMBER_COLUMNS:
+    for column, low, strict, high in _NUMBER_COLUMNS:
         try:
             value = float(cells[column])
         except ValueError:
             value = float("nan")
-        if not math.isfinite(value) or not (value > low if strict else value >= low):
+        if not ((value > low if strict else value >= low) and value <= high):  # NaN fails both
             relation = ">" if strict else ">="
-            expected = f"expected a finite number {relation} {low:g}"
+            expected = f"expected a number {relation} {low:g} and <= {high:g}"
             problems.append(Problem(where, line, column, f"{expected}, got {short(cells[column])}"))
         values[column] = value
     for column, low in _INT_COLUMNS:

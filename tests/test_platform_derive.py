@@ -6,9 +6,9 @@ import pytest
 
 import dnn
 from platform_models import load_platform
-from platform_models.derive import derive_table_text, pe_model
+from platform_models.derive import pe_model
 from platform_models.descriptor import read_descriptor
-from platform_models.store import DATA_DIR
+from platform_models.store import DATA_DIR, derive_table_text
 
 DERIVED = ("odroid-xu3", "jetson-nano")
 

@@ -70,7 +70,8 @@ def test_save_refuses_bad_rows_and_writes_nothing(tmp_path):
     rows = _rows_of(load_platform(TINY))
     rows[3]["latency_ms_mean"] = -1.0
     with pytest.raises(
-        PlatformError, match=r"bench\.csv:6: field 'latency_ms_mean': expected a finite number > 0, got '-1'"
+        PlatformError,
+        match=r"bench\.csv:6: field 'latency_ms_mean': expected a number >= 1e-06 and <= 6\.048e\+08",
     ):
         save_platform(_measured_descriptor(), rows, tmp_path / "bench.yaml")
     rows[3]["latency_ms_mean"] = 1.0
@@ -114,9 +115,10 @@ def test_validate_lists_every_problem_with_file_and_line(tiny_copy):
     table.write_text("\n".join(lines) + "\n")
     problems = validate_platform(tiny_copy)
     t = str(table)
-    assert f"{t}:3: field 'latency_ms_mean': expected a finite number > 0, got 'nan'" in problems
-    assert f"{t}:4: field 'latency_ms_std': expected a finite number >= 0, got '-0.5'" in problems
-    assert f"{t}:7: field 'power_w_mean': expected a finite number > 0, got 'inf'" in problems
+    expected = "expected a number >= {} and <= {}, got '{}'"
+    assert f"{t}:3: field 'latency_ms_mean': " + expected.format("1e-06", "6.048e+08", "nan") in problems
+    assert f"{t}:4: field 'latency_ms_std': " + expected.format(0, "6.048e+08", "-0.5") in problems
+    assert f"{t}:7: field 'power_w_mean': " + expected.format("1e-06", "1e+06", "inf") in problems
     assert f"{t}:5: field 'freq_mhz': 700 MHz is not in PE 'little' freqs_mhz of the descriptor" in problems
     assert f"{t}:6: field 'pe': unknown PE 'npu' (descriptor lists little, big, gpu)" in problems
     assert any(p.startswith(f"{t}:{len(lines)}: duplicate of line 9 ") for p in problems)
@@ -143,16 +145,18 @@ def test_validate_reports_a_missing_column_and_descriptor_fields_with_their_line
     migration_line = next(i for i, t in enumerate(lines, 1) if "migration_ms: -2" in t)
     assert validate_platform(tiny_copy) == [
         f"{tiny_copy}:{kind_line}: field 'pes.2.kind': expected one of cpu, gpu, got 'npu'",
-        f"{tiny_copy}:{migration_line}: field 'pes.2.migration_ms': expected a number >= 0, got -2",
+        f"{tiny_copy}:{migration_line}: field 'pes.2.migration_ms': "
+        "expected a number >= 0 and <= 1e+06, got -2",
         f"{tiny_copy}:{migration_line + 1}: field 'pes.2.agent_overhead_ms': "
-        "expected a number >= 0, got 'soon'",
+        "expected a number >= 0 and <= 1e+06, got 'soon'",
     ]
 
 
 def test_load_raises_the_first_problem_and_names_shipped_platforms_for_an_unknown_name(tiny_copy):
     _edit_table(tiny_copy.with_name("tiny.csv"), 3, "power_w_mean", "x")
     with pytest.raises(
-        PlatformError, match=r"tiny\.csv:3: field 'power_w_mean': expected a finite number > 0, got 'x'$"
+        PlatformError,
+        match=r"tiny\.csv:3: field 'power_w_mean': expected a number >= 1e-06 and <= 1e\+06, got 'x'$",
     ):
         load_platform(tiny_copy)
     with pytest.raises(
