@@ -16,7 +16,7 @@ import numpy as np
 from controllers._base import Controller
 from controllers._normalise import ObservationNormaliser
 from controllers._policy import check_compatible
-from controllers._runs import model_path, read_run_config
+from controllers._runs import check_model_file, model_path, read_run_config
 from controllers.errors import ControllerError
 
 
@@ -35,12 +35,13 @@ def load_model(run_dir: str | Path, best: bool = True) -> tuple[Any, dict[str, A
     """(SB3 model, run config) of a run folder; ControllerError for a corrupt model file."""
     config = read_run_config(run_dir)
     path = model_path(run_dir, best)
+    check_model_file(path, config)
     try:
         model = algo_class(config["algo"]).load(path, device="cpu")
-    except (zipfile.BadZipFile, ValueError, KeyError, RuntimeError, EOFError, OSError) as err:
-        raise ControllerError(
-            f"{path}: cannot load the {config['algo']} model ({type(err).__name__})"
-        ) from None
+    except (zipfile.BadZipFile, ValueError, KeyError, TypeError, RuntimeError, EOFError, OSError) as err:
+        # The exception's own text may advise loading unsafely (torch's weights_only): not relayed.
+        what = f"corrupt: cannot load the {config['algo']} model ({type(err).__name__})"
+        raise ControllerError(what, path=path) from None
     return model, config
 
 
@@ -50,7 +51,8 @@ class LearnedController(Controller):
     def __init__(self, platform: Any, run_dir: str | Path) -> None:
         super().__init__(platform)
         config = read_run_config(run_dir)
-        check_compatible(str(Path(run_dir) / "config.yml"), config, platform, len(self.configs))
+        where = str(Path(run_dir) / "config.yml")
+        check_compatible(where, config, platform, len(self.configs), "observation_size")
         self.model, self.config = load_model(run_dir)
         self.name = config.get("name") or Path(run_dir).name
         self._maskable = config["algo"] == "maskable-ppo"

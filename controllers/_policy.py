@@ -23,59 +23,121 @@ given): for PPO the most likely action, for DQN the greedy one, as ``predict(det
 from __future__ import annotations
 
 import json
+import stat
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from controllers._base import Controller
+from controllers._runs import MAX_ACTIONS, MAX_OBSERVATION_SIZE, normalisation_problem
 from controllers.errors import ControllerError
-from platform_models.observation import OBSERVATION_VERSION
+from platform_models.observation import OBSERVATION_VERSION, ObservationSpec
 
 POLICY_FORMAT = "dynscale-policy-1"
 POLICIES_DIR = Path(__file__).resolve().parent / "policies"
 """Where the shipped policies live: ``<platform>.npz``, the default controller trained for each
 shipped platform (``benchmarks/controller_quality.py --ship``), with its provenance in ``meta``."""
 _ACTIVATIONS = {"tanh": np.tanh, "relu": lambda x: np.maximum(x, 0.0)}
+MAX_LAYERS = 64
+_CORRUPT = "corrupt or not a dynscale policy file"
+MAX_POLICY_BYTES = 256 << 20
 
 
 def read_policy(path: str | Path) -> tuple[dict[str, Any], list[tuple[np.ndarray, np.ndarray]], dict]:
-    """(header, [(W, b), ...], normalisation arrays) of an exported policy file."""
+    """(header, [(W, b), ...], normalisation arrays) of an exported policy file, checked as a whole:
+    the layers chain from ``obs_size`` inputs to ``n_actions`` outputs, every number is finite and the
+    normalisation divides by no zero (ControllerError naming the file and field)."""
     path = Path(path)
+    arrays = _read_arrays(path)
     try:
-        with np.load(path, allow_pickle=False) as data:
-            meta = json.loads(str(data["meta"]))
-            layers = [
-                (data[f"w{i}"].astype(np.float64), data[f"b{i}"].astype(np.float64))
-                for i in range(int(meta["n_layers"]))
-            ]
-            norm = {k: data[k].astype(np.float64) for k in ("obs_mean", "obs_var", "obs_clip", "obs_eps")}
-    except FileNotFoundError:
-        raise ControllerError(f"{path}: no such policy file") from None
-    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile, json.JSONDecodeError) as err:
-        raise ControllerError(f"{path}: not a dynscale policy file ({type(err).__name__}: {err})") from None
-    if meta.get("format") != POLICY_FORMAT:
-        raise ControllerError(f"{path}: field 'format': expected {POLICY_FORMAT}, got {meta.get('format')!r}")
+        meta = json.loads(str(arrays["meta"]))
+    except (KeyError, ValueError):
+        raise ControllerError(_CORRUPT + " (no readable header)", path=path) from None
+    if not isinstance(meta, dict) or meta.get("format") != POLICY_FORMAT:
+        got = meta.get("format") if isinstance(meta, dict) else meta
+        raise ControllerError(f"expected {POLICY_FORMAT}, got {got!r:.60}", path=path, field="format")
     if meta.get("activation") not in _ACTIVATIONS:
-        raise ControllerError(
-            f"{path}: field 'activation': expected tanh or relu, got {meta.get('activation')!r}"
-        )
-    return meta, layers, norm
+        what = f"expected tanh or relu, got {meta.get('activation')!r:.60}"
+        raise ControllerError(what, path=path, field="activation")
+    limits = (("n_layers", MAX_LAYERS), ("obs_size", MAX_OBSERVATION_SIZE), ("n_actions", MAX_ACTIONS))
+    for field, high in limits:
+        value = meta.get(field)
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= high:
+            what = f"expected an integer in 1..{high}, got {value!r:.60}"
+            raise ControllerError(what, path=path, field=field)
+    layers = []
+    inputs = meta["obs_size"]
+    for i in range(meta["n_layers"]):
+        outputs = meta["n_actions"] if i == meta["n_layers"] - 1 else None
+        weight = _array(path, arrays, f"w{i}", (outputs, inputs))
+        layers.append((weight, _array(path, arrays, f"b{i}", (weight.shape[0],))))
+        inputs = weight.shape[0]
+    size = (meta["obs_size"],)
+    shapes = {"mean": size, "var": size, "clip": (), "eps": ()}
+    norm = {key: _array(path, arrays, f"obs_{key}", shape) for key, shape in shapes.items()}
+    problem = normalisation_problem({k: v.tolist() for k, v in norm.items()}, meta["obs_size"])
+    if problem is not None:
+        raise ControllerError(problem[1], path=path, field="obs_" + ".".join(problem[0]))
+    return meta, layers, {f"obs_{k}": v for k, v in norm.items()}
 
 
-def check_compatible(where: str, meta: dict[str, Any], platform: Any, n_actions: int) -> None:
-    """ControllerError unless a policy was trained for this platform, observation layout and actions."""
+def _read_arrays(path: Path) -> dict[str, np.ndarray]:
+    """Every array of the ``.npz`` at ``path``, after checking it is a regular file whose arrays
+    unpack to a bounded size (a zip can inflate a few kilobytes to gigabytes)."""
+    try:
+        info = path.stat()
+    except OSError as err:
+        raise ControllerError(f"cannot read it ({err.strerror or err})", path=path) from None
+    if not stat.S_ISREG(info.st_mode):
+        raise ControllerError("not a regular file; expected an exported policy .npz", path=path)
+    try:
+        with zipfile.ZipFile(path) as archive:
+            unpacked = sum(entry.file_size for entry in archive.infolist())
+        if unpacked > MAX_POLICY_BYTES:
+            what = f"{unpacked} bytes unpacked; a policy holds at most {MAX_POLICY_BYTES}"
+            raise ControllerError(what, path=path)
+        with np.load(path, allow_pickle=False) as data:
+            return {name: data[name] for name in data.files}
+    except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile, zlib.error):
+        # numpy's own text would advise allow_pickle=True: never relayed.
+        raise ControllerError(_CORRUPT + " (not a NumPy .npz archive)", path=path) from None
+
+
+def _array(path: Path, arrays: dict[str, np.ndarray], name: str, shape: tuple) -> np.ndarray:
+    """``arrays[name]`` as float64 of ``shape`` (None: any size there), every number finite."""
+    value = arrays.get(name)
+    if value is None:
+        raise ControllerError("missing", path=path, field=name)
+    if value.dtype.kind not in "fiu" or value.ndim != len(shape) or any(
+        want is not None and want != got for want, got in zip(shape, value.shape, strict=True)
+    ):
+        expected = "x".join("N" if n is None else str(n) for n in shape) or "a scalar"
+        what = f"expected numbers of shape {expected}, got {value.dtype} {value.shape}"
+        raise ControllerError(what, path=path, field=name)
+    value = value.astype(np.float64)
+    if name != "obs_clip" and not np.isfinite(value).all():  # clip is inf when training did not normalise
+        raise ControllerError("expected finite numbers", path=path, field=name)
+    return value
+
+
+def check_compatible(
+    where: str, meta: dict[str, Any], platform: Any, n_actions: int, size_field: str
+) -> None:
+    """ControllerError unless a policy was trained for this platform, observation layout and actions
+    (``size_field`` names the observation size in ``meta``: ``obs_size`` or ``observation_size``)."""
     expected = (
         ("platform", platform.name),
         ("observation_version", OBSERVATION_VERSION),
+        (size_field, ObservationSpec(platform).size),
         ("n_actions", n_actions),
     )
     for field, value in expected:
         if meta.get(field) != value:
-            raise ControllerError(
-                f"{where}: field '{field}': trained for {meta.get(field)!r}, this run needs {value!r}"
-            )
+            what = f"trained for {meta.get(field)!r}, this run needs {value!r}"
+            raise ControllerError(what, path=where, field=field)
 
 
 def shipped_policy(platform_name: str) -> Path:
@@ -96,7 +158,7 @@ class PolicyController(Controller):
     def __init__(self, platform: Any, path: str | Path) -> None:
         super().__init__(platform)
         meta, self._layers, norm = read_policy(path)
-        check_compatible(str(path), meta, platform, len(self.configs))
+        check_compatible(str(path), meta, platform, len(self.configs), "obs_size")
         self.name = meta.get("name") or Path(path).stem
         self._activation = _ACTIVATIONS[meta["activation"]]
         self._mean, self._var = norm["obs_mean"], norm["obs_var"]

@@ -26,6 +26,7 @@ from controllers._normalise import ObservationNormaliser
 from controllers._runs import ALGOS, CONFIG_NAME, FINAL_MODEL, read_run_config
 from controllers.errors import ControllerError
 from platform_models.atomic import atomic_path, write_text_atomic
+from platform_models.user_text import TextProblem, parse_yaml
 
 ENV_ID = "dynscale/DynamicDNN-v0"
 NORMALISER_STEPS = 2000  # oracle-labelled steps that fit the normalisation when nothing is cloned
@@ -82,9 +83,9 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
         if not sep or not key:
             raise ControllerError(f"--hyperparams: expected KEY=VALUE, got '{item}'")
         try:
-            overrides[key] = yaml.safe_load(value)
-        except yaml.YAMLError:
-            raise ControllerError(f"--hyperparams: {key}: not a YAML value: '{value}'") from None
+            overrides[key] = parse_yaml(value)[0]  # refuses aliases, as every YAML a user hands in
+        except TextProblem as problem:
+            raise ControllerError(f"--hyperparams: {key}: not a YAML value: '{value}' ({problem})") from None
     return overrides
 
 

@@ -17,6 +17,7 @@ import math
 import os
 import shutil
 import uuid
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -221,10 +222,13 @@ def _load_weights(model: DynamicNet, weights_path: Path) -> None:
     if not weights_path.is_file():
         raise DNNError(f"{weights_path}: missing")
     try:
-        state = torch.load(weights_path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about the pickle protocol of a foreign file
+            warnings.simplefilter("ignore")
+            state = torch.load(weights_path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises many types (pickle, zip, runtime) for a damaged file
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise DNNError(f"{weights_path}: unreadable torch weights ({reason})") from None
+        # torch's text advises weights_only=False, i.e. running the file's code: never relayed.
+        what = f"corrupt or not torch weights saved by dynscale ({type(err).__name__})"
+        raise DNNError(what, path=weights_path) from None
     if not isinstance(state, dict):
         raise DNNError(f"{weights_path}: expected a state dict, got {type(state).__name__}")
     expected = model.state_dict()

@@ -14,10 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from platform_models._problems import Problem, as_int, as_number, short
-from platform_models.user_text import TextProblem, load_yaml_file
+from platform_models.user_text import TextProblem, index_lines, line_of, load_yaml_file
 
 PE_KINDS = ("cpu", "gpu")
 PROVENANCE_KINDS = ("derived", "measured")
@@ -103,10 +101,7 @@ def read_descriptor(path: Path) -> tuple[Descriptor | None, list[Problem]]:
         data, root = load_yaml_file(path, MAX_DESCRIPTOR_BYTES)
     except TextProblem as problem:
         return None, [Problem(where, problem.line, None, problem.reason)]
-    lines: dict[tuple, int] = {}
-    if root is not None:
-        _index_lines(root, (), lines)
-    return check_descriptor(data, path, lines)
+    return check_descriptor(data, path, index_lines(root))
 
 
 def check_descriptor(
@@ -314,25 +309,3 @@ def _check_pe(checker: _Checker, entry: Any, i: int) -> PE | None:
         migration_ms=migration,  # type: ignore[arg-type]
         agent_overhead_ms=agent,  # type: ignore[arg-type]
     )
-
-
-def line_of(lines: dict[tuple, int], keys: tuple) -> int | None:
-    """The line of the deepest key of ``keys`` found in ``lines`` (None when none is)."""
-    for n in range(len(keys), -1, -1):
-        if keys[:n] in lines:
-            return lines[keys[:n]]
-    return None
-
-
-def _index_lines(node: yaml.Node, prefix: tuple, out: dict[tuple, int]) -> None:
-    """Record the 1-based line of every key path under ``node`` (mappings by key, lists by index)."""
-    out.setdefault(prefix, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            if isinstance(key_node, yaml.ScalarNode):
-                key = (*prefix, key_node.value)
-                out[key] = key_node.start_mark.line + 1
-                _index_lines(value_node, key, out)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            _index_lines(item, (*prefix, i), out)

@@ -96,3 +96,29 @@ def parse_yaml(text: str) -> tuple[Any, yaml.Node | None]:
 def load_yaml_file(path: Path, max_bytes: int) -> tuple[Any, yaml.Node | None]:
     """``parse_yaml`` of the file at ``path`` (TextProblem as ``read_text`` and ``parse_yaml``)."""
     return parse_yaml(read_text(path, max_bytes))
+
+
+def index_lines(root: yaml.Node | None) -> dict[tuple, int]:
+    """The 1-based line of every key path under ``root``: ``("pes", 0, "name")`` (lists by index)."""
+    lines: dict[tuple, int] = {}
+    stack = [] if root is None else [((), root)]
+    while stack:
+        prefix, node = stack.pop()
+        lines.setdefault(prefix, node.start_mark.line + 1)
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                if isinstance(key_node, yaml.ScalarNode):
+                    key = (*prefix, key_node.value)
+                    lines[key] = key_node.start_mark.line + 1
+                    stack.append((key, value_node))
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(((*prefix, i), item) for i, item in enumerate(node.value))
+    return lines
+
+
+def line_of(lines: dict[tuple, int], keys: tuple) -> int | None:
+    """The line of the deepest key of ``keys`` found in ``lines`` (None when none is)."""
+    for n in range(len(keys), -1, -1):
+        if keys[:n] in lines:
+            return lines[keys[:n]]
+    return None

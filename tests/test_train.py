@@ -165,13 +165,14 @@ def test_a_corrupt_model_or_policy_file_is_refused(trained, tmp_path, capsys):
     err = bad_input(
         ["evaluate", "--platform", str(TINY), "--traces", traces[0], "--controllers", str(copy)], capsys
     )
-    assert "corrupt/best_model.zip: cannot load the maskable-ppo model (" in err
+    assert err.endswith("corrupt/best_model.zip: corrupt or not a stable-baselines3 model file")
     (tmp_path / "bad.npz").write_bytes(b"garbage")
     err = bad_input(
         ["replay", "--platform", str(TINY), "--trace", traces[0], "--controller", str(tmp_path / "bad.npz")],
         capsys,
     )
-    assert "bad.npz: not a dynscale policy file" in err
+    assert err.endswith("bad.npz: corrupt or not a dynscale policy file (not a NumPy .npz archive)")
+    assert "allow_pickle" not in err
 
 
 def test_dagger_rounds_add_the_states_the_cloned_policy_visits(tiny, tmp_path):
