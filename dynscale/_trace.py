@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from dynscale._options import NONNEGATIVE, POSITIVE, check_out_file
 from dynscale._output import add_json_flag, format_table, print_json
@@ -147,7 +150,8 @@ def _show(args: argparse.Namespace) -> int:
 
     if args.png is not None:
         check_out_file(args.png, "--png")
-    trace = load_trace(args.file)
+    with _progress(args, "reading") as progress:
+        trace = load_trace(args.file, progress=progress)
     summary = summarize(trace)
     if args.png is not None:
         summary["png"] = str(plot_trace(trace, args.png))
@@ -179,17 +183,17 @@ def _show(args: argparse.Namespace) -> int:
 
 def _validate(args: argparse.Namespace) -> int:
     from platform_models import load_platform, shipped_platforms
-    from traces import load_trace, validate_trace
+    from traces import validate_trace
 
-    chosen = None if args.platform is None else load_platform(args.platform)
+    def platform_of(own: str) -> Any:  # the one asked for, else the trace's own if shipped
+        if args.platform is not None:
+            return load_platform(args.platform)
+        return load_platform(own) if own in shipped_platforms() else None
+
     results: dict[str, list[str]] = {}
     for path in args.files:
-        problems = validate_trace(path)
-        if not problems:  # the file reads: check its loads against the platform's cores too
-            own = load_trace(path).platform
-            platform = chosen or (load_platform(own) if own in shipped_platforms() else None)
-            problems = validate_trace(path, platform=platform)
-        results[str(path)] = problems
+        with _progress(args, f"validating {path}") as progress:
+            results[str(path)] = validate_trace(path, platform=platform_of, progress=progress)
     n_bad = sum(bool(problems) for problems in results.values())
     if args.json:
         print_json({"files": results, "n_invalid": n_bad})
@@ -200,3 +204,19 @@ def _validate(args: argparse.Namespace) -> int:
         print(f"dynscale: {n_bad} of {len(results)} trace file(s) invalid", file=sys.stderr)
         return 2
     return 0
+
+
+@contextlib.contextmanager
+def _progress(args: argparse.Namespace, what: str) -> Iterator[Callable[[int, int], None]]:
+    """A ``progress(lines_done, lines_total)`` for reading a trace: a bar on a terminal once the
+    reading has taken 2 s (a 100k-row trace takes seconds), nothing under --json or off a terminal."""
+    from tqdm import tqdm
+
+    enabled = not args.json and sys.stderr.isatty()
+    with tqdm(desc=what, unit=" lines", delay=2.0, disable=not enabled, leave=False) as bar:
+
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        yield progress

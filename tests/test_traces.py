@@ -155,7 +155,7 @@ def test_trace_built_in_memory_is_checked() -> None:
         (
             "# frame_period_ms: 100",
             "# frame_period_ms: -1",
-            r":6: field 'frame_period_ms': expected a number > 0",
+            r":6: field 'frame_period_ms': expected a number in 1..60000, got -1.0$",
         ),
         ("# duration_s: 60\n", "", r": field 'duration_s': missing from the header"),
         (
@@ -215,7 +215,7 @@ def test_missing_and_binary_files_are_trace_errors(tmp_path: Path) -> None:
         load_trace(tmp_path / "nope.csv")
     path = tmp_path / "bin.csv"
     path.write_bytes(GOOD.encode()[:40] + b"\xff\xfe\n")
-    with pytest.raises(TraceError, match=r"bin\.csv:2: expected UTF-8 text, got byte 0xff$"):
+    with pytest.raises(TraceError, match=r"bin\.csv:2: not UTF-8 text \(byte 0xff: invalid start byte\)$"):
         load_trace(path)
 
 
@@ -280,7 +280,7 @@ def test_round_trip_of_any_valid_trace(tmp_path: Path, data: st.DataObject) -> N
         kind="ramp",
         split="eval",
         seed=data.draw(st.integers(0, 2**32)),
-        frame_period_ms=data.draw(st.floats(1e-3, 1e4)),
+        frame_period_ms=data.draw(st.floats(1.0, 1e4)),
         duration_s=float(time_s[-1]) + 1.0,
         time_s=time_s,
         load={

@@ -49,7 +49,7 @@ from typing import Any
 import numpy as np
 
 from traces.errors import TraceError
-from traces.trace import KINDS, SPLITS, Trace
+from traces.trace import KINDS, SPLITS, Trace, check_metadata
 
 NOVEL_KINDS = ("heavy-tailed", "budget-drop", "gpu-dnn", "oscillating", "overload")
 """Kinds of the held-out ``novel`` split: never generated for training."""
@@ -175,10 +175,8 @@ def _check_arguments(
         raise TraceError(f"expected one of {'|'.join(_SEED_ORDER)}, got {kind!r}", field="kind")
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
         raise TraceError(f"expected an integer >= 0, got {seed!r}", field="seed")
-    if not (math.isfinite(duration_s) and duration_s > 0):
-        raise TraceError(f"expected a number > 0, got {duration_s!r}", field="duration_s")
-    if frame_period_ms is not None and not (math.isfinite(frame_period_ms) and frame_period_ms > 0):
-        raise TraceError(f"expected a number > 0, got {frame_period_ms!r}", field="frame_period_ms")
+    for field, what in check_metadata(None, None, None, frame_period_ms, float(duration_s)):
+        raise TraceError(what, field=field)  # before generating: a year of frames would take long
     if split not in SPLITS:
         raise TraceError(f"expected one of {'|'.join(SPLITS)}, got {split!r}", field="split")
 

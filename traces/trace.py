@@ -43,6 +43,12 @@ KINDS = (
 SPLITS = ("train", "eval", "novel")
 BUDGET_FIELDS = ("latency_budget_ms", "power_budget_w", "energy_budget_mj")
 PE_NAME = re.compile(r"[a-z0-9_]+")
+# The frame periods the simulator and the live agent can honour: the agent's own work per frame and
+# a timer's resolution are a fraction of a millisecond; beyond a minute a "frame" is no longer one.
+FRAME_PERIOD_MS_RANGE = (1.0, 60_000.0)
+MAX_DURATION_S = 86_400.0
+# Frames in one trace (duration / period): what an evaluation allocates and a replay iterates.
+MAX_FRAMES = 10_000_000
 
 
 class Budgets(NamedTuple):
@@ -267,9 +273,16 @@ def check_metadata(
         yield "kind", f"expected one of {'|'.join(KINDS)}, got {kind!r}"
     if split is not None and split not in SPLITS:
         yield "split", f"expected one of {'|'.join(SPLITS)}, got {split!r}"
-    for field, value in (("frame_period_ms", frame_period_ms), ("duration_s", duration_s)):
-        if value is not None and not (math.isfinite(value) and value > 0):
-            yield field, f"expected a number > 0, got {value!r}"
+    low_ms, high_ms = FRAME_PERIOD_MS_RANGE
+    if frame_period_ms is not None and not low_ms <= frame_period_ms <= high_ms:  # NaN fails too
+        yield "frame_period_ms", f"expected a number in {low_ms:g}..{high_ms:g}, got {frame_period_ms!r}"
+    if duration_s is not None and not 0 < duration_s <= MAX_DURATION_S:
+        yield "duration_s", f"expected a number > 0 and <= {MAX_DURATION_S:g}, got {duration_s!r}"
+    elif frame_period_ms is not None and duration_s is not None and low_ms <= frame_period_ms <= high_ms:
+        frames = duration_s * 1000.0 / frame_period_ms
+        if frames > MAX_FRAMES:
+            what = f"{frames:.3g} frames at {frame_period_ms:g} ms; a trace holds at most {MAX_FRAMES:g}"
+            yield "duration_s", what
 
 
 def check_pe_names(pe_names: tuple[str, ...]) -> Iterator[tuple[str, str]]:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from platform_models.atomic import atomic_path
+from platform_models.user_text import TextProblem, read_text
 from traces.errors import TraceError
 from traces.trace import (
     BUDGET_FIELDS,
@@ -52,22 +54,27 @@ HEADER_KEYS = (
     "description",
 )
 _OPTIONAL_KEYS = ("seed", "description")
+MAX_TRACE_BYTES = 256 << 20
+_PROGRESS_EVERY = 4096  # lines between two progress calls
+Progress = Callable[[int, int], None]
 # "# key: value"; a comment line that does not look like this is a free comment.
 _HEADER_LINE = re.compile(r"#\s*([A-Za-z_][A-Za-z0-9_-]*)\s*:(.*)")
 
 
-def load_trace(path: str | Path, platform: Any = None) -> Trace:
+def load_trace(path: str | Path, platform: Any = None, progress: Progress | None = None) -> Trace:
     """Read and validate a trace file.
 
     Args:
-        path: the CSV file.
+        path: the CSV file (a regular file; a FIFO or device is refused, not waited on).
         platform: if given (a ``PlatformModel`` or anything with ``pes`` of ``name``/``n_cores``),
             also check that the load columns are its PEs and fit their cores.
+        progress: called as ``progress(lines_done, lines_total)`` while the rows are read (a big
+            trace takes seconds: the command line shows it).
 
     Raises:
         TraceError: the first problem, as ``FILE:LINE: field 'NAME': what``.
     """
-    parsed = _parse(Path(path))
+    parsed = _parse(Path(path), progress)
     if parsed.errors:
         raise parsed.errors[0]
     trace = parsed.trace()
@@ -76,14 +83,20 @@ def load_trace(path: str | Path, platform: Any = None) -> Trace:
     return trace
 
 
-def validate_trace(path: str | Path, platform: Any = None) -> list[str]:
+def validate_trace(
+    path: str | Path, platform: Any = None, progress: Progress | None = None
+) -> list[str]:
     """Every problem of a trace file, one line each (``FILE:LINE: field 'NAME': what``); [] if valid.
 
     Args:
         path: the CSV file.
-        platform: as for :func:`load_trace`.
+        platform: as for :func:`load_trace`, or a function of the trace's own ``platform`` header
+            value giving the platform to check against (None: none).
+        progress: as for :func:`load_trace`.
     """
-    parsed = _parse(Path(path))
+    parsed = _parse(Path(path), progress)
+    if not parsed.errors and callable(platform):
+        platform = platform(parsed.meta["platform"])
     if not parsed.errors and platform is not None:
         trace = parsed.trace()
         parsed.errors += [
@@ -167,7 +180,7 @@ class _Parsed:
         )
 
 
-def _parse(path: Path) -> _Parsed:
+def _parse(path: Path, progress: Progress | None) -> _Parsed:
     parsed = _Parsed(path)
     lines = _read_lines(parsed)
     if lines is None:
@@ -182,7 +195,7 @@ def _parse(path: Path) -> _Parsed:
         )
     _convert_header(parsed)
     if (body_start is not None and _parse_columns(parsed, lines[body_start - 1], body_start)
-            and _parse_rows(parsed, lines, body_start)):
+            and _parse_rows(parsed, lines, body_start, progress)):
         _check_values(parsed, body_start)
     parsed.errors.sort(key=lambda e: e.line or 0)
     return parsed
@@ -190,15 +203,9 @@ def _parse(path: Path) -> _Parsed:
 
 def _read_lines(parsed: _Parsed) -> list[str] | None:
     try:
-        raw = parsed.path.read_bytes()
-    except OSError as exc:
-        parsed.error(f"cannot read the trace: {exc.strerror or exc}")
-        return None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        parsed.error(f"expected UTF-8 text, got byte 0x{raw[exc.start]:02x}", line)
+        text = read_text(parsed.path, MAX_TRACE_BYTES)
+    except TextProblem as problem:
+        parsed.error(problem.reason if problem.line else f"cannot read the trace: {problem}", problem.line)
         return None
     return [line.rstrip("\r") for line in text.split("\n")]
 
@@ -287,12 +294,14 @@ def _parse_columns(parsed: _Parsed, line: str, number: int) -> bool:
     return ok
 
 
-def _parse_rows(parsed: _Parsed, lines: list[str], body_start: int) -> bool:
+def _parse_rows(parsed: _Parsed, lines: list[str], body_start: int, progress: Progress | None) -> bool:
     """Read the rows against the column header; False when no row fits it (reported once)."""
     n_columns = len(parsed.columns)
     widths: dict[int, list[int]] = {}  # cells per row -> line numbers of the rows that do not fit
     n_rows = 0
     for number in range(body_start + 1, len(lines) + 1):
+        if progress is not None and number % _PROGRESS_EVERY == 0:
+            progress(number, len(lines))
         line = lines[number - 1]
         if not line.strip() or line.lstrip().startswith("#"):
             continue
