@@ -71,7 +71,7 @@ def write_report(evaluation: Evaluation, out: Path, header: str = "") -> list[Pa
     columns = ["controller", "trace", "episodes", "n_seeds"]
     columns += [c for f in TABLE_FIGURES for c in (f, f"{f}_std", f"{f}_seed_std")]
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
+    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
     write_text_atomic(out / "results.csv", buffer.getvalue())

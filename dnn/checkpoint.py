@@ -104,7 +104,7 @@ def save_checkpoint(
         torch.save(model.state_dict(), staging / WEIGHTS_FILE)
         (staging / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
         with (staging / ACCURACY_FILE).open("w", newline="") as stream:
-            writer = csv.writer(stream)
+            writer = csv.writer(stream, lineterminator="\n")
             writer.writerow(ACCURACY_COLUMNS)
             writer.writerows((k, f"{top1:.6f}", f"{confidence:.6f}") for k, top1, confidence in rows)
         _swap_into_place(staging, out_dir)

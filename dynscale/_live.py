@@ -161,19 +161,24 @@ def _calibrate(args: argparse.Namespace, board, base) -> int:
 def _deploy(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
-    _passive_omp_threads()
-    from controllers import make_controller
-    from hw_agents import open_board
-    from hw_agents.agent import deploy, masked_pes
-    from platform_models import load_platform
-    from platform_models.progress import show_progress
-    from traces import load_trace
+    from hw_agents._signals import stop_signals_held
 
-    check_out_dir(Path(args.out), overwrite=args.overwrite)
-    board = open_board(args.board, sysfs_root=args.sysfs_root, monitor_only=args.monitor_only)
-    platform = load_platform(args.platform or board.name)
-    trace = load_trace(args.trace, platform)
-    controller = make_controller(args.controller, platform)  # a bad controller fails before calibrating
+    # Importing torch and loading are start-up: SIGINT and SIGTERM wait (and every thread started
+    # meanwhile keeps them blocked), so that no signal lands inside torch's C++ code.
+    with stop_signals_held():
+        _passive_omp_threads()
+        from controllers import make_controller
+        from hw_agents import open_board
+        from hw_agents.agent import SUMMARY_NAME, DeployInterrupted, deploy, masked_pes
+        from platform_models import load_platform
+        from platform_models.progress import show_progress
+        from traces import load_trace
+
+        check_out_dir(Path(args.out), overwrite=args.overwrite)
+        board = open_board(args.board, sysfs_root=args.sysfs_root, monitor_only=args.monitor_only)
+        platform = load_platform(args.platform or board.name)
+        trace = load_trace(args.trace, platform)
+        controller = make_controller(args.controller, platform)  # a bad controller fails before calibrating
     # stderr under --json, so that stdout stays one JSON document
     notes = sys.stderr if args.json else sys.stdout
     platform, calibrated = _this_machines(board, platform, args, notes)
@@ -182,11 +187,19 @@ def _deploy(args: argparse.Namespace) -> int:
     masked = masked_pes(board, platform)
     if masked:
         print(masked_line(masked), file=notes)
-    summary = deploy(board, controller, trace, args.out, duration_s=args.duration or trace.duration_s,
-                     platform=platform, checkpoint=args.checkpoint, replay_load=not args.no_load,
-                     load_nice=args.load_nice, pes=args.pes, calibrated=calibrated,
-                     progress=show_progress(not args.json),
-                     proc_root=f"{args.sysfs_root.rstrip('/')}/proc")
+    try:
+        summary = deploy(board, controller, trace, args.out, duration_s=args.duration or trace.duration_s,
+                         platform=platform, checkpoint=args.checkpoint, replay_load=not args.no_load,
+                         load_nice=args.load_nice, pes=args.pes, calibrated=calibrated,
+                         progress=show_progress(not args.json),
+                         proc_root=f"{args.sysfs_root.rstrip('/')}/proc")
+    except DeployInterrupted as stop:
+        from dynscale.cli import EXIT_INTERRUPTED
+
+        written = Path(stop.summary.log).with_name(SUMMARY_NAME)
+        print(f"dynscale: interrupted after {stop.summary.n_inferences} inferences; summary: {written}",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
     if args.json:
         print_json(asdict(summary))
     else:

@@ -5,6 +5,12 @@ A ``Restorer`` saves a file's original bytes before its first write, journals th
 ``restore_journal``), and restores everything in reverse order on normal exit, on an exception, and
 on SIGINT and SIGTERM (its handlers restore, then chain to the handlers that were there before).
 
+One run at a time: a session holds ``flock`` on ``<journal>.lock`` from before its journal check to
+its end (the kernel drops it when the process dies, however), with the holder's pid and command in
+the file, so a second run is refused naming the first, and ``board restore`` touches a journal only
+when no live run holds it. The lock file stays (removing a file others may be locking would let
+two runs lock two different files).
+
 Journal format (JSON): ``{"version": 1, "pid": N, "board": NAME, "sysfs_root": DIR,
 "entries": [{"path": ABS_PATH, "original_hex": HEX, "computed": BOOL}, ...]}`` in write order.
 ``computed`` marks a file whose original text is computed by the kernel and refused on write
@@ -16,6 +22,8 @@ restores it.
 from __future__ import annotations
 
 import atexit
+import contextlib
+import fcntl
 import json
 import os
 import signal
@@ -72,10 +80,18 @@ class Restorer:
         self._saved: set[Path] = set()
         self._lock = threading.RLock()
         self._previous_handlers: dict[int, object] = {}
+        self._lock_fd: int | None = lock_board(journal_path)
         if journal_path.exists():
+            self.close()
             raise BoardError(
-                "journal of an unrestored run exists; undo it with "
+                "journal of an unrestored run exists (its process is gone); undo it with "
                 f"`dynscale board restore --journal {journal_path}`", path=journal_path)
+
+    def close(self) -> None:
+        """Let the next run have the board (once restored; the process's end does it too)."""
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # closing the last descriptor releases the flock
+            self._lock_fd = None
 
     def write(self, path: Path, value: str) -> None:
         """Save ``path``'s original bytes (once, journalled first), then write ``value`` verified."""
@@ -144,6 +160,35 @@ class Restorer:
         _write_atomic(self.journal_path, json.dumps(payload, indent=1))
 
 
+def lock_board(journal_path: Path) -> int:
+    """Take the board of ``journal_path`` for this process (a descriptor holding ``flock`` on
+    ``<journal>.lock``, with this process's pid and command written in); BoardError naming the run
+    that holds it."""
+    lock_path = journal_path.with_name(journal_path.name + ".lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(fd, 4096).decode("utf-8", "replace").strip() or "another process"
+        os.close(fd)
+        raise BoardError(f"the board is in use by a running dynscale ({holder}); wait for it to end",
+                         path=lock_path) from None
+    except BaseException:
+        os.close(fd)
+        raise
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"pid {os.getpid()}: {_command()}\n".encode(), 0)
+    return fd
+
+
+def _command() -> str:
+    """This process's command line, as ps shows it (one line)."""
+    with contextlib.suppress(OSError):
+        return Path("/proc/self/cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace").strip()
+    return " ".join(sys.argv)
+
+
 def restore_entries(entries: list[_Entry]) -> list[tuple[Path, str]]:
     """Write back original bytes in reverse order; retry refused files once (see the constants)."""
     pending = list(reversed(entries))
@@ -174,6 +219,14 @@ def restore_journal(journal_path: str | Path) -> tuple[int, list[tuple[Path, str
         BoardError: the journal is absent or malformed.
     """
     path = Path(journal_path)
+    lock_fd = lock_board(path)  # a live run's journal is its own to restore, never ours
+    try:
+        return _restore_journal(path)
+    finally:
+        os.close(lock_fd)
+
+
+def _restore_journal(path: Path) -> tuple[int, list[tuple[Path, str]]]:
     if not path.exists():
         raise BoardError("no journal here: nothing to restore", path=path)
     try:

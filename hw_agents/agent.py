@@ -53,6 +53,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from hw_agents._signals import stop_signals_delivered, stop_signals_held
 from hw_agents.affinity import inference_state_restored, pin_inference, set_all_threads_affinity
 from hw_agents.errors import BoardError
 from hw_agents.inference import platform_dnn
@@ -65,13 +66,17 @@ from platform_models.model import Config
 from platform_models.progress import progress_bar
 from traces import Budgets
 
-__all__ = ["LOG_NAME", "SUMMARY_NAME", "DeploySummary", "deploy", "masked_pes", "summarise_log"]
+__all__ = ["LOG_NAME", "SUMMARY_NAME", "DeployInterrupted", "DeploySummary", "deploy", "masked_pes",
+           "summarise_log"]
 
 LOG_NAME = "deploy-log.csv"
 SUMMARY_NAME = "summary.json"
 STAGE_COLUMNS = ("sense_ms", "decide_ms", "apply_ms", "record_ms")
 """The log's columns timing the agent's stages on each frame; ``agent_ms`` is their sum."""
 _NO_LAST = (math.nan, math.nan, math.nan)  # the observation's last-frame figures before the first frame
+# Frames queued when the run's duration ends get this long to be served; the rest are dropped, so
+# that ``duration_s`` bounds a run whose inferences are slower than the frame period.
+_QUEUE_GRACE_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -82,7 +87,8 @@ class DeploySummary:
     configuration the controller picked on a masked PE and the agent replaced; ``agent_ms``: the
     median of the agent's own time per frame; ``platform``: the platform file the run used;
     ``calibrated``: why and where its table was calibrated to this machine just before the run
-    (empty when it was not)."""
+    (empty when it was not); ``interrupted``: the run was stopped by SIGINT (the figures are of the
+    frames that ran)."""
 
     controller: str
     trace: str
@@ -99,6 +105,16 @@ class DeploySummary:
     agent_ms: float = math.nan
     platform: str = ""
     calibrated: str = ""
+    interrupted: bool = False
+
+
+class DeployInterrupted(KeyboardInterrupt):
+    """A run stopped by SIGINT once its frames had started; ``summary`` is of the frames that ran
+    (written to ``summary.json`` beside the log, with ``interrupted`` true)."""
+
+    def __init__(self, summary: DeploySummary) -> None:
+        super().__init__(f"interrupted after {summary.n_inferences} inferences")
+        self.summary = summary
 
 
 def deploy(
@@ -140,41 +156,61 @@ def deploy(
             raise BoardError(f"platform {platform.name}: none of the PEs asked for ({', '.join(pes)}) is "
                              "runnable", path=platform.path, field="pes")
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    model, dnn_section, x = platform_dnn(platform, checkpoint)
     log_path = out / LOG_NAME
     period_s = trace.frame_period_ms / 1000.0
     n_frames = max(math.ceil(duration_s / period_s - 1e-9), 1)
-    run = _LiveRun(board, controller, trace, platform, _Runner(model, x, platform, masked), proc_root,
-                   dnn_section["accuracy_top1"], masked, n_frames)
     # The first frame arrives one frame period after the load starts, so that its load reading has a
     # window as long as every later one.
     replayer = (LoadReplayer(trace, board.pes, lead_in_s=period_s, nice=load_nice) if replay_load
                 else contextlib.nullcontext())
-    with contextlib.closing(run), inference_state_restored(), board.session(), torch.inference_mode():
-        run.warm_up()
-        with replayer, log_path.open("w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=run.columns, restval="")
-            writer.writeheader()
-            run.start_load_window()
-            start = getattr(replayer, "start_monotonic", time.monotonic()) + period_s
-            controller.reset()
-            with progress_bar("deploy", n_frames, "frame", enabled=progress) as bar:
+    started = interrupted = False
+    try:
+        with contextlib.ExitStack() as stack:
+            with stop_signals_held():  # start-up: a signal now could abort inside torch (see _signals)
+                model, dnn_section, x = platform_dnn(platform, checkpoint)
+                run = _LiveRun(board, controller, trace, platform, _Runner(model, x, platform, masked),
+                               proc_root, dnn_section["accuracy_top1"], masked, n_frames)
+                for context in (contextlib.closing(run), inference_state_restored(), board.session(),
+                                torch.inference_mode()):
+                    stack.enter_context(context)
+                out.mkdir(parents=True, exist_ok=True)  # the board is ours: a refused run leaves nothing
+                run.warm_up()
+                stack.enter_context(replayer)
+                f = stack.enter_context(log_path.open("w", newline=""))
+                writer = csv.DictWriter(f, fieldnames=run.columns, restval="", lineterminator="\n")
+                writer.writeheader()
+                run.start_load_window()
+                start = getattr(replayer, "start_monotonic", time.monotonic()) + period_s
+                controller.reset()
+                started = True
+            with stop_signals_delivered(), progress_bar("deploy", n_frames, "frame", enabled=progress) as bar:
                 for frame in range(n_frames):
+                    if time.monotonic() >= start + duration_s + _QUEUE_GRACE_S:
+                        break  # a backlog never stretches the run past the grace
                     writer.writerow(_csv_cells(run.frame(frame, start + frame * period_s, start)))
                     f.flush()
                     bar.update()  # after the frame, in the time the agent would sleep anyway
-    summary = summarise_log(log_path, controller=getattr(controller, "name", str(controller)),
-                            trace=str(trace.path or trace.description), board=board.name)
-    summary = replace(summary, platform=str(platform.path), calibrated=calibrated)
-    tmp = out / (SUMMARY_NAME + ".tmp")
-    figures = {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in asdict(summary).items()}
-    tmp.write_text(json.dumps(figures, indent=2) + "\n")
-    os.replace(tmp, out / SUMMARY_NAME)
+    except KeyboardInterrupt:  # SIGINT: the board is restored by now; summarise the frames that ran
+        if not started:
+            raise
+        interrupted = True
+    with stop_signals_held():  # a second Ctrl-C does not cut the summary short
+        summary = summarise_log(log_path, controller=getattr(controller, "name", str(controller)),
+                                trace=str(trace.path or trace.description), board=board.name,
+                                interrupted=interrupted)
+        summary = replace(summary, platform=str(platform.path), calibrated=calibrated)
+        tmp = out / (SUMMARY_NAME + ".tmp")
+        figures = {k: None if isinstance(v, float) and math.isnan(v) else v
+                   for k, v in asdict(summary).items()}
+        tmp.write_text(json.dumps(figures, indent=2) + "\n")
+        os.replace(tmp, out / SUMMARY_NAME)
+    if interrupted:
+        raise DeployInterrupted(summary)  # the caller stops too (the command line exits 130)
     return summary
 
 
-def summarise_log(log_path: str | Path, *, controller: str, trace: str, board: str) -> DeploySummary:
+def summarise_log(log_path: str | Path, *, controller: str, trace: str, board: str,
+                  interrupted: bool = False) -> DeploySummary:
     """The run's metrics from its log (so a killed run can be summarised too)."""
     with Path(log_path).open(newline="") as f:
         rows = list(csv.DictReader(f))
@@ -195,6 +231,7 @@ def summarise_log(log_path: str | Path, *, controller: str, trace: str, board: s
         log=str(log_path),
         fallbacks=sum(bool(r.get("fallback")) for r in rows),
         agent_ms=float(np.median(column("agent_ms"))) if rows and "agent_ms" in rows[0] else math.nan,
+        interrupted=interrupted,
     )
 
 

@@ -191,6 +191,7 @@ class Board:
             if self._restorer is not None:
                 failures = self._restorer.restore()
                 self._restorer.uninstall_handlers()
+                self._restorer.close()
                 self._restorer = None
                 if failures:
                     warnings.warn(f"{failures[0][0]}: not restored ({failures[0][1]}); "

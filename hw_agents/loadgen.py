@@ -189,6 +189,9 @@ class LoadReplayer:
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             close_fds=True,
+            # Its own session: a Ctrl-C at the terminal reaches the parent only (no burner dies of
+            # it printing a KeyboardInterrupt); the parent stops every burner itself.
+            start_new_session=True,
         )
         self._burners[cpu] = proc  # registered first, so that close() reaps it if the next line fails
         if self.nice:

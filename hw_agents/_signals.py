@@ -1,0 +1,45 @@
+"""Start-up without a window for signals: SIGINT and SIGTERM held until a run can stop cleanly.
+
+A signal's Python handler runs between bytecodes of the main thread; raised while torch's C++ code
+is on the stack (importing torch, building or warming up the DNN), its exception can escape as a C++
+exception and abort the process (``terminate called after throwing ... error_already_set``, exit
+-6), with the board journalled but not restored. Inside :func:`stop_signals_held` the two signals
+stay pending; they are delivered when it ends, where the caller's ``except KeyboardInterrupt`` and
+the board session's handlers take them. Processes started meanwhile inherit the mask (burners are
+stopped by their parent, never by a signal of their own).
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
+
+
+@contextmanager
+def stop_signals_held() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM for the body (main thread; elsewhere a no-op), then deliver them."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+@contextmanager
+def stop_signals_delivered() -> Iterator[None]:
+    """Deliver SIGINT and SIGTERM during the body, even where a caller holds them; held again after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
