@@ -38,13 +38,16 @@ def read_text(path: str | os.PathLike, max_bytes: int) -> str:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError as exc:
         raise TextProblem(None, f"cannot read it ({exc.strerror or exc})") from None
-    with os.fdopen(fd, "rb") as f:
+    try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise TextProblem(None, "a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file")
         if info.st_size > max_bytes:
             raise TextProblem(None, f"{info.st_size} bytes; a file of this kind holds at most {max_bytes}")
-        data = f.read(max_bytes + 1)
+        with open(fd, "rb", closefd=False) as f:
+            data = f.read(max_bytes + 1)
+    finally:
+        os.close(fd)
     if len(data) > max_bytes:  # grew while we read it
         raise TextProblem(None, f"more than {max_bytes} bytes; a file of this kind holds at most {max_bytes}")
     try:
