@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 RUN_DIR ?= runs/quickstart
 
-.PHONY: install run test lint bench clean
+.PHONY: install run test lint bench fuzz clean
 
 install: $(STAMP)
 
@@ -31,6 +31,12 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+
+# The long fuzzing run (tests/test_fuzz_inputs.py: hundreds of broken files per kind) and the
+# concurrent-deploy race repeated 50 times; `make test` runs a short budget of both.
+fuzz: $(STAMP)
+	DYNSCALE_FUZZ=long DYNSCALE_RACES=50 $(BIN)/python -m pytest -q \
+		--hypothesis-show-statistics tests/test_fuzz_inputs.py tests/test_deploy_lock.py
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/dnn_bench.py

@@ -42,9 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
+    try:  # from the first line: a Ctrl-C while the parser is built is an interruption, not a traceback
+        args = build_parser().parse_args(argv)
         return int(args.handler(args) or 0)
     except KeyboardInterrupt:
         print("dynscale: interrupted", file=sys.stderr)

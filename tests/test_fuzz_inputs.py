@@ -16,11 +16,12 @@ import os
 import re
 import shutil
 import signal
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -30,7 +31,7 @@ from tests.test_controllers_support import TINY, write_tiny_traces
 
 LONG = os.environ.get("DYNSCALE_FUZZ") == "long"
 # Per test: examples in CI (the whole file adds well under a minute on 2 cores) and under `make fuzz`.
-EXAMPLES = 400 if LONG else 12
+EXAMPLES = int(os.environ.get("DYNSCALE_FUZZ_EXAMPLES", 400 if LONG else 12))
 # A verb that takes longer than this on one input counts as hung (generous in CI: a shared machine).
 SECONDS = 10 if LONG else 60
 FUZZ = settings(
@@ -99,10 +100,10 @@ def _files(folder: Path) -> dict[str, int]:
     return {str(p.relative_to(folder)): p.stat().st_size for p in folder.rglob("*") if p.is_file()}
 
 
-def run(argv: Sequence[str]) -> tuple[int, str, str]:
+def run(argv: Sequence[str], seconds: float = SECONDS) -> tuple[int, str, str]:
     """``dynscale ARGV`` in this process: (exit code, stdout, stderr)."""
     out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), _within(SECONDS):
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), _within(seconds):
         try:
             code = main(list(argv))
         except SystemExit as exc:  # argparse
@@ -123,8 +124,8 @@ def refused(argv: Sequence[str], folder: Path, named: Sequence[Path]) -> str:
     return message
 
 
-def accepted(argv: Sequence[str]) -> None:
-    code, _, err = run(argv)
+def accepted(argv: Sequence[str], seconds: float = SECONDS) -> None:
+    code, _, err = run(argv, seconds)
     assert code == 0, (argv, err)
 
 
@@ -187,8 +188,9 @@ def run_folder(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, li
     run_dir = folder / "run"
     accepted(["train", "--platform", str(TINY), "--traces", *traces, "--algo", "maskable-ppo",
               "--timesteps", "64", "--eval-freq", "64", "--save-freq", "64", "--out", str(run_dir), "--json",
-              "--hyperparams", "n_envs=1", "n_steps=64", "batch_size=64", "n_epochs=1", "pretrain_steps=0"])
-    accepted(["export", str(run_dir), "--out", str(folder / "policy.npz")])
+              "--hyperparams", "n_envs=1", "n_steps=64", "batch_size=64", "n_epochs=1", "pretrain_steps=0"],
+             seconds=600)  # building the inputs: no hang guard beyond a train's
+    accepted(["export", str(run_dir), "--out", str(folder / "policy.npz")], seconds=600)
     return run_dir, folder / "policy.npz", traces
 
 
@@ -286,3 +288,79 @@ def test_special_files_are_refused_without_waiting(tmp_path: Path, form: str) ->
     (tiny_trace, _) = write_tiny_traces(load_platform(TINY), tmp_path)
     refused(["replay", "--platform", str(TINY), "--trace", tiny_trace, "--controller", str(policy)],
             tmp_path, [policy])
+
+
+# --- the faults issue 14 names, as fixed examples ---------------------------------------------------
+
+
+
+def _normalisation(mean: object) -> Callable[[str], str]:
+    """An edit of config.yml's text that sets ``normalization.mean``."""
+
+    def edit(text: str) -> str:
+        config = yaml.safe_load(text)
+        config["normalization"] = {**(config["normalization"] or {"var": [1.0] * 20, "clip": 10, "eps": 0}),
+                                   "mean": mean}
+        return yaml.safe_dump(config, sort_keys=False)
+
+    return edit
+
+
+def _replace(old: str, new: str) -> Callable[[str], str]:
+    def edit(text: str) -> str:
+        assert old in text
+        return text.replace(old, new, 1)
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (_replace("algo: maskable-ppo", "algo: ppo"),
+         r"config\.yml: field 'algo': says algo 'ppo', but best_model\.zip holds a policy of sb3_contrib"),
+        (_replace("observation_size: 20", "observation_size: 13"),  # the normalisation has 20 entries
+         r"config\.yml:\d+: field 'normalization\.mean': expected a list of 13 numbers"),
+        (_replace("observation_size: 20", "observation_size: -1"),
+         r"config\.yml:\d+: field 'observation_size': expected an integer in 1\.\.4096, got -1"),
+        (_replace("observation_size: 20", "observation_size: x"),
+         r"config\.yml:\d+: field 'observation_size': expected an integer in 1\.\.4096, got 'x'"),
+        (_normalisation([1, 2]), r"config\.yml:\d+: field 'normalization\.mean': expected a list of 20 "),
+        (_normalisation("x"), r"config\.yml:\d+: field 'normalization\.mean': expected a list of 20 "),
+        (_replace("platform: tiny", "platform: tiny\udcff"), r"config\.yml:2: not UTF-8 text \(byte 0xff"),
+    ],
+)
+def test_a_run_folder_is_checked_as_a_whole(tmp_path: Path, run_folder, edit, message: str) -> None:
+    source, _, traces = run_folder
+    run_dir = tmp_path / "run"
+    shutil.copytree(source, run_dir, ignore=shutil.ignore_patterns("tb", "checkpoints"))
+    config = run_dir / "config.yml"
+    config.write_bytes(edit(config.read_text()).encode("utf-8", "surrogateescape"))
+    line = refused(["evaluate", "--platform", str(TINY), "--traces", traces[0], "--controllers", str(run_dir),
+                    "--out", str(tmp_path / "evaluation")], tmp_path, [config])
+    assert re.match(re.escape(f"{run_dir}/") + message, line), line
+
+
+@pytest.mark.parametrize(
+    ("arrays", "message"),
+    [
+        (None, "corrupt or not a dynscale policy file (not a NumPy .npz archive)"),
+        ({"w0": np.zeros((3, 7))}, "field 'w0': expected numbers of shape Nx20, got float64 (3, 7)"),
+        ({"w0": lambda w: np.full(w.shape, np.nan)}, "field 'w0': expected finite numbers"),
+        ({"obs_var": lambda v: -np.ones(v.shape)}, "field 'obs_var': expected finite numbers >= 0"),
+    ],
+)
+def test_a_policy_file_is_checked_as_a_whole(tmp_path: Path, run_folder, arrays, message: str) -> None:
+    _, policy, traces = run_folder
+    path = tmp_path / "policy.npz"
+    if arrays is None:
+        path.write_bytes(b"")  # numpy raised EOFError on it
+    else:
+        with np.load(policy) as loaded:
+            originals = {name: loaded[name] for name in loaded.files}
+        changed = {name: change(originals[name]) if callable(change) else change
+                   for name, change in arrays.items()}
+        np.savez(path, **{**originals, **changed})
+    line = refused(["replay", "--platform", str(TINY), "--trace", traces[0], "--controller", str(path)],
+                   tmp_path, [path])
+    assert line == f"{path}: {message}", line
