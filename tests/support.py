@@ -4,6 +4,8 @@ path, defined once, and hand-made platforms, traces and observations."""
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 from pathlib import Path
 
 DATA = Path(__file__).parent / "data"
@@ -77,3 +79,32 @@ def observation(
         pe=pe or pes[0].name,
         backlog=backlog,
     )
+
+
+REPO = Path(__file__).resolve().parents[1]
+# start_child's program: a session that changes the board, then waits to be signalled.
+CHILD = """
+import signal, sys, time
+from hw_agents import open_board
+if len(sys.argv) > 4:  # the program had its own SIGTERM handler before the session
+    def on_term(signum, frame):
+        print("own handler ran", flush=True)
+        sys.exit(3)
+    signal.signal(signal.SIGTERM, on_term)
+board = open_board(sys.argv[1], sysfs_root=sys.argv[2], journal_path=sys.argv[3])
+with board.session():
+    for pe in board.pes:
+        board.set_frequency(pe.name, pe.freqs_mhz[len(pe.freqs_mhz) // 2])
+    print("changed", flush=True)
+    time.sleep(60)
+"""
+
+
+def start_child(board: str, root: Path, journal: Path, *extra: str) -> subprocess.Popen:
+    """A process holding a board session with every PE's frequency changed (``extra``: it had its own
+    SIGTERM handler first); returns once the change is made."""
+    child = subprocess.Popen([sys.executable, "-c", CHILD, board, str(root), str(journal), *extra], cwd=REPO,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = child.stdout.readline()
+    assert line == "changed\n", line + child.stderr.read()
+    return child

@@ -7,9 +7,6 @@ waits; the parent signals it mid-run and compares a byte snapshot of every file 
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
@@ -17,31 +14,7 @@ from dynscale.cli import main
 from hw_agents import BoardError, open_board
 from hw_agents._restore import restore_journal
 from tests.fake_sysfs import make_nano_tree, make_xu3_tree, snapshot
-
-REPO = Path(__file__).resolve().parents[1]
-CHILD = """
-import signal, sys, time
-from hw_agents import open_board
-if len(sys.argv) > 4:  # the program had its own SIGTERM handler before the session
-    def on_term(signum, frame):
-        print("own handler ran", flush=True)
-        sys.exit(3)
-    signal.signal(signal.SIGTERM, on_term)
-board = open_board(sys.argv[1], sysfs_root=sys.argv[2], journal_path=sys.argv[3])
-with board.session():
-    for pe in board.pes:
-        board.set_frequency(pe.name, pe.freqs_mhz[len(pe.freqs_mhz) // 2])
-    print("changed", flush=True)
-    time.sleep(60)
-"""
-
-
-def start_child(board: str, root: Path, journal: Path, *extra: str) -> subprocess.Popen:
-    child = subprocess.Popen([sys.executable, "-c", CHILD, board, str(root), str(journal), *extra], cwd=REPO,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    line = child.stdout.readline()
-    assert line == "changed\n", line + child.stderr.read()
-    return child
+from tests.support import start_child
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])

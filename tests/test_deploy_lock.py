@@ -17,10 +17,9 @@ import pytest
 
 from dynscale.cli import main
 from tests.fake_sysfs import make_nano_tree, snapshot
-from tests.test_board_restore import start_child
+from tests.support import REPO, start_child
 from traces import Trace, save_trace
 
-REPO = Path(__file__).resolve().parents[1]
 # How many times the race is run: a few in CI, many under `make fuzz` (DYNSCALE_RACES=50).
 RACES = int(os.environ.get("DYNSCALE_RACES", "2"))
 

@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 
 from dynscale.cli import main
 from platform_models.store import DATA_DIR
-from tests.test_controllers_support import TINY, write_tiny_traces
+from tests.support import TINY, write_tiny_traces
 
 LONG = os.environ.get("DYNSCALE_FUZZ") == "long"
 # Per test: examples in CI (the whole file adds well under a minute on 2 cores) and under `make fuzz`.
