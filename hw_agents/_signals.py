@@ -11,34 +11,30 @@ stopped by their parent, never by a signal of their own).
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 
 STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
 
 
-@contextmanager
-def stop_signals_held() -> Iterator[None]:
+def stop_signals_held() -> contextlib.AbstractContextManager[None]:
     """Hold SIGINT and SIGTERM for the body (main thread; elsewhere a no-op), then deliver them."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+    return _mask(signal.SIG_BLOCK)
 
 
-@contextmanager
-def stop_signals_delivered() -> Iterator[None]:
+def stop_signals_delivered() -> contextlib.AbstractContextManager[None]:
     """Deliver SIGINT and SIGTERM during the body, even where a caller holds them; held again after."""
-    if threading.current_thread() is not threading.main_thread():
+    return _mask(signal.SIG_UNBLOCK)
+
+
+@contextlib.contextmanager
+def _mask(how: int) -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():  # signals are the main thread's
         yield
         return
-    previous = signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+    previous = signal.pthread_sigmask(how, STOP_SIGNALS)
     try:
         yield
     finally:
