@@ -14,7 +14,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from dynscale import __version__, _board, _dnn, _help, _learn, _live, _platform, _sweep, _trace
+from dynscale import _board, _dnn, _help, _learn, _live, _platform, _sweep, _trace
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -32,6 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="dynscale",
         description="Runtime performance scaling of a dynamic DNN on heterogeneous embedded boards.",
     )
+    from dynscale import __version__  # read here, inside main's handling of Ctrl-C
+
     parser.add_argument("--version", action="version", version=f"dynscale {__version__}")
     subparsers = parser.add_subparsers(dest="verb", metavar="VERB")
     subparsers.required = True

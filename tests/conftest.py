@@ -24,3 +24,11 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+@pytest.fixture(autouse=True)
+def own_board_lock(tmp_path, monkeypatch):
+    """A run locks its board (hw_agents._restore); this machine's lock and journal lie in
+    $XDG_RUNTIME_DIR. Each test gets its own, inherited by the processes it starts, so that tests
+    (and suites) running at once on this machine never refuse each other's runs."""
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))

@@ -25,14 +25,6 @@ def _children_of(pid: int) -> list[int]:
     return [int(c) for c in path.read_text().split()] if path.exists() else []
 
 
-@pytest.fixture(autouse=True)
-def own_board_lock(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """This machine's board is locked per user for a run (hw_agents._restore): each test locks its own
-    (the real root's lock lies in $XDG_RUNTIME_DIR), so that tests and suites running at once on this
-    machine do not refuse each other."""
-    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
-
-
 @pytest.fixture
 def trace_path(tmp_path: Path) -> Path:
     trace = Trace(platform="host", kind="steady", split="eval", frame_period_ms=100.0, duration_s=0.5,
