@@ -35,11 +35,13 @@ import yaml
 
 from controllers._runs import ALGOS
 from controllers.errors import SweepError
+from platform_models.user_text import TextProblem, load_yaml_file
 
 KEYS = ("platforms", "algos", "seeds", "timesteps", "traces", "eval_traces", "hyperparams", "search")
 DISTRIBUTIONS = {"uniform": 2, "loguniform": 2, "randint": 2, "choice": None}
 """Search distributions and how many arguments each takes (None: any number >= 1)."""
 DEFAULT_ALGO = "maskable-ppo"
+MAX_SPEC_BYTES = 1 << 20
 
 
 @dataclass
@@ -257,16 +259,10 @@ def _check_search(doc: dict, spec: SweepSpec, where: _Where) -> None:
 def read_spec(path: str | Path) -> SweepSpec:
     """Read and check a SPEC file; ``SweepError`` (file, line, field) on the first problem found."""
     path = str(path)
-    try:
-        text = Path(path).read_text()
-    except OSError as err:
-        raise SweepError(f"cannot read: {err.strerror}", path=path) from None
-    try:
-        root = yaml.compose(text)
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        raise SweepError("not valid YAML", path=path, line=mark.line + 1 if mark else None) from None
+    try:  # a regular file, bounded, UTF-8, YAML without aliases (as every YAML a user hands in)
+        doc, root = load_yaml_file(Path(path), MAX_SPEC_BYTES)
+    except TextProblem as problem:
+        raise SweepError(problem.reason, path=path, line=problem.line) from None
     if not isinstance(doc, dict) or root is None:
         raise SweepError("expected a mapping with at least 'platforms'", path=path, line=1)
     where = _Where(path, root)

@@ -1,5 +1,6 @@
 """Fuzzing the files a user hands in (issue 14): broken variants of a shipped trace, a shipped platform
-(descriptor and table), a run folder and an exported policy, fed to every verb that reads them.
+(descriptor and table), a run folder, an exported policy and a shipped sweep spec, fed to every verb
+that reads them.
 
 Every verb answers a broken file with exit 2 and one line naming the file, no traceback, nothing
 written, within seconds; what ``validate`` accepts, the other verbs can use. CI runs a short,
@@ -266,6 +267,27 @@ def test_a_broken_exported_policy(tmp_path_factory: pytest.TempPathFactory, run_
     if run(argv)[0] != 0:
         assert _files(folder) == before
         refused(argv, folder, [path])
+
+
+# --- sweep specs --------------------------------------------------------------------------------------
+
+
+@FUZZ
+@given(data=st.data(), name=st.sampled_from(("seeds.yml", "tune-xu3.yml")))
+def test_a_broken_sweep_spec(tmp_path_factory: pytest.TempPathFactory, data: st.DataObject,
+                             name: str) -> None:
+    from controllers._sweep_spec import read_spec
+    from controllers.errors import SweepError
+
+    folder = tmp_path_factory.mktemp("sweep")
+    spec = folder / name
+    spec.write_bytes(data.draw(broken((REPO / "sweeps" / name).read_bytes())))
+    try:
+        with _within(SECONDS):
+            read_spec(spec)
+    except SweepError:
+        # refused before Ray starts or any trial runs; a valid spec would start the sweep: not run here
+        refused(["sweep", str(spec), "--out", str(folder / "out")], folder, [spec])
 
 
 # --- what no file may be -----------------------------------------------------------------------------
