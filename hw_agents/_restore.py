@@ -219,6 +219,8 @@ def restore_journal(journal_path: str | Path) -> tuple[int, list[tuple[Path, str
         BoardError: the journal is absent or malformed.
     """
     path = Path(journal_path)
+    if not path.exists():  # checked before locking, so that a wrong path leaves no lock file behind
+        raise BoardError("no journal here: nothing to restore", path=path)
     lock_fd = lock_board(path)  # a live run's journal is its own to restore, never ours
     try:
         return _restore_journal(path)
@@ -227,7 +229,7 @@ def restore_journal(journal_path: str | Path) -> tuple[int, list[tuple[Path, str
 
 
 def _restore_journal(path: Path) -> tuple[int, list[tuple[Path, str]]]:
-    if not path.exists():
+    if not path.exists():  # its run restored it and removed it in the meantime
         raise BoardError("no journal here: nothing to restore", path=path)
     try:
         payload = json.loads(path.read_text(encoding="utf-8"))
