@@ -50,10 +50,11 @@ DEFAULT_PERIOD_MS = 10.0
 # PR_SET_PDEATHSIG = 1 (linux/prctl.h). The death signal fires when the *thread* that forked the
 # child exits, so burners are started from the thread that enters the context manager.
 _BURNER = r"""
-import os, sys, threading, time
+import os, signal, sys, threading, time
+signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C at the terminal is the parent's to handle
 parent, cpu, period_s = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]) / 1000.0
 if sys.platform.startswith("linux"):
-    import ctypes, signal
+    import ctypes
     ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL), 0, 0, 0)
 if os.getppid() != parent:
     os._exit(0)
@@ -189,9 +190,6 @@ class LoadReplayer:
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             close_fds=True,
-            # Its own session: a Ctrl-C at the terminal reaches the parent only (no burner dies of
-            # it printing a KeyboardInterrupt); the parent stops every burner itself.
-            start_new_session=True,
         )
         self._burners[cpu] = proc  # registered first, so that close() reaps it if the next line fails
         if self.nice:
