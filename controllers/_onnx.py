@@ -99,7 +99,7 @@ class OnnxPolicyController(Controller):
             raise ControllerError(f"not a dynscale ONNX policy ({type(err).__name__})", path=path) from None
         except Exception as err:  # onnxruntime's own errors (InvalidProtobuf, Fail...) have no common base
             raise ControllerError(f"corrupt ONNX file ({type(err).__name__})", path=path) from None
-        check_compatible(str(path), meta, platform, len(self.configs))
+        check_compatible(str(path), meta, platform, len(self.configs), "obs_size")
         self.name = meta.get("name") or Path(path).stem
 
     def _act(self, obs: np.ndarray, info: dict | None) -> int:
