@@ -42,6 +42,14 @@ FUZZ = settings(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 REPO = Path(__file__).resolve().parents[1]
+
+def _observation_size() -> int:
+    from platform_models import ObservationSpec, load_platform
+
+    return ObservationSpec(load_platform(TINY)).size
+
+
+OBS_SIZE = _observation_size()  # the tiny platform's: a run's observation_size, a policy's obs_size
 SHIPPED_TRACE = REPO / "traces" / "data" / "odroid-xu3" / "bursty-eval-s103.csv"
 BAD_VALUES = (b"nan", b"inf", b"-inf", b"1e308", b"-1e308", b"-1", b"0", b"", b"1e-300", b"x", b"1e999",
               b"0x10", b"99999999999999999999", b"null", b"[]", b"*a", b"&a 1")
@@ -194,7 +202,8 @@ def run_folder(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, li
     run_dir = folder / "run"
     accepted(["train", "--platform", str(TINY), "--traces", *traces, "--algo", "maskable-ppo",
               "--timesteps", "64", "--eval-freq", "64", "--save-freq", "64", "--out", str(run_dir), "--json",
-              "--hyperparams", "n_envs=1", "n_steps=64", "batch_size=64", "n_epochs=1", "pretrain_steps=0"],
+              "--hyperparams", "n_envs=1", "n_steps=64", "batch_size=64", "n_epochs=1", "pretrain_steps=0",
+              "dagger_rounds=0"],
              seconds=600)  # building the inputs: no hang guard beyond a train's
     accepted(["export", str(run_dir), "--out", str(folder / "policy.npz")], seconds=600)
     return run_dir, folder / "policy.npz", traces
@@ -326,8 +335,8 @@ def _normalisation(mean: object) -> Callable[[str], str]:
 
     def edit(text: str) -> str:
         config = yaml.safe_load(text)
-        config["normalization"] = {**(config["normalization"] or {"var": [1.0] * 20, "clip": 10, "eps": 0}),
-                                   "mean": mean}
+        identity = {"var": [1.0] * OBS_SIZE, "clip": 10, "eps": 0}
+        config["normalization"] = {**(config["normalization"] or identity), "mean": mean}
         return yaml.safe_dump(config, sort_keys=False)
 
     return edit
@@ -346,14 +355,16 @@ def _replace(old: str, new: str) -> Callable[[str], str]:
     [
         (_replace("algo: maskable-ppo", "algo: ppo"),
          r"config\.yml: field 'algo': says algo 'ppo', but best_model\.zip holds a policy of sb3_contrib"),
-        (_replace("observation_size: 20", "observation_size: 13"),  # the normalisation has 20 entries
+        (_replace(f"observation_size: {OBS_SIZE}", "observation_size: 13"),  # the normalisation has more
          r"config\.yml:\d+: field 'normalization\.mean': expected a list of 13 numbers"),
-        (_replace("observation_size: 20", "observation_size: -1"),
+        (_replace(f"observation_size: {OBS_SIZE}", "observation_size: -1"),
          r"config\.yml:\d+: field 'observation_size': expected an integer in 1\.\.4096, got -1"),
-        (_replace("observation_size: 20", "observation_size: x"),
+        (_replace(f"observation_size: {OBS_SIZE}", "observation_size: x"),
          r"config\.yml:\d+: field 'observation_size': expected an integer in 1\.\.4096, got 'x'"),
-        (_normalisation([1, 2]), r"config\.yml:\d+: field 'normalization\.mean': expected a list of 20 "),
-        (_normalisation("x"), r"config\.yml:\d+: field 'normalization\.mean': expected a list of 20 "),
+        (_normalisation([1, 2]),
+         rf"config\.yml:\d+: field 'normalization\.mean': expected a list of {OBS_SIZE}"),
+        (_normalisation("x"),
+         rf"config\.yml:\d+: field 'normalization\.mean': expected a list of {OBS_SIZE}"),
         (_replace("platform: tiny", "platform: tiny\udcff"), r"config\.yml:2: not UTF-8 text \(byte 0xff"),
     ],
 )
@@ -372,7 +383,7 @@ def test_a_run_folder_is_checked_as_a_whole(tmp_path: Path, run_folder, edit, me
     ("arrays", "message"),
     [
         (None, "corrupt or not a dynscale policy file (not a NumPy .npz archive)"),
-        ({"w0": np.zeros((3, 7))}, "field 'w0': expected numbers of shape Nx20, got float64 (3, 7)"),
+        ({"w0": np.zeros((3, 7))}, f"field 'w0': expected numbers of shape Nx{OBS_SIZE}, got float64 (3, 7)"),
         ({"w0": lambda w: np.full(w.shape, np.nan)}, "field 'w0': expected finite numbers"),
         ({"obs_var": lambda v: -np.ones(v.shape)}, "field 'obs_var': expected finite numbers >= 0"),
     ],
