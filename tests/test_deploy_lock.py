@@ -104,10 +104,10 @@ def test_sigint_mid_run_writes_the_summary_of_what_ran_and_exits_130(tmp_path: P
 
 @pytest.mark.slow
 @pytest.mark.parametrize("delay_s", [0.5, 1.3])
-# Known open fault (issue 14): the start-up mask holds SIGINT in the main thread only; a thread started
-# before it (numpy's, torch's) can still take the signal, and the KeyboardInterrupt then lands inside
-# torch's C++ code (exit -6) or after the answer (exit -2), about 1 run in 6 on a quiet 2-core VM. The
-# fix is a recording handler instead of the mask; until then this test reports XFAIL/XPASS.
+# Known open fault (issue 14): about 1 run in 6 on a quiet 2-core VM the process still ends by the
+# signal, inside torch's C++ code (exit -6) or after its answer (exit -2). Probably a thread started
+# before the start-up mask (numpy's, torch's) takes the signal; not yet established (docs/reliability.md).
+# Until it is fixed this test reports XFAIL/XPASS.
 @pytest.mark.xfail(reason="issue 14: SIGINT at start-up can still land in a thread the mask does not hold",
                    strict=False)
 def test_a_signal_at_start_up_ends_the_run_cleanly(tmp_path: Path, nano: Path, delay_s: float) -> None:
