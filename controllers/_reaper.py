@@ -38,17 +38,22 @@ def marked_pids(marker: str) -> list[int]:
     return found
 
 
-def reap(marker: str) -> int:
-    """SIGTERM then SIGKILL the marked processes; how many there were."""
+def reap(marker: str, deadline_s: float = 30.0) -> int:
+    """SIGTERM the marked processes, then SIGKILL every marked one until none is left (a Ray process
+    dying meanwhile may have started another) or ``deadline_s`` has passed; how many there were."""
     pids = marked_pids(marker)
-    for sig, wait_s in ((signal.SIGTERM, GRACE_S), (signal.SIGKILL, 0.0)):
-        for pid in pids:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    end = time.monotonic() + GRACE_S
+    while time.monotonic() < end and marked_pids(marker):
+        time.sleep(0.1)
+    end = time.monotonic() + deadline_s
+    while (left := marked_pids(marker)) and time.monotonic() < end:
+        for pid in left:
             with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, sig)
-        deadline = time.monotonic() + wait_s
-        while time.monotonic() < deadline and marked_pids(marker):
-            time.sleep(0.1)
-        pids = marked_pids(marker)
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.1)
     return len(pids)
 
 
