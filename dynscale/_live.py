@@ -16,12 +16,22 @@ AUTO_CALIBRATION_REPEATS = 10
 AUTO_CALIBRATION_AGENT_FRAMES = 20
 
 
-def _passive_omp_threads() -> None:
-    """Make torch's OpenMP threads sleep when they wait instead of spinning (read by libgomp when torch
-    loads, so before the first import). Spinning threads take the CPU from the competing work and
-    from each other: measured on the 2-vCPU development VM with another process on one core, the
-    2-thread rows took 160-270 ms spinning and 5-8 ms passive. A user's own setting is kept."""
+def _load_torch() -> None:
+    """Import torch with SIGINT and SIGTERM held. A signal's Python handler raised inside torch's
+    import (C++ code calling back into Python) aborts the process (``terminate called after throwing
+    ... error_already_set``, exit -6): measured, 1 run in 12 of SIGINT 0.5 s into `deploy`, when the
+    first import of torch came after the start-up's held window. Later ``import torch`` statements
+    find it loaded.
+
+    Also makes torch's OpenMP threads sleep when they wait instead of spinning (read by libgomp when
+    torch loads). Spinning threads take the CPU from the competing work and from each other: measured
+    on the 2-vCPU development VM with another process on one core, the 2-thread rows took 160-270 ms
+    spinning and 5-8 ms passive. A user's own setting is kept."""
+    from hw_agents._signals import stop_signals_held
+
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    with stop_signals_held():
+        import torch  # noqa: F401
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -99,7 +109,7 @@ def _board_args(p: argparse.ArgumentParser) -> None:
 
 
 def _profile(args: argparse.Namespace) -> int:
-    _passive_omp_threads()
+    _load_torch()
     from hw_agents import BoardError, open_board
     from hw_agents.inference import DEFAULT_ARCH
     from hw_agents.profiler import profile
@@ -159,14 +169,21 @@ def _calibrate(args: argparse.Namespace, board, base) -> int:
 
 
 def _deploy(args: argparse.Namespace) -> int:
+    from hw_agents._signals import sigterm_raises
+
+    with sigterm_raises():  # SIGTERM stops the run as Ctrl-C does: board restored, summary written
+        return _deploy_here(args)
+
+
+def _deploy_here(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
-    from hw_agents._signals import stop_signals_held
+    from hw_agents._signals import stop_signal, stop_signals_held
 
     # Importing torch and loading are start-up: SIGINT and SIGTERM wait (and every thread started
     # meanwhile keeps them blocked), so that no signal lands inside torch's C++ code.
     with stop_signals_held():
-        _passive_omp_threads()
+        _load_torch()
         from controllers import make_controller
         from hw_agents import open_board
         from hw_agents.agent import SUMMARY_NAME, DeployInterrupted, deploy, masked_pes
@@ -194,12 +211,11 @@ def _deploy(args: argparse.Namespace) -> int:
                          progress=show_progress(not args.json),
                          proc_root=f"{args.sysfs_root.rstrip('/')}/proc")
     except DeployInterrupted as stop:
-        from dynscale.cli import EXIT_INTERRUPTED
-
+        signum, word = stop_signal(stop)
         written = Path(stop.summary.log).with_name(SUMMARY_NAME)
-        print(f"dynscale: interrupted after {stop.summary.n_inferences} inferences; summary: {written}",
+        print(f"dynscale: {word} after {stop.summary.n_inferences} inferences; summary: {written}",
               file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return 128 + signum
     if args.json:
         print_json(asdict(summary))
     else:

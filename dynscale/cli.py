@@ -11,13 +11,13 @@ packages; they become one line on stderr and exit code 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Sequence
 
 from dynscale import _board, _dnn, _help, _learn, _live, _platform, _sweep, _trace
 
 EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
 
 def user_error_types() -> tuple[type[BaseException], ...]:
     """The base of every package's user errors (``platform_models.errors.InputError``), looked up in
@@ -47,9 +47,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:  # from the first line: a Ctrl-C while the parser is built is an interruption, not a traceback
         args = build_parser().parse_args(argv)
         return int(args.handler(args) or 0)
-    except KeyboardInterrupt:
-        print("dynscale: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as stop:  # Ctrl-C; SIGTERM in a deploy raises one too (hw_agents._signals)
+        print(f"dynscale: {getattr(stop, 'word', 'interrupted')}", file=sys.stderr)
+        return 128 + getattr(stop, "signum", signal.SIGINT)
     except Exception as exc:
         if isinstance(exc, user_error_types()):
             sys.stdout.flush()

@@ -7,6 +7,10 @@ exception and abort the process (``terminate called after throwing ... error_alr
 stay pending; they are delivered when it ends, where the caller's ``except KeyboardInterrupt`` and
 the board session's handlers take them. Processes started meanwhile inherit the mask (burners are
 stopped by their parent, never by a signal of their own).
+
+SIGTERM (``kill``, ``timeout``, a service manager) stops a run as Ctrl-C does: inside
+:func:`sigterm_raises` it raises :class:`Terminated`, a ``KeyboardInterrupt``, so that one path
+restores the board and writes the summary of what ran; the exit status is 128 + the signal's number.
 """
 
 from __future__ import annotations
@@ -17,6 +21,36 @@ import threading
 from collections.abc import Iterator
 
 STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where SIGINT raises ``KeyboardInterrupt`` (see :func:`sigterm_raises`)."""
+
+    signum = signal.SIGTERM
+    word = "terminated"
+
+
+def stop_signal(stop: KeyboardInterrupt) -> tuple[int, str]:
+    """The signal that raised ``stop`` and the word for it: (SIGTERM, "terminated") for a
+    :class:`Terminated`, else (SIGINT, "interrupted")."""
+    return getattr(stop, "signum", signal.SIGINT), getattr(stop, "word", "interrupted")
+
+
+@contextlib.contextmanager
+def sigterm_raises() -> Iterator[None]:
+    """During the body SIGTERM raises :class:`Terminated` (main thread; elsewhere a no-op)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated()
 
 
 def stop_signals_held() -> contextlib.AbstractContextManager[None]:

@@ -53,7 +53,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from hw_agents._signals import stop_signals_delivered, stop_signals_held
+from hw_agents._signals import stop_signal, stop_signals_delivered, stop_signals_held
 from hw_agents.affinity import inference_state_restored, pin_inference, set_all_threads_affinity
 from hw_agents.errors import BoardError
 from hw_agents.inference import platform_dnn
@@ -87,7 +87,7 @@ class DeploySummary:
     configuration the controller picked on a masked PE and the agent replaced; ``agent_ms``: the
     median of the agent's own time per frame; ``platform``: the platform file the run used;
     ``calibrated``: why and where its table was calibrated to this machine just before the run
-    (empty when it was not); ``interrupted``: the run was stopped by SIGINT (the figures are of the
+    (empty when it was not); ``interrupted``: the run was stopped by SIGINT or SIGTERM (the figures are of the
     frames that ran)."""
 
     controller: str
@@ -109,11 +109,13 @@ class DeploySummary:
 
 
 class DeployInterrupted(KeyboardInterrupt):
-    """A run stopped by SIGINT once its frames had started; ``summary`` is of the frames that ran
-    (written to ``summary.json`` beside the log, with ``interrupted`` true)."""
+    """A run stopped by SIGINT or SIGTERM (``stop``, what the signal raised) once its frames had
+    started; ``summary`` is of the frames that ran (written to ``summary.json`` beside the log, with
+    ``interrupted`` true). :func:`hw_agents._signals.stop_signal` tells which signal it was."""
 
-    def __init__(self, summary: DeploySummary) -> None:
-        super().__init__(f"interrupted after {summary.n_inferences} inferences")
+    def __init__(self, summary: DeploySummary, stop: KeyboardInterrupt) -> None:
+        self.signum, self.word = stop_signal(stop)
+        super().__init__(f"{self.word} after {summary.n_inferences} inferences")
         self.summary = summary
 
 
@@ -163,7 +165,8 @@ def deploy(
     # window as long as every later one.
     replayer = (LoadReplayer(trace, board.pes, lead_in_s=period_s, nice=load_nice) if replay_load
                 else contextlib.nullcontext())
-    started = interrupted = False
+    started = False
+    interrupted: KeyboardInterrupt | None = None
     try:
         with contextlib.ExitStack() as stack:
             with stop_signals_held():  # start-up: a signal now could abort inside torch (see _signals)
@@ -190,22 +193,22 @@ def deploy(
                     writer.writerow(_csv_cells(run.frame(frame, start + frame * period_s, start)))
                     f.flush()
                     bar.update()  # after the frame, in the time the agent would sleep anyway
-    except KeyboardInterrupt:  # SIGINT: the board is restored by now; summarise the frames that ran
+    except KeyboardInterrupt as stop:  # the board is restored by now; summarise the frames that ran
         if not started:
             raise
-        interrupted = True
+        interrupted = stop
     with stop_signals_held():  # a second Ctrl-C does not cut the summary short
         summary = summarise_log(log_path, controller=getattr(controller, "name", str(controller)),
                                 trace=str(trace.path or trace.description), board=board.name,
-                                interrupted=interrupted)
+                                interrupted=interrupted is not None)
         summary = replace(summary, platform=str(platform.path), calibrated=calibrated)
         tmp = out / (SUMMARY_NAME + ".tmp")
         figures = {k: None if isinstance(v, float) and math.isnan(v) else v
                    for k, v in asdict(summary).items()}
         tmp.write_text(json.dumps(figures, indent=2) + "\n")
         os.replace(tmp, out / SUMMARY_NAME)
-    if interrupted:
-        raise DeployInterrupted(summary)  # the caller stops too (the command line exits 130)
+    if interrupted is not None:
+        raise DeployInterrupted(summary, interrupted)  # the caller stops too (exit 128 + the signal's number)
     return summary
 
 
