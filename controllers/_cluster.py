@@ -118,6 +118,10 @@ def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iter
 def _start_reaper() -> subprocess.Popen:
     """``_reaper`` watching this driver: every Ray process started from here carries the marker."""
     os.environ[_MARKER_NAME] = secrets.token_hex(8)
+    # Ray titles its processes (``ray::DashboardAgent``) with setproctitle, which overwrites the
+    # environment block that /proc/PID/environ shows: the agents' marker was zeroed, so the reaper
+    # never saw them. SPT_NOENV keeps the block (the title then fits in the command line's space).
+    os.environ["SPT_NOENV"] = "1"
     marker = f"{_MARKER_NAME}={os.environ[_MARKER_NAME]}"
     return subprocess.Popen(
         [sys.executable, "-m", "controllers._reaper", marker], stdin=subprocess.PIPE, start_new_session=True

@@ -5,7 +5,9 @@ Ray 2.60's dashboard and runtime-env agents outlive it: they wait for a GCS that
 on this project's 2-vCPU VM: both still alive a minute later). The reaper is started by the driver
 in a session of its own, holding the read end of a pipe; when the pipe closes (the driver ended,
 however) it stops every process whose environment carries the session's marker, which every Ray
-process inherits from the driver: SIGTERM, then SIGKILL after ``GRACE_S``.
+process inherits from the driver: SIGTERM, then SIGKILL after ``GRACE_S``. The marker is read from
+/proc/PID/environ, which a process title set with setproctitle overwrites unless ``SPT_NOENV`` is set:
+the driver sets it (``_cluster``), or the agents, titled ``ray::DashboardAgent``, go unseen.
 
 Run as ``python -m controllers._reaper MARKER`` (``MARKER`` is ``NAME=VALUE``).
 """
