@@ -7,7 +7,15 @@ import os
 import sys
 from pathlib import Path
 
-from dynscale._options import COUNT, NONNEGATIVE, POSITIVE, Number, add_board_flag, check_out_dir
+from dynscale._options import (
+    COUNT,
+    NONNEGATIVE,
+    POSITIVE,
+    Number,
+    add_board_flag,
+    check_out_dir,
+    removed_on_error,
+)
 from dynscale._output import add_json_flag, format_table, print_json
 
 # Deploy's own calibration of another machine's table: fewer inferences per reference point (30) and
@@ -27,7 +35,7 @@ def _load_torch() -> None:
     torch loads). Spinning threads take the CPU from the competing work and from each other: measured
     on the 2-vCPU development VM with another process on one core, the 2-thread rows took 160-270 ms
     spinning and 5-8 ms passive. A user's own setting is kept."""
-    from hw_agents._signals import stop_signals_held
+    from platform_models.signals import stop_signals_held
 
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     with stop_signals_held():
@@ -169,16 +177,18 @@ def _calibrate(args: argparse.Namespace, board, base) -> int:
 
 
 def _deploy(args: argparse.Namespace) -> int:
-    from hw_agents._signals import sigterm_raises
+    from platform_models.signals import sigterm_raises
 
-    with sigterm_raises():  # SIGTERM stops the run as Ctrl-C does: board restored, summary written
+    # SIGTERM stops the run as Ctrl-C does: board restored, summary written. A run that fails, once
+    # it calibrated into --out or when another run took the board meanwhile, leaves no --out.
+    with sigterm_raises(), removed_on_error(Path(args.out)):
         return _deploy_here(args)
 
 
 def _deploy_here(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
-    from hw_agents._signals import stop_signal, stop_signals_held
+    from platform_models.signals import stop_signal, stop_signals_held
 
     # Importing torch and loading are start-up: SIGINT and SIGTERM wait (and every thread started
     # meanwhile keeps them blocked), so that no signal lands inside torch's C++ code.
@@ -196,6 +206,7 @@ def _deploy_here(args: argparse.Namespace) -> int:
         platform = load_platform(args.platform or board.name)
         trace = load_trace(args.trace, platform)
         controller = make_controller(args.controller, platform)  # a bad controller fails before calibrating
+        masked_pes(board, platform, args.pes)  # and so does a bad --pes
     # stderr under --json, so that stdout stays one JSON document
     notes = sys.stderr if args.json else sys.stdout
     platform, calibrated = _this_machines(board, platform, args, notes)

@@ -47,7 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:  # from the first line: a Ctrl-C while the parser is built is an interruption, not a traceback
         args = build_parser().parse_args(argv)
         return int(args.handler(args) or 0)
-    except KeyboardInterrupt as stop:  # Ctrl-C; SIGTERM in a deploy raises one too (hw_agents._signals)
+    except KeyboardInterrupt as stop:  # Ctrl-C; SIGTERM in a deploy raises one too (platform_models.signals)
         print(f"dynscale: {getattr(stop, 'word', 'interrupted')}", file=sys.stderr)
         return 128 + getattr(stop, "signum", signal.SIGINT)
     except Exception as exc:

@@ -53,7 +53,6 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from hw_agents._signals import stop_signal, stop_signals_delivered, stop_signals_held
 from hw_agents.affinity import inference_state_restored, pin_inference, set_all_threads_affinity
 from hw_agents.errors import BoardError
 from hw_agents.inference import platform_dnn
@@ -64,6 +63,7 @@ from platform_models.frame import FrameOutcome, frame_outcome
 from platform_models.frame import backlog as frames_waiting
 from platform_models.model import Config
 from platform_models.progress import progress_bar
+from platform_models.signals import stop_signal, stop_signals_delivered, stop_signals_held
 from traces import Budgets
 
 __all__ = ["LOG_NAME", "SUMMARY_NAME", "DeployInterrupted", "DeploySummary", "deploy", "masked_pes",
@@ -111,7 +111,7 @@ class DeploySummary:
 class DeployInterrupted(KeyboardInterrupt):
     """A run stopped by SIGINT or SIGTERM (``stop``, what the signal raised) once its frames had
     started; ``summary`` is of the frames that ran (written to ``summary.json`` beside the log, with
-    ``interrupted`` true). :func:`hw_agents._signals.stop_signal` tells which signal it was."""
+    ``interrupted`` true). :func:`platform_models.signals.stop_signal` tells which signal it was."""
 
     def __init__(self, summary: DeploySummary, stop: KeyboardInterrupt) -> None:
         self.signum, self.word = stop_signal(stop)
@@ -147,16 +147,7 @@ def deploy(
     """
     import torch
 
-    masked = masked_pes(board, platform)
-    if pes is not None:
-        unknown = sorted(set(pes) - {pe.name for pe in platform.pes})
-        if unknown:
-            raise BoardError(f"platform {platform.name} has no PE {', '.join(unknown)} (it has "
-                             f"{', '.join(pe.name for pe in platform.pes)})", path=platform.path, field="pes")
-        masked |= {pe.name: "not among the PEs asked for" for pe in platform.pes if pe.name not in pes}
-        if len(masked) == len(platform.pes):
-            raise BoardError(f"platform {platform.name}: none of the PEs asked for ({', '.join(pes)}) is "
-                             "runnable", path=platform.path, field="pes")
+    masked = masked_pes(board, platform, pes)
     out = Path(out_dir)
     log_path = out / LOG_NAME
     period_s = trace.frame_period_ms / 1000.0
@@ -248,14 +239,19 @@ def gpu_unavailable() -> str | None:
     return "no torch backend for this GPU (torch.cuda unavailable)"
 
 
-def masked_pes(board: Any, platform: Any) -> dict[str, str]:
+def masked_pes(board: Any, platform: Any, pes: Collection[str] | None = None) -> dict[str, str]:
     """PE name -> why the agent cannot run the DNN there, for the platform's PEs it must mask: PEs
-    the board lacks, and GPUs torch cannot use. The other PEs are CPU clusters of the board, or a
-    GPU where :func:`gpu_unavailable` says None.
+    the board lacks, GPUs torch cannot use, and those not among ``pes`` when given. The other PEs are
+    CPU clusters of the board, or a GPU where :func:`gpu_unavailable` says None.
 
     Raises:
-        BoardError: none of the platform's PEs is runnable.
+        BoardError: ``pes`` names a PE the platform lacks, or none of the platform's PEs is runnable.
     """
+    if pes is not None:
+        unknown = sorted(set(pes) - {pe.name for pe in platform.pes})
+        if unknown:
+            raise BoardError(f"platform {platform.name} has no PE {', '.join(unknown)} (it has "
+                             f"{', '.join(pe.name for pe in platform.pes)})", path=platform.path, field="pes")
     board_pes = {pe.name for pe in board.pes}
     why = {}
     for pe in platform.pes:
@@ -267,6 +263,11 @@ def masked_pes(board: Any, platform: Any) -> dict[str, str]:
         raise BoardError(f"platform {platform.name}: the agent can run the DNN on none of its PEs ("
                          + "; ".join(f"{name}: {reason}" for name, reason in why.items()) + ")",
                          path=platform.path, field="pes")
+    if pes is not None:
+        why |= {pe.name: "not among the PEs asked for" for pe in platform.pes if pe.name not in pes}
+        if len(why) == len(platform.pes):
+            raise BoardError(f"platform {platform.name}: none of the PEs asked for ({', '.join(pes)}) is "
+                             "runnable", path=platform.path, field="pes")
     return why
 
 

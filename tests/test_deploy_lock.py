@@ -17,12 +17,24 @@ from pathlib import Path
 import pytest
 
 from dynscale.cli import main
-from tests.fake_sysfs import make_nano_tree, snapshot
+from tests.fake_sysfs import make_host_tree, make_nano_tree, snapshot
 from tests.support import REPO, start_child
 from traces import Trace, save_trace
 
 # How many times the race is run: a few in CI, many under `make fuzz` (DYNSCALE_RACES=50).
 RACES = int(os.environ.get("DYNSCALE_RACES", "2"))
+
+
+# A run that takes the board (argv[1]) as soon as a file (argv[2]) appears, and holds it.
+TAKER = """
+import pathlib, sys, time
+from hw_agents import open_board
+while not pathlib.Path(sys.argv[2]).exists():
+    time.sleep(0.005)
+with open_board("host", sysfs_root=sys.argv[1]).session():
+    print("taken", flush=True)
+    time.sleep(60)
+"""
 
 
 @pytest.fixture
@@ -81,6 +93,30 @@ def test_board_restore_leaves_a_live_runs_journal_alone(tmp_path: Path, capsys) 
     child.terminate()
     child.communicate(timeout=20)
     assert snapshot(root) == before and not journal.exists()
+
+
+@pytest.mark.slow
+def test_a_deploy_refused_after_it_calibrated_leaves_no_out_folder(tmp_path: Path, capsys) -> None:
+    # Another run takes the board between deploy's calibration (another machine's table: the
+    # shipped host table is a Xeon's, this tree a 1-core "Fake CPU") and its run.
+    root = make_host_tree(tmp_path / "fs", driver="none", n_cpus=1, rapl=False)
+    (root / "proc" / "stat").write_text("cpu  100 0 100 1000 0 0 0 0 0 0\ncpu0 100 0 100 1000 0 0 0 0 0 0\n")
+    out = tmp_path / "run"
+    taker = subprocess.Popen([sys.executable, "-c", TAKER, str(root), str(out / "platform" / "host.yaml")],
+                             cwd=REPO, stdout=subprocess.PIPE, text=True)
+    trace = save_trace(Trace(platform="host", kind="steady", split="eval", frame_period_ms=100.0,
+                             duration_s=0.3, time_s=[0.0], load={"cpu": [0.0]}, latency_budget_ms=[200.0]),
+                       tmp_path / "trace.csv")
+    try:
+        code = main(["deploy", "--board", "host", "--sysfs-root", str(root), "--controller", "lookup",
+                     "--trace", str(trace), "--duration", "0.3", "--no-load", "--out", str(out), "--json"])
+        assert taker.stdout.readline() == "taken\n"
+    finally:
+        taker.kill()
+        taker.communicate(timeout=20)
+    err = capsys.readouterr().err
+    assert code == 2 and "deploy calibrates it first" in err and "in use by a running dynscale" in err, err
+    assert not out.exists()
 
 
 @pytest.mark.slow

@@ -68,3 +68,16 @@ def test_deploy_calibrates_another_machines_table_first_and_says_so(
     assert "calibrated to this one" in summary["calibrated"]
     assert json.loads((out / "summary.json").read_text())["calibrated"] == summary["calibrated"]
     assert other_machine(fake_host, load_platform(summary["platform"])) == []
+
+
+def test_a_bad_pes_is_refused_before_deploy_calibrates(fake_host, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    trace = save_trace(Trace(platform="host", kind="steady", split="eval", frame_period_ms=100.0,
+                             duration_s=0.3, time_s=[0.0], load={"cpu": [0.0]},
+                             latency_budget_ms=[200.0]), tmp_path / "trace.csv")
+    out = tmp_path / "run"
+    code = main(["deploy", "--board", "host", "--sysfs-root", str(fake_host.sysfs_root), "--controller",
+                 "lookup", "--trace", str(trace), "--pes", "npu", "--no-load", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and "calibrates" not in err and not out.exists()
+    assert err.splitlines()[-1].endswith("field 'pes': platform host has no PE npu (it has cpu)"), err

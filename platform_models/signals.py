@@ -8,6 +8,14 @@ stay pending; they are delivered when it ends, where the caller's ``except Keybo
 the board session's handlers take them. Processes started meanwhile inherit the mask (burners are
 stopped by their parent, never by a signal of their own).
 
+A thread inherits the mask of the thread that starts it, and a thread that does not hold a signal
+can take it for the process, after which Python runs the handler in the main thread whatever the
+main thread's mask. numpy's import starts OpenBLAS's thread pool, so a window must begin before numpy
+loads: this module imports nothing heavy and lives in ``platform_models``, whose package loads its
+names on first use (``hw_agents``' package loads numpy). Measured: a SIGTERM 0.65 s into `deploy`
+aborted torch's import (exit -6) when this module was ``hw_agents._signals`` and importing it had
+already started the pool outside the window.
+
 SIGTERM (``kill``, ``timeout``, a service manager) stops a run as Ctrl-C does: inside
 :func:`sigterm_raises` it raises :class:`Terminated`, a ``KeyboardInterrupt``, so that one path
 restores the board and writes the summary of what ran; the exit status is 128 + the signal's number.
