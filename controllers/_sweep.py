@@ -362,6 +362,8 @@ def run_sweep(
             tuner = tune.Tuner.restore(str(out / EXPERIMENT), trainable=run_trial, resume_unfinished=True)
             # The restored run config holds a placeholder for the pickled callback (ProgressLine.__reduce__).
             tuner._local_tuner.get_run_config().callbacks = [callback]
+            ended = tuner.get_results()  # the trials the saved state holds as ended are not run again
+            progress.done, progress.failed = ended.num_terminated, ended.num_errors
         else:
             tuner = tune.Tuner(
                 run_trial,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
@@ -50,12 +51,12 @@ def _sweep(args: argparse.Namespace) -> int:
             resume=args.resume,
             show_progress=not args.json and sys.stderr.isatty(),
         )
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # the one line says how to finish; cli's own "interrupted" would be a second
         print(
             f"dynscale: sweep stopped; finish it with: dynscale sweep {args.spec} --out {args.out} --resume",
             file=sys.stderr,
         )
-        raise
+        return 128 + signal.SIGINT
     written = write_sweep_report(outcome)
     counts = {s: sum(t["status"] == s for t in outcome.trials) for s in ("done", "stopped early", "failed")}
     if args.json:

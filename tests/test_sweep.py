@@ -227,63 +227,99 @@ def _wait_for(predicate, timeout_s: float) -> bool:
     return False
 
 
+def _finished(out: Path) -> dict[str, tuple[str, int]]:
+    """The finished trials of the sweep in ``out``: run folder name -> (trial.yml, model.zip's mtime)."""
+    return {
+        p.parent.name: (p.read_text(), (p.parent / "model.zip").stat().st_mtime_ns)
+        for p in out.glob("runs/*/trial.yml")
+    }
+
+
+def _stop_after_a_trial(box: Sandbox, spec: Path, out: Path, stop) -> tuple[int, str, dict]:
+    """Start the sweep one trial at a time (the driver in a process group of its own, as a shell
+    starts a command) and ``stop(driver)`` once a trial has finished and the next one runs: the
+    driver's exit status, its stderr, and the trials finished by then."""
+    with open(box.tmp / "driver.err", "w+") as err:
+        driver = box.sweep(
+            spec, out, "--max-concurrent", "1", stdout=subprocess.DEVNULL, stderr=err, start_new_session=True
+        )
+        assert _wait_for(lambda: len(_finished(out)) >= 1, 400)
+        stop(driver)
+        driver.wait(timeout=120)
+        err.seek(0)
+        stderr = err.read()
+    before = _finished(out)
+    assert 1 <= len(before) < 4
+    assert box.leftovers() == []
+    assert not (out / "trials.csv").exists()
+    return driver.returncode, stderr, before
+
+
+def _resume_keeps_the_finished_trials(box: Sandbox, spec: Path, out: Path, before: dict) -> None:
+    """``--resume`` with stderr on a terminal (the one progress line) runs the 4 trials' rest: the
+    ``before`` ones are not trained again and keep their figures; no Ray process is left."""
+    rc, stdout, terminal = _on_a_terminal(box, "sweep", str(spec), "--out", str(out), "--resume")
+    assert rc == 0, terminal
+    assert "sweep: 4/4 done, 0 running, 0 failed" in terminal and "Trial" not in terminal
+    assert stdout.startswith("4 trials: 4 done, 0 stopped early, 0 failed")
+
+    rows = read_trials(out)
+    assert sorted((r["seed"], r["batch_size"]) for r in rows) == [
+        ("0", "32"),
+        ("0", "64"),
+        ("1", "32"),
+        ("1", "64"),
+    ]
+    assert all(r["status"] == "done" and r["attempts"] == "1" for r in rows)
+    after = _finished(out)
+    for name, (text, mtime_ns) in before.items():  # not trained again, same figures
+        assert after[name] == (text, mtime_ns)
+        row = next(r for r in rows if Path(r["run_dir"]).name == name)
+        assert float(row["reward"]) == yaml.safe_load(text)["reward"]
+    assert len(list((out / "runs").iterdir())) == 4
+    assert box.leftovers() == []
+
+
 def test_a_killed_driver_leaves_a_sweep_that_resume_finishes_without_redoing_trials(files, tmp_path):
     box = Sandbox(tmp_path)
     try:
-        spec = grid_spec(files, tmp_path, "[64, 32]")
-        out = box.cwd / "sweep"
-        driver = box.sweep(
-            spec,
-            out,
-            "--max-concurrent",
-            "1",
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        finished = lambda: sorted(out.glob("runs/*/trial.yml"))  # noqa: E731
-        assert _wait_for(lambda: len(finished()) >= 1, 400)
-        driver.send_signal(signal.SIGKILL)
-        driver.wait()
-        before = {
-            p.parent.name: (p.read_text(), (p.parent / "model.zip").stat().st_mtime_ns) for p in finished()
-        }
-        assert 1 <= len(before) < 4
-        assert box.leftovers() == []
-        assert not (out / "trials.csv").exists()
-
-        # Resumed with stderr on a terminal: the one progress line.
-        master, slave = pty.openpty()
-        resumed = box.sweep(spec, out, "--resume", stdout=subprocess.PIPE, stderr=slave)
-        os.close(slave)
-        chunks: list[bytes] = []
-        reader = threading.Thread(target=_drain, args=(master, chunks), daemon=True)
-        reader.start()
-        stdout, _ = resumed.communicate(timeout=600)
-        reader.join(timeout=10)
-        terminal = b"".join(chunks).decode()
-        assert resumed.returncode == 0, terminal
-        assert "sweep: 4/4 done, 0 running, 0 failed" in terminal and "Trial" not in terminal
-        assert stdout.startswith("4 trials: 4 done, 0 stopped early, 0 failed")
-
-        rows = read_trials(out)
-        assert sorted((r["seed"], r["batch_size"]) for r in rows) == [
-            ("0", "32"),
-            ("0", "64"),
-            ("1", "32"),
-            ("1", "64"),
-        ]
-        assert all(r["status"] == "done" and r["attempts"] == "1" for r in rows)
-        for name, (text, mtime_ns) in before.items():  # not trained again, same figures
-            run = out / "runs" / name
-            assert (run / "trial.yml").read_text() == text and (
-                run / "model.zip"
-            ).stat().st_mtime_ns == mtime_ns
-            row = next(r for r in rows if Path(r["run_dir"]).name == name)
-            assert float(row["reward"]) == yaml.safe_load(text)["reward"]
-        assert len(list((out / "runs").iterdir())) == 4
-        assert box.leftovers() == []
+        spec, out = grid_spec(files, tmp_path, "[64, 32]"), box.cwd / "sweep"
+        rc, _, before = _stop_after_a_trial(box, spec, out, lambda driver: driver.kill())
+        assert rc == -signal.SIGKILL
+        _resume_keeps_the_finished_trials(box, spec, out, before)
     finally:
         box.close()
+
+
+def test_ctrl_c_stops_a_sweep_in_one_line_and_resume_finishes_it(files, tmp_path):
+    """Ctrl-C as a terminal sends it: SIGINT to the driver's process group."""
+    box = Sandbox(tmp_path)
+    try:
+        spec, out = grid_spec(files, tmp_path, "[64, 32]"), box.cwd / "sweep"
+        rc, stderr, before = _stop_after_a_trial(
+            box, spec, out, lambda driver: os.killpg(driver.pid, signal.SIGINT)
+        )
+        assert (rc, stderr) == (
+            130,
+            f"dynscale: sweep stopped; finish it with: dynscale sweep {spec} --out {out} --resume\n",
+        )
+        _resume_keeps_the_finished_trials(box, spec, out, before)
+    finally:
+        box.close()
+
+
+def _on_a_terminal(box: Sandbox, *args: str) -> tuple[int, str, str]:
+    """``dynscale ARGS`` with stderr on a terminal: exit status, stdout, what the terminal showed."""
+    master, slave = pty.openpty()
+    proc = box.dynscale(*args, stdout=subprocess.PIPE, stderr=slave)
+    os.close(slave)
+    chunks: list[bytes] = []
+    reader = threading.Thread(target=_drain, args=(master, chunks), daemon=True)
+    reader.start()
+    stdout, _ = proc.communicate(timeout=600)
+    reader.join(timeout=10)
+    os.close(master)
+    return proc.returncode, stdout, b"".join(chunks).decode()
 
 
 def _drain(fd: int, chunks: list[bytes]) -> None:
