@@ -140,12 +140,17 @@ def _stop_reaper(reaper: subprocess.Popen | None) -> None:
 
 
 def map_on_ray(
-    function: Callable[..., Any], calls: list[tuple], workers: int, address: str | None = None
+    function: Callable[..., Any],
+    calls: list[tuple],
+    workers: int,
+    address: str | None = None,
+    on_done: Callable[[], None] | None = None,
 ) -> list[Any]:
     """``[function(*args) for args in calls]`` as Ray tasks, at most ``workers`` at once, in order.
 
     Embedded Ray gets ``workers`` CPUs; on a cluster, the window of ``workers`` tasks in flight keeps
-    the share asked for. A task that raises re-raises its exception here.
+    the share asked for. A task that raises re-raises its exception here. ``on_done`` is called as
+    each task finishes (a progress bar's step).
     """
     with ray_session(address, num_cpus=workers):
         import ray
@@ -155,17 +160,21 @@ def map_on_ray(
         results: list[Any] = [None] * len(calls)
         for index, args in enumerate(calls):
             if len(pending) >= workers:
-                _collect(ray, pending, results)
+                _collect(ray, pending, results, on_done)
             pending[task.remote(*args)] = index
         while pending:
-            _collect(ray, pending, results)
+            _collect(ray, pending, results, on_done)
         return results
 
 
-def _collect(ray: Any, pending: dict[Any, int], results: list[Any]) -> None:
+def _collect(
+    ray: Any, pending: dict[Any, int], results: list[Any], on_done: Callable[[], None] | None
+) -> None:
     """Wait for one task of ``pending`` and put its value in ``results``."""
     (ready,), _ = ray.wait(list(pending), num_returns=1)
     try:
         results[pending.pop(ready)] = ray.get(ready)
     except ray.exceptions.RayTaskError as err:
         raise err.as_instanceof_cause() from None
+    if on_done is not None:
+        on_done()

@@ -140,7 +140,7 @@ def evaluate(
 ) -> Evaluation:
     """Run every controller over every trace (default: the platform's held-out ``split``: ``eval``,
     or ``novel``, whose kinds no training trace has). ``progress``: a bar over the episodes on a
-    terminal's stderr (serial runs).
+    terminal's stderr.
 
     ``workers`` > 1 runs the episodes as Ray tasks, ``workers`` at once (Ray embedded on this
     machine, or the cluster at ``address``); the table is the same as the serial one: every episode
@@ -202,11 +202,11 @@ def _run_all(
     address: str | None,
     progress: bool = False,
 ) -> dict[tuple[str, str], list[Episode]]:
-    """The episodes of every (controller, trace): serially (with a bar, per trace), or one Ray task per
-    episode."""
-    if workers == 1 and address is None:
-        from platform_models.progress import progress_bar
+    """The episodes of every (controller, trace): serially (the bar steps per trace), or one Ray task
+    per episode (the bar steps as each finishes)."""
+    from platform_models.progress import progress_bar
 
+    if workers == 1 and address is None:
         done = {}
         per_trace = len(specs) * len(seeds)
         with progress_bar("evaluate", len(trace_paths) * per_trace, "episode", enabled=progress) as bar:
@@ -221,7 +221,8 @@ def _run_all(
     # Workers may run elsewhere (another cwd): files go by absolute path, the label keeps the user's.
     jobs = [(spec, path, s) for path in trace_paths for spec in specs for s in seeds]
     calls = [(platform, [_absolute(spec)], str(Path(path).resolve()), [s]) for spec, path, s in jobs]
-    outputs = map_on_ray(_episodes_of, calls, workers, address)
+    with progress_bar("evaluate", len(calls), "episode", enabled=progress) as bar:
+        outputs = map_on_ray(_episodes_of, calls, workers, address, on_done=bar.update)
     done = defaultdict(list)
     for (spec, path, _), [[episode]] in zip(jobs, outputs, strict=True):
         episode.controller = controller_label(spec)

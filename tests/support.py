@@ -3,15 +3,27 @@ path, defined once, and hand-made platforms, traces and observations."""
 
 from __future__ import annotations
 
+import fcntl
 import math
+import pty
+import struct
 import subprocess
 import sys
+import termios
 from pathlib import Path
 
 DATA = Path(__file__).parent / "data"
 TINY = DATA / "tiny.yaml"
 """The test platform: three PEs (little, big, gpu), G = 4, a hand-written table."""
 NAN = math.nan
+
+
+def open_terminal() -> tuple[int, int]:
+    """A pseudo-terminal (leader, follower) of a terminal's size, 24 x 100: at the size of a bare
+    pty, 0 x 0, tqdm draws no bar."""
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    return leader, follower
 
 
 AGENT_MS = {"little": 1.5, "big": 0.75, "gpu": 0.5}

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import fcntl
 import os
-import pty
-import struct
 import subprocess
 import sys
-import termios
 from pathlib import Path
 
 import pytest
+
+from tests.support import open_terminal
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -27,8 +25,7 @@ def _evaluate(tmp_path: Path, stderr_is_tty: bool, *extra: str) -> tuple[str, st
     if not stderr_is_tty:
         done = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=300)
         return done.stdout, done.stderr
-    leader, follower = pty.openpty()
-    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # a terminal's size
+    leader, follower = open_terminal()
     with subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=follower, text=True) as child:
         os.close(follower)
         err = b""

@@ -14,7 +14,6 @@ import csv
 import json
 import math
 import os
-import pty
 import shutil
 import signal
 import subprocess
@@ -32,7 +31,7 @@ from controllers import evaluate
 from controllers._reaper import marked_pids, reap
 from dynscale.cli import main
 from platform_models import load_platform
-from tests.support import TINY, write_tiny_traces
+from tests.support import TINY, open_terminal, write_tiny_traces
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ray")]
 
@@ -310,7 +309,7 @@ def test_ctrl_c_stops_a_sweep_in_one_line_and_resume_finishes_it(files, tmp_path
 
 def _on_a_terminal(box: Sandbox, *args: str) -> tuple[int, str, str]:
     """``dynscale ARGS`` with stderr on a terminal: exit status, stdout, what the terminal showed."""
-    master, slave = pty.openpty()
+    master, slave = open_terminal()
     proc = box.dynscale(*args, stdout=subprocess.PIPE, stderr=slave)
     os.close(slave)
     chunks: list[bytes] = []
@@ -385,8 +384,11 @@ def test_a_two_node_cluster_runs_a_search_and_a_parallel_evaluation(files, tmp_p
 
         run = next(r["run_dir"] for r in rows if r["status"] == "done")
         argv = evaluate_argv([files["eval"]], f"{run},lookup,reactive", "--json")
-        parallel = box.dynscale(*argv, "--workers", "2", "--address", address, stdout=subprocess.PIPE)
-        parallel_out, _ = parallel.communicate(timeout=300)
+        parallel = box.dynscale(
+            *argv, "--workers", "2", "--address", address, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        parallel_out, parallel_err = parallel.communicate(timeout=300)
+        assert parallel_err == ""  # --json: no progress bar
         assert main(argv) == 0
         assert json.loads(parallel_out) == json.loads(capsys.readouterr().out)
     finally:
@@ -399,11 +401,12 @@ def test_evaluate_with_workers_on_embedded_ray_prints_the_serial_table(files, tm
     try:
         argv = evaluate_argv([files["eval"], files["train"]], "lookup,reactive,performance")
         serial = box.dynscale(*argv, stdout=subprocess.PIPE)
-        parallel = box.dynscale(*argv, "--workers", "2", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         serial_out, _ = serial.communicate(timeout=300)
-        parallel_out, parallel_err = parallel.communicate(timeout=300)
-        assert parallel.returncode == 0, parallel_err
+        rc, parallel_out, terminal = _on_a_terminal(box, *argv, "--workers", "2")
+        assert rc == 0, terminal
         assert parallel_out == serial_out and "lookup" in serial_out
+        # The bar, as serial evaluate's: 2 traces x 5 controllers (3 + oracle, schedutil) x 2 episodes.
+        assert "evaluate: 100%" in terminal and "20/20 [" in terminal
         assert box.leftovers() == []
     finally:
         box.close()
