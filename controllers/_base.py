@@ -20,6 +20,10 @@ import numpy as np
 from controllers.errors import ControllerError
 from platform_models.observation import ObservationSpec, ObservationView
 
+_MASKS_KEPT = 256  # distinct action masks remembered (see ``Controller._checked_mask``)
+_NO_MASK: tuple[None, bytes] = (None, b"")
+_FLOAT32 = np.dtype(np.float32)
+
 
 class Controller:
     """Base of every controller: ``act`` validates, ``_act`` decides."""
@@ -31,13 +35,20 @@ class Controller:
         self.configs = tuple(platform.configs())
         self.spec = ObservationSpec(platform)
         self._action_of = {c: i for i, c in enumerate(self.configs)}
+        self._masks: dict[bytes, tuple[np.ndarray | None, bytes]] = {}
+        self._mask_given: Any = None
+        self._mask_checked = _NO_MASK
 
     def reset(self) -> None:
         """Forget everything seen so far (a new episode or a new run on the board)."""
 
     def act(self, observation: np.ndarray, info: dict | None = None) -> int:
         """The index into ``platform.configs()`` of the configuration for the next inference."""
-        obs = np.asarray(observation, dtype=np.float32)
+        # The builder's own arrays (float32) pass as they are: np.asarray's dtype machinery, run cold
+        # after an inference, cost the live agent tens of microseconds a frame.
+        obs = observation
+        if type(obs) is not np.ndarray or obs.dtype is not _FLOAT32:
+            obs = np.asarray(observation, dtype=np.float32)
         if obs.shape != (self.spec.size,):
             raise ControllerError(
                 f"{self.name}: observation: expected shape ({self.spec.size},) for platform "
@@ -49,17 +60,39 @@ class Controller:
         raise NotImplementedError
 
     def mask(self, info: dict | None) -> np.ndarray | None:
-        """``info["action_mask"]`` as bools, or None where it is absent or allows nothing (then every
-        action is as good as any other, so none is ruled out)."""
-        mask = None if info is None else info.get("action_mask")
-        if mask is None:
-            return None
-        mask = np.asarray(mask, dtype=bool)
+        """``info["action_mask"]`` as bools (read-only), or None where it is absent, rules nothing out
+        or allows nothing (then every action is as good as any other, so none is ruled out)."""
+        return self._checked_mask(info)[0]
+
+    def _checked_mask(self, info: dict | None) -> tuple[np.ndarray | None, bytes]:
+        """(:meth:`mask`, the mask's bytes: a key for what a controller derives from it). Each
+        distinct mask is checked once: the simulator and the live agent give the same few every
+        step. The live agent gives one read-only array every frame: that one is known by identity
+        (held here, its id cannot be reused; read-only and owning its data, its bytes cannot
+        change)."""
+        given = None if info is None else info.get("action_mask")
+        if given is None:
+            return _NO_MASK
+        if given is self._mask_given:
+            return self._mask_checked
+        mask = np.asarray(given, dtype=bool)
         if mask.shape != (len(self.configs),):
             raise ControllerError(
                 f"{self.name}: action_mask: expected shape ({len(self.configs)},), got {mask.shape}"
             )
-        return mask if mask.any() else None
+        key = mask.tobytes()
+        checked = self._masks.get(key)
+        if checked is None:
+            if len(self._masks) >= _MASKS_KEPT:
+                self._masks.clear()
+            kept = None if mask.all() or not mask.any() else mask.copy()
+            if kept is not None:
+                kept.flags.writeable = False
+            checked = self._masks[key] = (kept, key)
+        if (isinstance(given, np.ndarray) and given.dtype == bool and given.base is None
+                and not given.flags.writeable):
+            self._mask_given, self._mask_checked = given, checked
+        return checked
 
     def allowed(self, action: int, info: dict | None) -> int:
         """``action`` where the mask allows it, else :func:`nearest_allowed`."""

@@ -61,6 +61,8 @@ class LearnedController(Controller):
 
     def _act(self, obs: np.ndarray, info: dict | None) -> int:
         mask = None if info is None else info.get("action_mask")
+        if mask is not None:  # torch warns of a read-only array (the live agent's)
+            mask = np.array(mask, dtype=bool)
         if self._normalise is not None:
             obs = self._normalise(obs)
         if self._maskable:

@@ -49,6 +49,7 @@ SCALE_LIMITS = (0.25, 4.0)
 # What it reads of the previous frame in ``info``: the keys the simulator and the live agent both
 # give (``platform_models.frame``).
 LAST_FRAME_KEYS = CONTROLLER_INFO_KEYS
+_CHOICES_KEPT = 4096  # choices remembered (see ``LookupController._choose``)
 
 
 def pick_best(prediction: Prediction, ratio: np.ndarray) -> int:
@@ -69,21 +70,37 @@ class LookupController(Controller):
     def __init__(self, platform: Any) -> None:
         super().__init__(platform)
         self._predictor = Predictor(platform)
+        self._choices: dict[tuple, tuple[int, float]] = {}
 
     def _act(self, obs: np.ndarray, info: dict | None) -> int:
         return self._choose(self.view(obs), info)[0]
 
     def _choose(self, view: ObservationView, info: dict | None, scale: float = 1.0) -> tuple[int, float]:
         """(the pick, its predicted frame latency in ms: the agent's work, then the mean inference),
-        with every latency and energy of the table multiplied by ``scale``."""
+        with every latency and energy of the table multiplied by ``scale``.
+
+        A choice depends on the prediction (one per allocation of the load), the budgets in force,
+        the agent's work, the scale and the mask alone: it is remembered per those, so that frames
+        under the same budgets and a load that leaves the same cores free cost a look-up."""
         prediction = self._predictor.predict(view.load)
+        mask, mask_key = self._checked_mask(info)
+        key = (prediction, view.pe, view.freq_mhz[view.pe], scale, mask_key,
+               *[b if 0.0 < b < math.inf else None for b in view.budgets])  # NaN is never a key
+        choice = self._choices.get(key)
+        if choice is None:
+            if len(self._choices) >= _CHOICES_KEPT:  # loads and scales vary continuously
+                self._choices.clear()
+            choice = self._choices[key] = self._pick(prediction, view, mask, scale)
+        return choice
+
+    def _pick(self, prediction: Prediction, view: ObservationView, mask: np.ndarray | None,
+              scale: float) -> tuple[int, float]:
         if scale != 1.0:
             prediction = dataclasses.replace(prediction, latency_ms=prediction.latency_ms * scale,
                                              latency_p95_ms=prediction.latency_p95_ms * scale,
                                              energy_mj=prediction.energy_mj * scale)
         agent_ms = self.platform.pe(view.pe).agent_ms(view.freq_mhz[view.pe]) * scale
         ratio = worst_budget_ratio(prediction, view.budgets, agent_ms)
-        mask = self.mask(info)
         if mask is not None:
             ratio = np.where(mask, ratio, np.inf)  # never feasible, never the least miss
         action = pick_best(prediction, ratio)

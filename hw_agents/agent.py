@@ -363,7 +363,11 @@ class _LiveRun:
         self._contention = Contention(platform)
         self.configs = tuple(platform.configs())
         self.runnable = [pe for pe in platform.pes if pe.name not in masked]
+        # One read-only array handed to the controller every frame (controllers only read it, and
+        # know it again without checking it again), and its values as Python bools for the agent.
         self.action_mask = np.array([c.pe not in masked for c in self.configs])
+        self.action_mask.flags.writeable = False
+        self._allowed = tuple(self.action_mask.tolist())
         # A sampling thread per inference costs ~1 ms of the frame's latency on a loaded machine:
         # start one only for PEs whose power the board can read at all.
         self._power_readable = {pe.name: board.pe_power_w(pe.name) is not None for pe in self.runnable}
@@ -375,6 +379,7 @@ class _LiveRun:
         self.freq_mhz = {pe.name: float(max(pe.freqs_mhz)) for pe in platform.pes}
         self.last: FrameOutcome | None = None
         self._pinned_pe: str | None = None
+        self._threads: int | None = None  # torch's thread count as apply last set it
         self._pinned_cpus: frozenset[int] = frozenset()
         self._busy = BusyMeter(proc_root, {pe.name: pe.cpus for pe in platform.pes})
         self.columns = [
@@ -452,10 +457,10 @@ class _LiveRun:
         obs = self.spec.build(budgets=sensed.budgets, last=last.last if last else _NO_LAST, load=sensed.load,
                               freq_mhz=self.freq_mhz, groups=self.groups, pe=self.pe, backlog=sensed.backlog)
         info = last.controller_info() if last else {}
-        info["action_mask"] = self.action_mask.copy()
+        info["action_mask"] = self.action_mask
         action = self.controller.act(obs, info)
         fallback = ""
-        if not self.action_mask[action]:
+        if not self._allowed[action]:
             wanted = self.configs[action]
             fallback = f"{wanted.groups}:{wanted.pe}:{wanted.freq_mhz:g}"
             action = self._nearest_allowed(self.platform, action, self.action_mask)
@@ -466,22 +471,26 @@ class _LiveRun:
         rule gives at the load read (at most one per core the load leaves wholly free, the count the
         table says is fastest; ``priority``: its fractional cores, at least one). Returns the
         threads used."""
-        import torch
-
         config = decision.config
-        self.runner.set_active_groups(config.groups)
+        # Only what changes is set (the runner's groups are the run's since warm_up).
+        if config.groups != self.groups:
+            self.runner.set_active_groups(config.groups)
         if self.freq_settable[config.pe] and self.freq_mhz[config.pe] != config.freq_mhz:
             self.board.set_frequency(config.pe, config.freq_mhz)
         self.freq_mhz[config.pe] = float(config.freq_mhz)
         if self._pinned_pe != config.pe:
             self._pinned_cpus = frozenset(pin_inference(self.board, config.pe))
-            self._pinned_pe = config.pe
+            self._pinned_pe, self._threads = config.pe, None  # pinning sets torch's threads too
         self.groups, self.pe = config.groups, config.pe
         if config.pe in self.runner.gpu_pes:
             return 1  # one host thread drives the GPU
         threads = max(int(self._contention.rows_read(self._busy_of(load))[0][decision.action]), 1)
-        if torch.get_num_threads() != threads:
-            torch.set_num_threads(threads)
+        if threads != self._threads:
+            import torch
+
+            if torch.get_num_threads() != threads:
+                torch.set_num_threads(threads)
+            self._threads = threads
         return threads
 
     def record(self, sensed: _Sensed, decision: _Decision, ran: _Ran,

@@ -37,6 +37,7 @@ is never starved completely, and every inference finishes.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -79,14 +80,24 @@ class LoadedMetrics(NamedTuple):
     """Per PE, as :meth:`Contention.allocate` gives it."""
 
 
-def _threads(n_cores: Any, busy_cores: Any) -> Any:
-    return np.clip(np.floor(n_cores - busy_cores + FREE_CORE_BUSY), 1, n_cores)
+class _Fastest(NamedTuple):
+    """What the table gives every configuration at one ``cores`` per PE (see ``Contention._fastest``)."""
+
+    threads: np.ndarray
+    metrics: ConfigMetrics
+    """Unstretched."""
+    rows: tuple[list[float], list[float]]
+    """``threads`` and the power, as lists (:meth:`Contention.rows_read`)."""
+
+
+def _threads(n_cores: float, busy_cores: float) -> float:
+    return float(min(max(math.floor(n_cores - busy_cores + FREE_CORE_BUSY), 1), n_cores))
 
 
 def dnn_threads(n_cores: int, busy_cores: float) -> int:
     """Threads the DNN runs on a CPU PE: one per core ``busy_cores`` leaves wholly free (busy less
     than ``FREE_CORE_BUSY``), at least one."""
-    return int(_threads(n_cores, busy_cores))
+    return int(_threads(float(n_cores), float(busy_cores)))
 
 
 class Contention:
@@ -95,25 +106,35 @@ class Contention:
     def __init__(self, platform: Any) -> None:
         self.platform = platform
         self.model = getattr(platform, "contention", "priority")
-        self._is_gpu = np.array([pe.kind == "gpu" for pe in platform.pes])
+        self._pes = tuple((pe.kind == "gpu", float(pe.n_cores)) for pe in platform.pes)
         self._n_cores = np.array([float(pe.n_cores) for pe in platform.pes])
         self._slowed = 1.0 - 1.0 / getattr(platform, "contention_stretch", FULL_CORE_STRETCH)
-        self._rows_of_cores: dict[tuple[float, ...], tuple[list[float], list[float]]] = {}
+        self._fastest_of_cores: dict[tuple[float, ...], _Fastest] = {}
         self._rows_of_busy: dict[tuple[float, ...], tuple[list[float], list[float]]] = {}
+
+    def allocation_of(self, busy: Sequence[float]) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """(cores, stretch) per PE under one load ``busy`` (per PE: busy cores, GPU busy share), in
+        plain Python floats: the one statement of the rule (:meth:`allocate` applies it to arrays).
+        Plain floats because the live agent applies it every frame, where numpy's per-call cost on
+        a few PEs was most of the time; the arithmetic is the same IEEE arithmetic numpy's."""
+        cores, stretch = [], []
+        for (is_gpu, n), b in zip(self._pes, busy, strict=True):
+            if self.model == "fair":
+                shared_busy = min(max(b if is_gpu else b - n + 1.0, 0.0), 1.0)
+                cores.append(1.0 if is_gpu else _threads(n, b))
+                stretch.append(1.0 / (1.0 - shared_busy * self._slowed))
+            else:
+                left = max((1.0 if is_gpu else n) - b, 0.0)
+                cores.append(1.0 if is_gpu else min(max(left, SHARE_FLOOR), n))
+                stretch.append(1.0 / max(left, SHARE_FLOOR) if is_gpu else 1.0)
+        return tuple(cores), tuple(stretch)
 
     def allocate(self, busy: np.ndarray) -> Allocation:
         """The allocation under ``busy`` (shape (..., PEs): busy cores, GPU busy share)."""
         busy = np.asarray(busy, dtype=np.float64)
-        is_gpu, n = self._is_gpu, self._n_cores
-        if self.model == "fair":
-            threads = _threads(n, busy)
-            shared_busy = np.clip(np.where(is_gpu, busy, busy - n + 1.0), 0.0, 1.0)
-            cores = np.where(is_gpu, 1.0, threads)
-            stretch = 1.0 / (1.0 - shared_busy * self._slowed)
-        else:
-            left = np.maximum(np.where(is_gpu, 1.0, n) - busy, 0.0)
-            cores = np.where(is_gpu, 1.0, np.clip(left, SHARE_FLOOR, n))
-            stretch = np.where(is_gpu, 1.0 / np.maximum(left, SHARE_FLOOR), 1.0)
+        rows = [self.allocation_of(row) for row in busy.reshape(-1, len(self._pes)).tolist()]
+        cores = np.array([row[0] for row in rows]).reshape(busy.shape)
+        stretch = np.array([row[1] for row in rows]).reshape(busy.shape)
         return Allocation(cores, stretch, cores / stretch)
 
     def config_metrics(self, busy: np.ndarray | None = None) -> LoadedMetrics:
@@ -121,22 +142,16 @@ class Contention:
         at the allocation's ``cores`` (``fair``: the fastest thread count up to them), latency
         stretched."""
         allocation = self.allocate(np.zeros(len(self._n_cores)) if busy is None else busy)
-        platform = self.platform
-        pe_of_config = platform.config_pe_index
-        threads = allocation.cores[pe_of_config]
-        best = platform.config_metrics(allocation.cores)
-        if self.model == "fair":
-            for t in range(1, int(allocation.cores.max())):
-                fewer = np.minimum(allocation.cores, float(t))
-                metrics = platform.config_metrics(fewer)
-                faster = metrics.latency_ms < best.latency_ms
-                best = best._make(np.where(faster, a, b) for a, b in zip(metrics, best, strict=True))
-                threads = np.where(faster, fewer[pe_of_config], threads)
-        stretch = allocation.stretch[pe_of_config]
-        latency_ms = best.latency_ms * stretch
-        power_w = best.power_w
-        metrics = best._make((latency_ms, best.latency_std_ms * stretch, power_w, power_w * latency_ms))
-        return LoadedMetrics(metrics, threads, allocation)
+        fastest = self._fastest(allocation.cores)
+        metrics = self._stretched(fastest.metrics, allocation.stretch.tolist())
+        return LoadedMetrics(metrics, fastest.threads, allocation)
+
+    def metrics_of(self, allocation: tuple[tuple[float, ...], tuple[float, ...]]) -> ConfigMetrics:
+        """``config_metrics(busy).metrics`` for the ``allocation_of(busy)`` given, its arrays
+        read-only: the table's rows read are remembered per ``cores``, and stretched only where a
+        stretch is not 1 (the live agent asks every frame)."""
+        cores, stretch = allocation
+        return self._stretched(self._fastest_of(cores).metrics, stretch)
 
     def rows_read(self, busy: Sequence[float]) -> tuple[list[float], list[float]]:
         """Per configuration under ``busy`` (as :meth:`config_metrics`): the table's ``cores`` row read
@@ -148,13 +163,43 @@ class Contention:
         if rows is None:
             if len(self._rows_of_busy) >= _ROWS_READ_KEPT:  # loads vary continuously
                 self._rows_of_busy.clear()
-            busy_array = np.asarray(busy, dtype=np.float64)
-            cores = tuple(self.allocate(busy_array).cores.tolist())
-            rows = self._rows_of_cores.get(cores)
-            if rows is None:
-                if len(self._rows_of_cores) >= _ROWS_READ_KEPT:  # ``priority``: cores vary continuously
-                    self._rows_of_cores.clear()
-                loaded = self.config_metrics(busy_array)
-                rows = self._rows_of_cores[cores] = (loaded.threads.tolist(), loaded.metrics.power_w.tolist())
-            self._rows_of_busy[key] = rows
+            rows = self._rows_of_busy[key] = self._fastest_of(self.allocation_of(key)[0]).rows
         return rows
+
+    def _fastest_of(self, cores: tuple[float, ...]) -> _Fastest:
+        """:meth:`_fastest` remembered per ``cores``, its arrays read-only."""
+        fastest = self._fastest_of_cores.get(cores)
+        if fastest is None:
+            if len(self._fastest_of_cores) >= _ROWS_READ_KEPT:  # ``priority``: cores vary continuously
+                self._fastest_of_cores.clear()
+            fastest = self._fastest(np.array(cores))
+            for array in (fastest.threads, *fastest.metrics):
+                array.flags.writeable = False
+            self._fastest_of_cores[cores] = fastest
+        return fastest
+
+    def _fastest(self, cores: np.ndarray) -> _Fastest:
+        """The table's figures per configuration at ``cores`` per PE, unstretched (``fair``: at the
+        fastest thread count up to them), and the threads (the ``cores`` row) read."""
+        platform = self.platform
+        pe_of_config = platform.config_pe_index
+        threads = cores[pe_of_config]
+        best = platform.config_metrics(cores)
+        if self.model == "fair":
+            for t in range(1, int(cores.max())):
+                fewer = np.minimum(cores, float(t))
+                metrics = platform.config_metrics(fewer)
+                faster = metrics.latency_ms < best.latency_ms
+                best = best._make(np.where(faster, a, b) for a, b in zip(metrics, best, strict=True))
+                threads = np.where(faster, fewer[pe_of_config], threads)
+        return _Fastest(threads, best, (threads.tolist(), best.power_w.tolist()))
+
+    def _stretched(self, best: ConfigMetrics, stretch: Sequence[float]) -> ConfigMetrics:
+        """``best`` with each configuration's latency (mean and std) stretched by its PE's
+        ``stretch``; ``best`` itself where every stretch is 1 (the products would equal it)."""
+        if all(s == 1.0 for s in stretch):
+            return best
+        stretch_of_config = np.array(stretch)[self.platform.config_pe_index]
+        latency_ms = best.latency_ms * stretch_of_config
+        power_w = best.power_w
+        return best._make((latency_ms, best.latency_std_ms * stretch_of_config, power_w, power_w * latency_ms))

@@ -55,6 +55,7 @@ _N_HEADER = 10  # budgets (3), presence flags (3), last ratios (3), backlog (1)
 # A fit feature spans ratios 1/8 to 8 of a budget: beyond 8x over, every such choice is a miss the
 # reward caps; below 1/8, a configuration fits whatever its noise.
 _FIT_LOG2_SPAN = 3.0
+_FITS_KEPT = 4096  # fit blocks remembered (see ``ObservationSpec._fit``)
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,7 @@ class ObservationSpec:
     def __init__(self, platform: Any) -> None:
         self._platform = platform
         self._predictor = Predictor(platform)
+        self._fits: dict[tuple, list[float]] = {}
         self.pe_names: tuple[str, ...] = tuple(pe.name for pe in platform.pes)
         self.groups = int(platform.groups)
         self._n_cores = np.array([float(pe.n_cores) for pe in platform.pes])
@@ -124,9 +126,9 @@ class ObservationSpec:
         """The observation for ``budgets`` (latency ms, power W, energy mJ; NaN = absent), ``last``
         (latency ms, power W, energy mJ of the last inference; NaN before the first), the competing
         ``load`` and ``freq_mhz`` of every PE, and the current configuration."""
-        # Plain Python floats, one array at the end: this runs once per simulated step and numpy's
-        # per-call overhead on 20-element vectors was half of the simulator's step time.
-        values = [0.0] * self.size
+        # Plain Python floats, one array at the end: this runs once per simulated step and once per
+        # live frame, and numpy's per-call overhead on short vectors was most of the time of both.
+        values = [0.0] * self._fit_start
         for j in range(3):
             budget = budgets[j]
             if math.isfinite(budget):
@@ -144,19 +146,30 @@ class ObservationSpec:
             values[_N_HEADER + n_pe + i] = freq_mhz[name] / self._max_freq_list[i]
         values[_N_HEADER + 2 * n_pe] = groups / self.groups
         values[_N_HEADER + 2 * n_pe + 1 + self._pe_index[pe]] = 1.0
-        obs = np.array(values, dtype=np.float32)
-        obs[self._fit_start :] = self.fit(budgets, load, pe, freq_mhz[pe])
-        return obs
+        # float64 values to float32 in one conversion, as the fit block was assigned before.
+        return np.array(values + self._fit(budgets, load, pe, freq_mhz[pe]), dtype=np.float32)
 
-    def fit(self, budgets: tuple[float, float, float], load: Mapping[str, float], pe: str,
-            freq_mhz: float) -> np.ndarray:
+    def _fit(self, budgets: tuple[float, float, float], load: Mapping[str, float], pe: str,
+             freq_mhz: float) -> list[float]:
         """Per configuration, the predicted worst budget ratio under ``load`` as ``log2(ratio) / 3``
-        within [-1, 1], the agent's work at the PE ``pe`` and frequency ``freq_mhz`` in force."""
+        within [-1, 1], the agent's work at the PE ``pe`` and frequency ``freq_mhz`` in force.
+
+        Remembered per prediction (one per allocation of the load), budgets in force and agent's
+        work: within a trace segment, or on a board whose load leaves the same cores free, every
+        frame asks the same."""
         prediction = self._predictor.predict(load)
-        agent_ms = self._platform.pe(pe).agent_ms(freq_mhz)
-        ratio = worst_budget_ratio(prediction, budgets, agent_ms)
-        with np.errstate(divide="ignore"):
-            return np.clip(np.log2(ratio) / _FIT_LOG2_SPAN, -1.0, 1.0)
+        # Only the budgets in force matter (``worst_budget_ratio``); NaN, never equal to itself,
+        # would make every key new.
+        key = (prediction, pe, freq_mhz, *[b if 0.0 < b < math.inf else None for b in budgets])
+        fit = self._fits.get(key)
+        if fit is None:
+            if len(self._fits) >= _FITS_KEPT:  # loads vary continuously: bound the memory
+                self._fits.clear()
+            agent_ms = self._platform.pe(pe).agent_ms(freq_mhz)
+            ratio = worst_budget_ratio(prediction, budgets, agent_ms)
+            with np.errstate(divide="ignore"):
+                fit = self._fits[key] = np.clip(np.log2(ratio) / _FIT_LOG2_SPAN, -1.0, 1.0).tolist()
+        return fit
 
     def build_view(self, view: ObservationView) -> np.ndarray:
         """The observation of ``view`` for this spec's platform: another platform's observation,
@@ -171,7 +184,8 @@ class ObservationSpec:
         # Plain Python floats (exact copies of the float32 entries, float64 arithmetic as numpy's):
         # a model-based controller decodes every frame, and numpy's per-call overhead on slices of
         # a 20-element vector was most of the live agent's decide stage.
-        values = np.asarray(obs, dtype=np.float64).tolist()
+        values = (obs if type(obs) is np.ndarray and obs.dtype.kind == "f" else np.asarray(obs, dtype=np.float64)
+                  ).tolist()
         n_pe = len(self.pe_names)
         budget, last = [], []
         for j in range(3):

@@ -18,11 +18,14 @@ import numpy as np
 from platform_models.contention import Contention
 
 P95_Z = 1.645  # one-sided 95 % point of a normal: the lookup plans for the p95 latency, not the mean
+_KEPT = 4096  # predictions remembered per load and per allocation
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Prediction:
-    """Per-configuration predictions, arrays aligned with ``platform.configs()``."""
+    """Per-configuration predictions, arrays aligned with ``platform.configs()``. Compared and hashed
+    by identity: :meth:`Predictor.predict` gives the same object for every load with the same
+    allocation, so callers can key what they derive from it on the object."""
 
     latency_ms: np.ndarray
     latency_p95_ms: np.ndarray
@@ -36,22 +39,39 @@ class Predictor:
 
     def __init__(self, platform: Any) -> None:
         self.platform = platform
+        self._pe_names = tuple(pe.name for pe in platform.pes)
         configs = platform.configs()
         self.accuracy = np.array([platform.accuracy[c.groups - 1] for c in configs])
         self._contention = Contention(platform)
-        self._cache: dict[tuple[float, ...], Prediction] = {}
+        self._of_busy: dict[tuple[float, ...], Prediction] = {}
+        self._of_allocation: dict[tuple[tuple[float, ...], tuple[float, ...]], Prediction] = {}
 
     def predict(self, load: Mapping[str, float]) -> Prediction:
-        """Latency (mean, p95), power and energy of every configuration under ``load``."""
-        busy = np.array([float(load.get(pe.name, 0.0)) for pe in self.platform.pes])
-        key = tuple(np.round(busy, 3))
-        if key not in self._cache:
-            metrics = self._contention.config_metrics(busy).metrics
+        """Latency (mean, p95), power and energy of every configuration under ``load``: the same
+        object for every load the contention rule gives the same allocation (the prediction depends
+        on nothing else). The live agent asks every frame: a load seen before is one dict look-up,
+        a new one with an allocation seen before (``fair``: every load that leaves the same cores
+        free and shares none) one allocation."""
+        busy = tuple([float(load.get(name, 0.0)) for name in self._pe_names])
+        prediction = self._of_busy.get(busy)
+        if prediction is None:
+            if len(self._of_busy) >= _KEPT:  # loads vary continuously: bound the memory
+                self._of_busy.clear()
+            prediction = self._of_busy[busy] = self._of(busy)
+        return prediction
+
+    def _of(self, busy: tuple[float, ...]) -> Prediction:
+        key = self._contention.allocation_of(busy)
+        prediction = self._of_allocation.get(key)
+        if prediction is None:
+            if len(self._of_allocation) >= _KEPT:  # ``priority``: allocations vary continuously
+                self._of_allocation.clear()
+            metrics = self._contention.metrics_of(key)
             p95 = metrics.latency_ms + P95_Z * metrics.latency_std_ms
-            self._cache[key] = Prediction(
+            prediction = self._of_allocation[key] = Prediction(
                 metrics.latency_ms, p95, metrics.power_w, metrics.energy_mj, self.accuracy
             )
-        return self._cache[key]
+        return prediction
 
 
 def worst_budget_ratio(
