@@ -7,10 +7,12 @@ deploy's summary reports), the median and the 99th percentile over the frames, a
 median to the median batch-1 inference at k = 1 (timed here, in the same process, at the same frame
 rate). ``wake_ms`` (arrival to the agent running again: the operating system's) is shown beside.
 
-Controllers: ``lookup``, ``lookup-adaptive`` and an exported learned policy (``--policy FILE``;
-without one, a policy file of the shape ``dynscale train`` exports for PPO, two hidden layers of 64
-with tanh, holding seeded random weights: its forward pass costs what a trained one's does, its
-choices mean nothing). Prints figures side by side, asserts nothing.
+Controllers: ``lookup``, ``lookup-adaptive``, ``learned`` (the host's shipped policy,
+``controllers/policies/host.npz``: maskable PPO, two hidden layers of 256, normalised observations)
+and ``policy``, an exported policy file (``--policy FILE``; without one, a file of the shape
+``dynscale train`` exports for PPO by default, two hidden layers of 64 with tanh, holding seeded
+random weights and no normalisation: its forward pass costs what a trained one's does, its choices
+mean nothing). Prints figures side by side, asserts nothing.
 """
 
 from __future__ import annotations
@@ -105,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         policy = args.policy or seeded_policy(platform, Path(tmp) / "policy.npz")
         results = {}
-        for name in ("lookup", "lookup-adaptive", str(policy)):
+        for name in ("lookup", "lookup-adaptive", "learned", str(policy)):
             label = "policy" if name == str(policy) else name
             if show:
                 print(f"deploying {label} for {duration_s:.1f} s ...", file=sys.stderr)

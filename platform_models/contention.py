@@ -202,4 +202,5 @@ class Contention:
         stretch_of_config = np.array(stretch)[self.platform.config_pe_index]
         latency_ms = best.latency_ms * stretch_of_config
         power_w = best.power_w
-        return best._make((latency_ms, best.latency_std_ms * stretch_of_config, power_w, power_w * latency_ms))
+        std_ms = best.latency_std_ms * stretch_of_config
+        return best._make((latency_ms, std_ms, power_w, power_w * latency_ms))

@@ -184,8 +184,8 @@ class ObservationSpec:
         # Plain Python floats (exact copies of the float32 entries, float64 arithmetic as numpy's):
         # a model-based controller decodes every frame, and numpy's per-call overhead on slices of
         # a 20-element vector was most of the live agent's decide stage.
-        values = (obs if type(obs) is np.ndarray and obs.dtype.kind == "f" else np.asarray(obs, dtype=np.float64)
-                  ).tolist()
+        floats = type(obs) is np.ndarray and obs.dtype.kind == "f"
+        values = (obs if floats else np.asarray(obs, dtype=np.float64)).tolist()
         n_pe = len(self.pe_names)
         budget, last = [], []
         for j in range(3):

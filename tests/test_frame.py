@@ -165,7 +165,7 @@ def test_the_overhead_benchmark_times_every_stage_of_every_controller(capsys) ->
     spec.loader.exec_module(module)
     assert module.main(["--frames", "10", "--period-ms", "10", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert set(report["controllers"]) == {"lookup", "lookup-adaptive", "policy"}
+    assert set(report["controllers"]) == {"lookup", "lookup-adaptive", "learned", "policy"}
     for figures in report["controllers"].values():
         assert figures["frames"] == 10
         stages = figures["stages"]
