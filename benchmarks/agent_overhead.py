@@ -6,6 +6,9 @@ of twice the frame period) and reads the agent's stage times from the deploy log
 deploy's summary reports), the median and the 99th percentile over the frames, and the ratio of the
 median to the median batch-1 inference at k = 1 (timed here, in the same process, at the same frame
 rate). ``wake_ms`` (arrival to the agent running again: the operating system's) is shown beside.
+Then the same stages of the same controller back to back, without the sleep and the inference
+between frames (JSON ``warm``: ``median_ms`` and per stage): what the agent's work costs with the
+caches warm, so that the difference says what the emptied caches cost.
 
 Controllers: ``lookup``, ``lookup-adaptive``, ``learned`` (the host's shipped policy,
 ``controllers/policies/host.npz``: maskable PPO, two hidden layers of 256, normalised observations)
@@ -18,6 +21,7 @@ mean nothing). Prints figures side by side, asserts nothing.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import datetime
 import json
@@ -39,6 +43,7 @@ from platform_models import OBSERVATION_VERSION, ObservationSpec, load_platform
 from traces import Trace
 
 WARM_UP = 5  # untimed inferences before the k = 1 timing (deploy warms its DNN up itself)
+STAGES = tuple(column.removesuffix("_ms") for column in STAGE_COLUMNS)
 
 
 def seeded_policy(platform, path: Path, seed: int = 15) -> Path:
@@ -76,6 +81,38 @@ def k1_inference_ms(platform, frames: int, period_s: float) -> float:
     return float(np.median(times))
 
 
+def warm_stages(platform, board, controller, trace, frames: int) -> dict:
+    """The agent's four stages run back to back over ``frames`` frames, without the sleep and the
+    inference between them (so with warm caches), as the deploy runs them: the medians in ms, per
+    stage and of their sum. Set against the deploy's own figures, the difference is what the caches
+    emptied by the sleep and the inference cost."""
+    from hw_agents.affinity import inference_state_restored
+    from hw_agents.agent import _LiveRun, _Ran, _Runner
+
+    model, _, x = platform_dnn(platform)
+    run = _LiveRun(board, controller, trace, platform, _Runner(model, x, platform, {}), "/proc",
+                   platform.accuracy, {}, n_frames=frames)
+    controller.reset()
+    clock = time.perf_counter
+    times = []
+    with contextlib.closing(run), inference_state_restored():
+        run.start_load_window()
+        start = time.monotonic()
+        for index in range(frames):
+            t0 = clock()
+            sensed = run.sense(index, time.monotonic(), time.monotonic(), 0.0, start)
+            t1 = clock()
+            decision = run.decide(sensed)
+            t2 = clock()
+            threads = run.apply(decision, sensed.load)
+            t3 = clock()
+            run.record(sensed, decision, _Ran(threads, 2.0, time.monotonic(), 15.0, "model"), (0.0,) * 3)
+            times.append((t1 - t0, t2 - t1, t3 - t2, clock() - t3))
+    stage_ms = np.median(np.array(times) * 1000.0, axis=0)
+    return {"median_ms": float(np.median(np.array(times).sum(axis=1) * 1000.0)),
+            "stages": {stage: float(ms) for stage, ms in zip(STAGES, stage_ms, strict=True)}}
+
+
 def figures(log: Path) -> dict:
     """Median and p99 of ``agent_ms``, of every stage and of ``wake_ms`` over the frames of a log."""
     with log.open(newline="") as f:
@@ -86,7 +123,7 @@ def figures(log: Path) -> dict:
         out[column] = {"median_ms": float(np.median(values)), "p99_ms": float(np.percentile(values, 99))}
     return {"median_ms": out["agent_ms"]["median_ms"], "p99_ms": out["agent_ms"]["p99_ms"],
             "frames": len(rows),
-            "stages": {column.removesuffix("_ms"): out[column] for column in STAGE_COLUMNS},
+            "stages": {stage: out[column] for stage, column in zip(STAGES, STAGE_COLUMNS, strict=True)},
             "wake": out["wake_ms"]}
 
 
@@ -113,7 +150,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"deploying {label} for {duration_s:.1f} s ...", file=sys.stderr)
             summary = deploy(board, make_controller(name, platform), trace, Path(tmp) / label,
                              duration_s=duration_s, platform=platform, replay_load=False)
-            results[label] = {**figures(Path(tmp) / label / LOG_NAME), "deploy_agent_ms": summary.agent_ms}
+            results[label] = {**figures(Path(tmp) / label / LOG_NAME), "deploy_agent_ms": summary.agent_ms,
+                              "warm": warm_stages(platform, board, make_controller(name, platform), trace,
+                                                  args.frames)}
     if show:
         print(f"timing the k = 1 inference for {args.frames * period_s:.1f} s ...", file=sys.stderr)
     infer_ms = k1_inference_ms(platform, args.frames, period_s)
@@ -138,9 +177,15 @@ def main(argv: list[str] | None = None) -> int:
     header += "".join(f" {stage + ' med/p99':>17}" for stage in stages)
     print(header)
     for name, r in report["controllers"].items():
-        cells = [*(r["stages"][s] for s in ("sense", "decide", "apply", "record")), r["wake"]]
+        cells = [*(r["stages"][s] for s in STAGES), r["wake"]]
         print(f"{name:<16} {r['median_ms']:>12.4f} {r['p99_ms']:>8.4f} {r['ratio_to_k1_inference']:>9.3f}"
               + "".join(f" {c['median_ms']:>8.4f}/{c['p99_ms']:<8.4f}" for c in cells))
+    print("the same stages back to back, no sleep or inference between frames (caches warm), median ms:")
+    print(f"{'controller':<16} {'agent':>8}" + "".join(f" {stage:>8}" for stage in STAGES))
+    for name, r in report["controllers"].items():
+        warm = r["warm"]
+        cells = "".join(f" {warm['stages'][s]:>8.4f}" for s in STAGES)
+        print(f"{name:<16} {warm['median_ms']:>8.4f}{cells}")
     return 0
 
 

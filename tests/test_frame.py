@@ -173,5 +173,6 @@ def test_the_overhead_benchmark_times_every_stage_of_every_controller(capsys) ->
         assert 0 < figures["median_ms"] <= figures["p99_ms"]
         assert figures["median_ms"] == figures["deploy_agent_ms"]  # deploy's summary reports the same figure
         assert all(0 < s["median_ms"] <= s["p99_ms"] for s in stages.values())
+        assert set(figures["warm"]["stages"]) == set(stages) and figures["warm"]["median_ms"] > 0
         ratio = figures["median_ms"] / report["k1_inference_ms"]
         assert figures["ratio_to_k1_inference"] == pytest.approx(ratio)
