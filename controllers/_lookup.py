@@ -69,7 +69,7 @@ class LookupController(Controller):
 
     def __init__(self, platform: Any) -> None:
         super().__init__(platform)
-        self._predictor = Predictor(platform)
+        self._predictor = Predictor.of(platform)
         self._choices: dict[tuple, tuple[int, float]] = {}
 
     def _act(self, obs: np.ndarray, info: dict | None) -> int:

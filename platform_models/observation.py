@@ -85,7 +85,7 @@ class ObservationSpec:
 
     def __init__(self, platform: Any) -> None:
         self._platform = platform
-        self._predictor = Predictor(platform)
+        self._predictor = Predictor.of(platform)
         self._fits: dict[tuple, list[float]] = {}
         self.pe_names: tuple[str, ...] = tuple(pe.name for pe in platform.pes)
         self.groups = int(platform.groups)
@@ -167,8 +167,10 @@ class ObservationSpec:
                 self._fits.clear()
             agent_ms = self._platform.pe(pe).agent_ms(freq_mhz)
             ratio = worst_budget_ratio(prediction, budgets, agent_ms)
-            with np.errstate(divide="ignore"):
-                fit = self._fits[key] = np.clip(np.log2(ratio) / _FIT_LOG2_SPAN, -1.0, 1.0).tolist()
+            # Clipping the ratio to [1/8, 8] before the log2 gives what clipping after it gives
+            # (the bounds' logs are exact), with no log of 0 (no budget in force) to silence.
+            within = np.clip(ratio, 2.0**-_FIT_LOG2_SPAN, 2.0**_FIT_LOG2_SPAN)
+            fit = self._fits[key] = (np.log2(within) / _FIT_LOG2_SPAN).tolist()
         return fit
 
     def build_view(self, view: ObservationView) -> np.ndarray:

@@ -9,6 +9,8 @@ agent use too. numpy only.
 
 from __future__ import annotations
 
+import math
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +21,7 @@ from platform_models.contention import Contention
 
 P95_Z = 1.645  # one-sided 95 % point of a normal: the lookup plans for the p95 latency, not the mean
 _KEPT = 4096  # predictions remembered per load and per allocation
+_SHARED: weakref.WeakValueDictionary[int, Predictor] = weakref.WeakValueDictionary()  # ``Predictor.of``
 
 
 @dataclass(frozen=True, eq=False)
@@ -45,6 +48,18 @@ class Predictor:
         self._contention = Contention(platform)
         self._of_busy: dict[tuple[float, ...], Prediction] = {}
         self._of_allocation: dict[tuple[tuple[float, ...], tuple[float, ...]], Prediction] = {}
+
+    @classmethod
+    def of(cls, platform: Any) -> Predictor:
+        """The predictor shared by everything that predicts for ``platform`` (the observation builder,
+        the model-based controllers): on the board they ask about the same load every frame, and
+        the second asks for what the first has just remembered."""
+        # Held by its users only (a weak value), and it holds the platform: while it lives, no other
+        # platform can have this id.
+        predictor = _SHARED.get(id(platform))
+        if predictor is None or predictor.platform is not platform:
+            predictor = _SHARED[id(platform)] = cls(platform)
+        return predictor
 
     def predict(self, load: Mapping[str, float]) -> Prediction:
         """Latency (mean, p95), power and energy of every configuration under ``load``: the same
@@ -80,13 +95,16 @@ def worst_budget_ratio(
     """Per configuration, the largest predicted / budget over the ``budgets`` in force (latency ms,
     power W, energy mJ; NaN or inf = absent), 0 with none; ``agent_ms`` of work precedes every
     inference."""
-    ratio = np.zeros(len(prediction.accuracy))
+    # Only the budgets in force cost array operations: the live agent runs this every frame.
+    ratio = None
     latency_budget_ms, power_budget_w, energy_budget_mj = budgets
-    for predicted, budget in (
-        (prediction.latency_p95_ms + agent_ms, latency_budget_ms),
-        (prediction.power_w, power_budget_w),
-        (prediction.energy_mj, energy_budget_mj),
-    ):
-        if np.isfinite(budget) and budget > 0:
-            ratio = np.maximum(ratio, predicted / budget)
-    return ratio
+    for figure, budget in enumerate((latency_budget_ms, power_budget_w, energy_budget_mj)):
+        if 0.0 < budget < math.inf:  # NaN compares False
+            if figure == 0:
+                predicted = prediction.latency_p95_ms + agent_ms
+            else:
+                predicted = prediction.power_w if figure == 1 else prediction.energy_mj
+            share = predicted / budget
+            # The figures are never negative: the first share needs no maximum with 0.
+            ratio = share if ratio is None else np.maximum(ratio, share)
+    return np.zeros(len(prediction.accuracy)) if ratio is None else ratio
