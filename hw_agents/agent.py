@@ -42,11 +42,12 @@ from __future__ import annotations
 import contextlib
 import copy
 import csv
+import gc
 import json
 import math
 import os
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -177,7 +178,8 @@ def deploy(
                 start = getattr(replayer, "start_monotonic", time.monotonic()) + period_s
                 controller.reset()
                 started = True
-            with stop_signals_delivered(), progress_bar("deploy", n_frames, "frame", enabled=progress) as bar:
+            with (stop_signals_delivered(), _start_up_frozen(),
+                  progress_bar("deploy", n_frames, "frame", enabled=progress) as bar):
                 for frame in range(n_frames):
                     if time.monotonic() >= start + duration_s + _QUEUE_GRACE_S:
                         break  # a backlog never stretches the run past the grace
@@ -299,6 +301,19 @@ class _Runner:
         model(x)
         if device == "cuda":
             torch.cuda.synchronize()
+
+
+@contextlib.contextmanager
+def _start_up_frozen() -> Iterator[None]:
+    """Every object of the start-up (torch, numpy, the model: some 170,000 after importing torch) left
+    out of the garbage collections during the frames: the remembered predictions and choices of a
+    long run accumulate until a full collection, which walks every tracked object, falls inside a
+    frame."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def _csv_cells(row: dict[str, Any]) -> dict[str, Any]:

@@ -184,3 +184,36 @@ def test_apply_keeps_torch_at_the_threads_it_reports():
                 assert model._active_groups == platform.configs()[action].groups
     finally:
         run.close()
+
+
+def test_the_start_up_objects_sit_out_the_garbage_collections_of_the_frames(tmp_path):
+    """During the frames every object of the start-up is frozen out of the collector (a full
+    collection would walk them all inside a frame); afterwards they are back."""
+    import gc
+
+    from hw_agents import open_board
+    from hw_agents.agent import deploy
+    from traces import Trace
+
+    class Spy:
+        name = "spy"
+
+        def __init__(self) -> None:
+            self.frozen: list[int] = []
+
+        def reset(self) -> None:
+            pass
+
+        def act(self, obs, info=None) -> int:
+            self.frozen.append(gc.get_freeze_count())
+            return 0
+
+    platform = load_platform("host")
+    trace = Trace(platform="host", kind="steady", split="eval", frame_period_ms=20.0, duration_s=0.1,
+                  time_s=[0.0], load={"cpu": [0.0]}, latency_budget_ms=[40.0])
+    spy = Spy()
+    assert gc.get_freeze_count() == 0
+    deploy(open_board("host"), spy, trace, tmp_path / "run", duration_s=0.1, platform=platform,
+           replay_load=False)
+    assert len(spy.frozen) == 5 and min(spy.frozen) > 10_000
+    assert gc.get_freeze_count() == 0
