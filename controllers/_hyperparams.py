@@ -27,6 +27,8 @@ OWN_KEYS: dict[str, type] = {
     "dagger_rounds": int,
     "dagger_steps": int,
     "dagger_epochs": int,
+    "pretrain_temperature": float,
+    "pretrain_regret_weight": float,
 }
 """dynscale's own entries of ``controllers/hyperparams/ALGO.yml`` (not passed to SB3), with their kind."""
 

@@ -43,6 +43,11 @@ class OracleController(Controller):
         self._work_factor = np.maximum(1.0 + np.outer(cv, _Z), MIN_WORK)  # (actions, quantiles)
 
     def _act(self, obs: np.ndarray, info: dict | None) -> int:
+        return int(np.argmax(self.scores(obs)))
+
+    def scores(self, obs: np.ndarray) -> np.ndarray:
+        """Per action, the expected reward of this inference less what it costs the frames that wait
+        for it (``-inf`` where the action mask rules it out): the oracle takes the highest."""
         from envs import reward
 
         ahead = self._env.lookahead_all()
@@ -62,7 +67,7 @@ class OracleController(Controller):
         ).mean(axis=1)
         expected -= self._delay_cost(ahead, view.backlog, view.latency_budget_ms)
         mask = np.asarray(self._env.action_masks(), dtype=bool)
-        return int(np.argmax(np.where(mask, expected, -np.inf)))
+        return np.where(mask, expected, -np.inf)
 
     def _delay_cost(self, ahead: dict[str, np.ndarray], backlog: int, latency_budget_ms: float) -> np.ndarray:
         """What this inference's busy time costs the frames that wait for it.

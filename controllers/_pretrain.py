@@ -31,6 +31,10 @@ import numpy as np
 from controllers._oracle import OracleController
 from platform_models.progress import progress_bar
 
+# What an action the mask rules out is recorded to lose against the oracle's choice (it is never
+# taken: the masked softmax gives it no weight, the number only has to be finite).
+_MASKED_REGRET = 10.0
+
 
 def collect_demonstrations(
     env: Any,
@@ -53,7 +57,7 @@ def collect_demonstrations(
     title = "demonstrations (oracle)" if learner is None else "DAgger (policy drives, oracle labels)"
     bar = progress_bar(title, n_steps, "step", enabled=progress)
     rng = np.random.default_rng(seed)
-    obs_list, mask_list, action_list, returns = [], [], [], []
+    obs_list, mask_list, action_list, score_list, returns = [], [], [], [], []
     episode = 0
     while len(obs_list) < n_steps:
         obs, _ = env.reset(seed=seed + episode)
@@ -62,13 +66,15 @@ def collect_demonstrations(
         done = False
         while not done and len(obs_list) < n_steps:
             mask = np.asarray(env.unwrapped.action_masks(), dtype=bool)
-            label = oracle.act(obs)
+            scores = oracle.scores(obs)
+            label = int(np.argmax(scores))
             if rng.random() < epsilon:
                 taken = int(rng.choice(np.flatnonzero(mask)))
             else:
                 taken = label if learner is None else learner(obs, mask)
             obs_list.append(obs)
             mask_list.append(mask)
+            score_list.append(np.where(np.isfinite(scores), scores, scores[label] - _MASKED_REGRET))
             action_list.append(label)
             obs, reward, terminated, truncated, _ = env.step(taken)
             rewards.append(float(reward))
@@ -85,6 +91,7 @@ def collect_demonstrations(
         "obs": np.array(obs_list, dtype=np.float32),
         "masks": np.array(mask_list),
         "actions": np.array(action_list),
+        "scores": np.array(score_list, dtype=np.float32),
         "returns": np.array(returns, dtype=np.float32),
     }
 
@@ -119,9 +126,16 @@ def clone_policy(
     learning_rate: float = 1e-3,
     seed: int = 0,
     progress: bool = False,
+    temperature: float = 0.0,
+    regret_weight: float = 0.0,
 ) -> float:
     """Fit an SB3 actor-critic policy to the demonstrations; returns the final action agreement.
-    ``progress``: a bar over the batches on a terminal's stderr."""
+    ``progress``: a bar over the batches on a terminal's stderr.
+
+    The actor's loss is the cross-entropy to the oracle's action, or with ``temperature`` > 0 to
+    ``softmax(scores / temperature)`` over the allowed actions (actions nearly as good as the
+    oracle's share its weight), plus ``regret_weight`` x the policy's expected regret, the reward it
+    gives up on average against the oracle's choice (a miss weighs more than a step of frequency)."""
     import torch
     from torch.nn import functional
 
@@ -131,6 +145,7 @@ def clone_policy(
     masks = torch.as_tensor(demos["masks"])
     actions = torch.as_tensor(demos["actions"], dtype=torch.long)
     returns = torch.as_tensor(demos["returns"])
+    regret = torch.as_tensor(demos["scores"].max(axis=1, keepdims=True) - demos["scores"])
     optimizer = torch.optim.Adam(policy.parameters(), lr=learning_rate)
     generator = torch.Generator().manual_seed(seed)
 
@@ -147,9 +162,14 @@ def clone_policy(
         for batch in torch.randperm(len(obs), generator=generator).split(batch_size):
             bar.update()
             logits, values = forward(batch)
-            loss = functional.cross_entropy(logits, actions[batch]) + 0.5 * functional.mse_loss(
-                values, returns[batch]
-            )
+            if temperature > 0:
+                target = functional.softmax((-regret[batch] / temperature).masked_fill(~masks[batch], -1e8), dim=1)
+            else:
+                target = actions[batch]
+            loss = functional.cross_entropy(logits, target) + 0.5 * functional.mse_loss(values, returns[batch])
+            if regret_weight > 0:
+                chosen = functional.softmax(logits, dim=1)
+                loss = loss + regret_weight * (chosen * regret[batch]).sum(dim=1).mean()
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()

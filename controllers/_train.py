@@ -380,7 +380,9 @@ def _warm_start(
     def fit(data: dict, epochs: int) -> float:
         if normaliser is not None:
             data = {**data, "obs": normaliser(data["obs"])}
-        return clone_policy(model, data, masked=masked, epochs=epochs, seed=seed, progress=progress)
+        return clone_policy(model, data, masked=masked, epochs=epochs, seed=seed, progress=progress,
+                            temperature=float(params.get("pretrain_temperature", 0.0)),
+                            regret_weight=float(params.get("pretrain_regret_weight", 0.0)))
 
     agreement = fit(demos, int(params.get("pretrain_epochs", 10)))
     n_rounds = int(params.get("dagger_rounds", 0))
