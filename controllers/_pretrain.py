@@ -10,7 +10,14 @@ traces and fitting the policy to it, as DAgger-style behaviour cloning does:
   that built up after a mistake) are in the data too;
 * the actor is fitted with cross-entropy to the oracle's action (MaskablePPO: over the allowed
   actions only), the critic to the discounted return observed, so the first PPO updates start
-  from a policy and a value function that agree, instead of a random critic undoing the actor.
+  from a policy and a value function that agree, instead of a random critic undoing the actor;
+* or (``pretrain_temperature`` > 0, ``pretrain_regret_weight`` > 0, the default) the actor is fitted
+  to the oracle's expected reward of *every* action: cross-entropy to ``softmax(-regret /
+  temperature)`` plus the policy's expected regret. The oracle's one action depends on the future
+  load, which the policy cannot see; cloned as a label, a choice a frequency step short of a budget
+  (a miss) counts as much of an error as one a step too fast (a little energy), and the policy
+  learnt to cut it fine where the oracle could. With the regret in the loss it learns the action
+  best in expectation over what it cannot see.
 
 The oracle sees the future load; the cloned policy sees only the observation, so it learns what
 the observation allows and RL fine-tuning continues from there on the same reward.
@@ -162,11 +169,13 @@ def clone_policy(
         for batch in torch.randperm(len(obs), generator=generator).split(batch_size):
             bar.update()
             logits, values = forward(batch)
+            target = actions[batch]
             if temperature > 0:
-                target = functional.softmax((-regret[batch] / temperature).masked_fill(~masks[batch], -1e8), dim=1)
-            else:
-                target = actions[batch]
-            loss = functional.cross_entropy(logits, target) + 0.5 * functional.mse_loss(values, returns[batch])
+                near_best = (-regret[batch] / temperature).masked_fill(~masks[batch], -1e8)
+                target = functional.softmax(near_best, dim=1)
+            loss = functional.cross_entropy(logits, target) + 0.5 * functional.mse_loss(
+                values, returns[batch]
+            )
             if regret_weight > 0:
                 chosen = functional.softmax(logits, dim=1)
                 loss = loss + regret_weight * (chosen * regret[batch]).sum(dim=1).mean()
