@@ -11,7 +11,6 @@ packages; they become one line on stderr and exit code 2, never a traceback.
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 from collections.abc import Sequence
 
@@ -47,9 +46,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:  # from the first line: a Ctrl-C while the parser is built is an interruption, not a traceback
         args = build_parser().parse_args(argv)
         return int(args.handler(args) or 0)
-    except KeyboardInterrupt as stop:  # Ctrl-C; SIGTERM in a deploy raises one too (platform_models.signals)
-        print(f"dynscale: {getattr(stop, 'word', 'interrupted')}", file=sys.stderr)
-        return 128 + getattr(stop, "signum", signal.SIGINT)
+    except KeyboardInterrupt as stop:  # Ctrl-C; SIGTERM in a deploy raises one too
+        from platform_models.signals import stop_signal  # light: loads no numpy
+
+        signum, word = stop_signal(stop)
+        print(f"dynscale: {word}", file=sys.stderr)
+        return 128 + signum
     except Exception as exc:
         if isinstance(exc, user_error_types()):
             sys.stdout.flush()

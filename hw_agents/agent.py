@@ -161,7 +161,7 @@ def deploy(
     interrupted: KeyboardInterrupt | None = None
     try:
         with contextlib.ExitStack() as stack:
-            with stop_signals_held():  # start-up: a signal now could abort inside torch (see _signals)
+            with stop_signals_held():  # start-up: a signal now could abort inside torch (see signals)
                 model, dnn_section, x = platform_dnn(platform, checkpoint)
                 run = _LiveRun(board, controller, trace, platform, _Runner(model, x, platform, masked),
                                proc_root, dnn_section["accuracy_top1"], masked, n_frames)
