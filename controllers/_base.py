@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 
 from controllers.errors import ControllerError
+from platform_models.memo import Memo
 from platform_models.observation import ObservationSpec, ObservationView
 
-_MASKS_KEPT = 256  # distinct action masks remembered (see ``Controller._checked_mask``)
 _NO_MASK: tuple[None, bytes] = (None, b"")
 _FLOAT32 = np.dtype(np.float32)
 
@@ -35,7 +35,7 @@ class Controller:
         self.configs = tuple(platform.configs())
         self.spec = ObservationSpec(platform)
         self._action_of = {c: i for i, c in enumerate(self.configs)}
-        self._masks: dict[bytes, tuple[np.ndarray | None, bytes]] = {}
+        self._masks = Memo(kept=256)  # distinct action masks (see ``_checked_mask``)
         self._mask_given: Any = None
         self._mask_checked = _NO_MASK
 
@@ -83,12 +83,10 @@ class Controller:
         key = mask.tobytes()
         checked = self._masks.get(key)
         if checked is None:
-            if len(self._masks) >= _MASKS_KEPT:
-                self._masks.clear()
             kept = None if mask.all() or not mask.any() else mask.copy()
             if kept is not None:
                 kept.flags.writeable = False
-            checked = self._masks[key] = (kept, key)
+            checked = self._masks.keep(key, (kept, key))
         if (isinstance(given, np.ndarray) and given.dtype == bool and given.base is None
                 and not given.flags.writeable):
             self._mask_given, self._mask_checked = given, checked

@@ -37,8 +37,9 @@ import numpy as np
 
 from controllers._base import Controller
 from platform_models.frame import CONTROLLER_INFO_KEYS
+from platform_models.memo import Memo
 from platform_models.observation import ObservationView
-from platform_models.prediction import Prediction, Predictor, worst_budget_ratio
+from platform_models.prediction import Prediction, Predictor, budgets_key, worst_budget_ratio
 
 # lookup-adaptive: about 20 frames of memory, long enough to average out one frame's noise, short
 # enough to follow a board whose speed moves within a minute (the 2-vCPU VM: up to 1.8x).
@@ -49,7 +50,6 @@ SCALE_LIMITS = (0.25, 4.0)
 # What it reads of the previous frame in ``info``: the keys the simulator and the live agent both
 # give (``platform_models.frame``).
 LAST_FRAME_KEYS = CONTROLLER_INFO_KEYS
-_CHOICES_KEPT = 4096  # choices remembered (see ``LookupController._choose``)
 
 
 def pick_best(prediction: Prediction, ratio: np.ndarray) -> int:
@@ -70,7 +70,7 @@ class LookupController(Controller):
     def __init__(self, platform: Any) -> None:
         super().__init__(platform)
         self._predictor = Predictor.of(platform)
-        self._choices: dict[tuple, tuple[int, float]] = {}
+        self._choices = Memo()  # loads and scales vary continuously (see ``_choose``)
 
     def _act(self, obs: np.ndarray, info: dict | None) -> int:
         return self._choose(self.view(obs), info)[0]
@@ -84,13 +84,10 @@ class LookupController(Controller):
         under the same budgets and a load that leaves the same cores free cost a look-up."""
         prediction = self._predictor.predict(view.load)
         mask, mask_key = self._checked_mask(info)
-        key = (prediction, view.pe, view.freq_mhz[view.pe], scale, mask_key,
-               *[b if 0.0 < b < math.inf else None for b in view.budgets])  # NaN is never a key
+        key = (prediction, view.pe, view.freq_mhz[view.pe], scale, mask_key, budgets_key(view.budgets))
         choice = self._choices.get(key)
         if choice is None:
-            if len(self._choices) >= _CHOICES_KEPT:  # loads and scales vary continuously
-                self._choices.clear()
-            choice = self._choices[key] = self._pick(prediction, view, mask, scale)
+            choice = self._choices.keep(key, self._pick(prediction, view, mask, scale))
         return choice
 
     def _pick(self, prediction: Prediction, view: ObservationView, mask: np.ndarray | None,

@@ -44,6 +44,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from platform_models.descriptor import FULL_CORE_STRETCH
+from platform_models.memo import Memo
 from platform_models.model import ConfigMetrics
 
 SHARE_FLOOR = 0.05
@@ -54,7 +55,6 @@ up, and /proc/stat counts whole 10 ms ticks, so over one frame an idle core can 
 (Without it the live agent, reading 0.06 busy cores, ran two threads where the simulator, told 0.04
 by the trace, ran one.)"""
 
-_ROWS_READ_KEPT = 4096
 
 
 class Allocation(NamedTuple):
@@ -109,8 +109,8 @@ class Contention:
         self._pes = tuple((pe.kind == "gpu", float(pe.n_cores)) for pe in platform.pes)
         self._n_cores = np.array([float(pe.n_cores) for pe in platform.pes])
         self._slowed = 1.0 - 1.0 / getattr(platform, "contention_stretch", FULL_CORE_STRETCH)
-        self._fastest_of_cores: dict[tuple[float, ...], _Fastest] = {}
-        self._rows_of_busy: dict[tuple[float, ...], tuple[list[float], list[float]]] = {}
+        self._fastest_of_cores = Memo()  # ``priority``: cores vary continuously
+        self._rows_of_busy = Memo()  # loads vary continuously
 
     def allocation_of(self, busy: Sequence[float]) -> tuple[tuple[float, ...], tuple[float, ...]]:
         """(cores, stretch) per PE under one load ``busy`` (per PE: busy cores, GPU busy share), in
@@ -161,21 +161,17 @@ class Contention:
         before."""
         rows = self._rows_of_busy.get(key := tuple(busy))
         if rows is None:
-            if len(self._rows_of_busy) >= _ROWS_READ_KEPT:  # loads vary continuously
-                self._rows_of_busy.clear()
-            rows = self._rows_of_busy[key] = self._fastest_of(self.allocation_of(key)[0]).rows
+            rows = self._rows_of_busy.keep(key, self._fastest_of(self.allocation_of(key)[0]).rows)
         return rows
 
     def _fastest_of(self, cores: tuple[float, ...]) -> _Fastest:
         """:meth:`_fastest` remembered per ``cores``, its arrays read-only."""
         fastest = self._fastest_of_cores.get(cores)
         if fastest is None:
-            if len(self._fastest_of_cores) >= _ROWS_READ_KEPT:  # ``priority``: cores vary continuously
-                self._fastest_of_cores.clear()
             fastest = self._fastest(np.array(cores))
             for array in (fastest.threads, *fastest.metrics):
                 array.flags.writeable = False
-            self._fastest_of_cores[cores] = fastest
+            self._fastest_of_cores.keep(cores, fastest)
         return fastest
 
     def _fastest(self, cores: np.ndarray) -> _Fastest:

@@ -45,7 +45,8 @@ from typing import Any
 
 import numpy as np
 
-from platform_models.prediction import Predictor, worst_budget_ratio
+from platform_models.memo import Memo
+from platform_models.prediction import Predictor, budgets_key, worst_budget_ratio
 
 OBSERVATION_VERSION = "dynscale-obs-2"
 
@@ -55,7 +56,6 @@ _N_HEADER = 10  # budgets (3), presence flags (3), last ratios (3), backlog (1)
 # A fit feature spans ratios 1/8 to 8 of a budget: beyond 8x over, every such choice is a miss the
 # reward caps; below 1/8, a configuration fits whatever its noise.
 _FIT_LOG2_SPAN = 3.0
-_FITS_KEPT = 4096  # fit blocks remembered (see ``ObservationSpec._fit``)
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,7 @@ class ObservationSpec:
     def __init__(self, platform: Any) -> None:
         self._platform = platform
         self._predictor = Predictor.of(platform)
-        self._fits: dict[tuple, list[float]] = {}
+        self._fits = Memo()  # loads vary continuously (see ``_fit``)
         self.pe_names: tuple[str, ...] = tuple(pe.name for pe in platform.pes)
         self.groups = int(platform.groups)
         self._n_cores = np.array([float(pe.n_cores) for pe in platform.pes])
@@ -158,19 +158,15 @@ class ObservationSpec:
         work: within a trace segment, or on a board whose load leaves the same cores free, every
         frame asks the same."""
         prediction = self._predictor.predict(load)
-        # Only the budgets in force matter (``worst_budget_ratio``); NaN, never equal to itself,
-        # would make every key new.
-        key = (prediction, pe, freq_mhz, *[b if 0.0 < b < math.inf else None for b in budgets])
+        key = (prediction, pe, freq_mhz, budgets_key(budgets))
         fit = self._fits.get(key)
         if fit is None:
-            if len(self._fits) >= _FITS_KEPT:  # loads vary continuously: bound the memory
-                self._fits.clear()
             agent_ms = self._platform.pe(pe).agent_ms(freq_mhz)
             ratio = worst_budget_ratio(prediction, budgets, agent_ms)
             # Clipping the ratio to [1/8, 8] before the log2 gives what clipping after it gives
             # (the bounds' logs are exact), with no log of 0 (no budget in force) to silence.
             within = np.clip(ratio, 2.0**-_FIT_LOG2_SPAN, 2.0**_FIT_LOG2_SPAN)
-            fit = self._fits[key] = (np.log2(within) / _FIT_LOG2_SPAN).tolist()
+            fit = self._fits.keep(key, (np.log2(within) / _FIT_LOG2_SPAN).tolist())
         return fit
 
     def build_view(self, view: ObservationView) -> np.ndarray:

@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 
 from platform_models.contention import Contention
+from platform_models.memo import Memo
 
 P95_Z = 1.645  # one-sided 95 % point of a normal: the lookup plans for the p95 latency, not the mean
-_KEPT = 4096  # predictions remembered per load and per allocation
 _SHARED: weakref.WeakValueDictionary[int, Predictor] = weakref.WeakValueDictionary()  # ``Predictor.of``
 
 
@@ -46,8 +46,8 @@ class Predictor:
         configs = platform.configs()
         self.accuracy = np.array([platform.accuracy[c.groups - 1] for c in configs])
         self._contention = Contention(platform)
-        self._of_busy: dict[tuple[float, ...], Prediction] = {}
-        self._of_allocation: dict[tuple[tuple[float, ...], tuple[float, ...]], Prediction] = {}
+        self._of_busy = Memo()  # per load; loads vary continuously
+        self._of_allocation = Memo()  # per allocation (``priority``: they vary continuously too)
 
     @classmethod
     def of(cls, platform: Any) -> Predictor:
@@ -70,23 +70,26 @@ class Predictor:
         busy = tuple([float(load.get(name, 0.0)) for name in self._pe_names])
         prediction = self._of_busy.get(busy)
         if prediction is None:
-            if len(self._of_busy) >= _KEPT:  # loads vary continuously: bound the memory
-                self._of_busy.clear()
-            prediction = self._of_busy[busy] = self._of(busy)
+            prediction = self._of_busy.keep(busy, self._of(busy))
         return prediction
 
     def _of(self, busy: tuple[float, ...]) -> Prediction:
         key = self._contention.allocation_of(busy)
         prediction = self._of_allocation.get(key)
         if prediction is None:
-            if len(self._of_allocation) >= _KEPT:  # ``priority``: allocations vary continuously
-                self._of_allocation.clear()
             metrics = self._contention.metrics_of(key)
             p95 = metrics.latency_ms + P95_Z * metrics.latency_std_ms
-            prediction = self._of_allocation[key] = Prediction(
+            prediction = self._of_allocation.keep(key, Prediction(
                 metrics.latency_ms, p95, metrics.power_w, metrics.energy_mj, self.accuracy
-            )
+            ))
         return prediction
+
+
+def budgets_key(budgets: Sequence[float]) -> tuple[float | None, ...]:
+    """``budgets`` with each one not in force (NaN, 0 or inf) as None: all that
+    :func:`worst_budget_ratio` reads of them, as a key (NaN, never equal to itself, would make
+    every key new)."""
+    return tuple([b if 0.0 < b < math.inf else None for b in budgets])
 
 
 def worst_budget_ratio(
