@@ -170,8 +170,9 @@ def _calibrate(args: argparse.Namespace, board, base) -> int:
             print(f"  {pe}, {cores} core{'s' if cores > 1 else ''}: latency x {factor:.3f} "
                   f"(per k: {min(ratios):.2f}-{max(ratios):.2f})")
     print(f"  power: {calibration['power_factor']}")
-    if "contention_stretch" in calibration:
-        print(f"  a core held by other work stretches the DNN x {platform.contention_stretch:g}")
+    if "contention" in calibration:
+        print(f"  a core held by other work: the DNN's first {platform.contention_allowance_ms:g} ms at full "
+              f"speed, the rest x {platform.contention_stretch:g}")
     print(f"  kept: {calibration['kept']}")
     return 0
 

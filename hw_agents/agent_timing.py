@@ -2,12 +2,20 @@
 (``wake_ms + agent_ms`` of :mod:`hw_agents.agent`'s log) on each PE becomes the PE's
 ``agent_overhead_ms``, which the simulator charges before every inference. Left out, the simulator
 under-predicts every live frame by that much (about 1 ms, 13 % of a frame, on the host VM before
-the agent's stages were made lean)."""
+the agent's stages were made lean).
+
+On a ``fair`` platform the agent's inference on a core other work keeps busy is timed the same way
+(:func:`set_held_core`): a thread that wakes for each frame is not held to an even split at once,
+and how long it runs ahead of the burners is the board's (its kernel's scheduler), so the
+``contention_allowance_ms`` and ``contention_stretch`` the simulator prices a held core with are
+fitted to what the live agent gets there."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +24,30 @@ import numpy as np
 from hw_agents.agent import LOG_NAME, deploy
 from hw_agents.inference import DEFAULT_GAP_MS
 
-__all__ = ["AGENT_METHOD", "DEFAULT_AGENT_FRAMES", "measure_agent_ms", "set_agent_overheads"]
+__all__ = ["AGENT_METHOD", "DEFAULT_AGENT_FRAMES", "HELD_CORE_METHOD", "measure_agent_ms", "measure_held_ms",
+           "set_agent_overheads", "set_held_core"]
 
 DEFAULT_AGENT_FRAMES = 100
 AGENT_METHOD = ("agent_overhead_ms: median over {frames} frames of the live agent (lookup controller, no "
                 "competing load) of its own time per frame before the inference, scaled to the PE's top "
                 "frequency")
+HELD_CORE_METHOD = ("contention_allowance_ms and contention_stretch: per k, the mean inference time of "
+                    "{frames} frames of the live agent (static:K at the top frequency) with every core of "
+                    "{pe} held by the load replayer's burners at nice 0, fitted to the calibrated table's "
+                    "1-core latency by platform_models.contention.fit_held_core (the first allowance ms "
+                    "at full speed, the rest stretch times slower)")
+
+
+@contextlib.contextmanager
+def _aside(descriptor: dict[str, Any], rows: list[dict[str, Any]]) -> Iterator[Any]:
+    """The platform of ``descriptor`` + ``rows``, written aside for the time of the block: the agent
+    needs the platform it runs against."""
+    from platform_models import load_platform, save_platform
+
+    with tempfile.TemporaryDirectory() as tmp:
+        aside = Path(tmp) / f"{descriptor['name']}.yaml"
+        save_platform({**descriptor, "table": aside.with_suffix(".csv").name}, rows, aside)
+        yield load_platform(aside)
 
 
 def set_agent_overheads(board: Any, descriptor: dict[str, Any], rows: list[dict[str, Any]], pes: list[str], *,
@@ -29,18 +55,32 @@ def set_agent_overheads(board: Any, descriptor: dict[str, Any], rows: list[dict[
                         gap_ms: float = DEFAULT_GAP_MS) -> None:
     """Time the live agent on each of ``pes`` (:func:`measure_agent_ms`) against the platform
     ``descriptor`` + ``rows`` and write the medians into the descriptor's ``agent_overhead_ms``."""
-    from platform_models import load_platform, save_platform
-
-    # The agent needs the platform it runs against: this one, written aside first.
-    with tempfile.TemporaryDirectory() as tmp:
-        aside = Path(tmp) / f"{descriptor['name']}.yaml"
-        save_platform({**descriptor, "table": aside.with_suffix(".csv").name}, rows, aside)
-        platform = load_platform(aside)
+    with _aside(descriptor, rows) as platform:
         for pe in descriptor["pes"]:
             if pe["name"] in pes:
                 agent_ms = measure_agent_ms(board, platform, pe["name"], checkpoint=checkpoint, frames=frames,
                                             gap_ms=gap_ms)
                 pe["agent_overhead_ms"] = round(agent_ms, 4)
+
+
+def set_held_core(board: Any, descriptor: dict[str, Any], rows: list[dict[str, Any]], pe: str, *,
+                  checkpoint: str | Path | None = None, frames: int = DEFAULT_AGENT_FRAMES,
+                  gap_ms: float = DEFAULT_GAP_MS) -> dict[int, tuple[float, float]]:
+    """Time the live agent's inference on ``pe`` with every core held (:func:`measure_held_ms`), each
+    k, and write the descriptor's ``contention_allowance_ms`` and ``contention_stretch`` fitted to
+    it against the table's 1-core latency at the top frequency. Returns per k (table ms, held ms)."""
+    from platform_models.contention import fit_held_core
+
+    with _aside(descriptor, rows) as platform:
+        top_mhz = max(platform.pe(pe).freqs_mhz)
+        figures = {k: (platform.latency_ms(pe, top_mhz, 1, k),
+                       measure_held_ms(board, platform, pe, k, checkpoint=checkpoint, frames=frames,
+                                       gap_ms=gap_ms))
+                   for k in range(1, platform.groups + 1)}
+    allowance_ms, stretch = fit_held_core(*zip(*figures.values(), strict=True))
+    descriptor["contention_allowance_ms"] = round(allowance_ms, 3)
+    descriptor["contention_stretch"] = round(stretch, 3)
+    return figures
 
 
 def measure_agent_ms(board: Any, platform: Any, pe: str, *, checkpoint: str | Path | None = None,
@@ -50,6 +90,34 @@ def measure_agent_ms(board: Any, platform: Any, pe: str, *, checkpoint: str | Pa
     competing load and no budgets, at a frame period leaving ``gap_ms`` idle after the slowest
     inference. A frame decided at a lower frequency (the lookup may lower the clock) is divided by
     ``PE.agent_slowdown`` there."""
+    rows = _deployed(board, platform, pe, "lookup", 0.0, checkpoint=checkpoint, frames=frames, gap_ms=gap_ms)
+    top_mhz = max(platform.pe(pe).freqs_mhz)
+    freq_in_force = [top_mhz, *(float(r["freq_mhz"]) for r in rows[:-1])]  # the decision precedes the apply
+    slowdown = platform.pe(pe).agent_slowdown
+    # Before a frame's inference: the wake-up for it and the agent's stages (the record stage of the
+    # frame before stands for this frame's, which comes after its inference).
+    return float(np.median([(float(r["wake_ms"]) + float(r["agent_ms"])) / slowdown(f)
+                            for r, f in zip(rows, freq_in_force, strict=True)]))
+
+
+def measure_held_ms(board: Any, platform: Any, pe: str, groups: int, *, checkpoint: str | Path | None = None,
+                    frames: int = DEFAULT_AGENT_FRAMES, gap_ms: float = DEFAULT_GAP_MS) -> float:
+    """The mean inference time (ms) of ``frames`` frames of the live agent running k = ``groups`` on
+    ``pe`` at its top frequency while the load replayer's burners (nice 0, as ``deploy`` replays a
+    trace) hold every core of ``pe``: the agent then runs one thread, sharing a held core. The mean,
+    as the table's latencies are means: near the allowance a frame either runs ahead of the burners
+    or is split (2.6 or 5.8 ms for k = 2 on the EPYC VM), and the simulator predicts the expectation."""
+    spec = f"static:{groups}:{pe}:{max(platform.pe(pe).freqs_mhz):g}"
+    rows = _deployed(board, platform, pe, spec, float(platform.pe(pe).n_cores), checkpoint=checkpoint,
+                     frames=frames, gap_ms=gap_ms)
+    return float(np.mean([float(r["infer_ms"]) for r in rows]))
+
+
+def _deployed(board: Any, platform: Any, pe: str, spec: str, busy_cores: float, *,
+              checkpoint: str | Path | None, frames: int, gap_ms: float) -> list[dict[str, str]]:
+    """The log rows of ``frames`` frames of the live agent with controller ``spec`` on ``pe`` alone, its
+    cores kept ``busy_cores`` busy by the load replayer (0: no load replayed), no budgets, at a frame
+    period leaving ``gap_ms`` idle after the PE's slowest inference at its top frequency."""
     from controllers import make_controller
     from traces import Trace
 
@@ -58,18 +126,12 @@ def measure_agent_ms(board: Any, platform: Any, pe: str, *, checkpoint: str | Pa
     period_ms = gap_ms + slowest_ms
     trace = Trace(platform=platform.name, kind="steady", split="eval", frame_period_ms=period_ms,
                   duration_s=frames * period_ms / 1000.0, time_s=[0.0],
-                  load={p.name: [0.0] for p in platform.pes},
+                  load={p.name: [busy_cores if p.name == pe else 0.0] for p in platform.pes},
                   description=f"the profiler's timing of the live agent on {pe}")
     proc = Path(board.sysfs_root) / "proc"
     with tempfile.TemporaryDirectory() as tmp:
-        deploy(board, make_controller("lookup", platform), trace, tmp, duration_s=trace.duration_s,
-               platform=platform, checkpoint=checkpoint, replay_load=False, pes=[pe],
+        deploy(board, make_controller(spec, platform), trace, tmp, duration_s=trace.duration_s,
+               platform=platform, checkpoint=checkpoint, replay_load=busy_cores > 0.0, pes=[pe],
                proc_root=proc if (proc / "stat").exists() else "/proc")
         with (Path(tmp) / LOG_NAME).open(newline="") as f:
-            rows = list(csv.DictReader(f))
-    freq_in_force = [top_mhz, *(float(r["freq_mhz"]) for r in rows[:-1])]  # the decision precedes the apply
-    slowdown = platform.pe(pe).agent_slowdown
-    # Before a frame's inference: the wake-up for it and the agent's stages (the record stage of the
-    # frame before stands for this frame's, which comes after its inference).
-    return float(np.median([(float(r["wake_ms"]) + float(r["agent_ms"])) / slowdown(f)
-                            for r, f in zip(rows, freq_in_force, strict=True)]))
+            return list(csv.DictReader(f))

@@ -14,9 +14,11 @@ monitor-only), the board runs at whatever it chose and the table's top frequency
 the provenance names those PEs. The power of a PE is scaled by the median of measured over table
 power where the board read its sensor at every reference point, and kept otherwise. The live
 agent's own work per frame (``agent_overhead_ms``) is measured afresh, as ``profile`` measures it.
-On a ``fair`` platform, the stretch of the DNN's one thread on a core that other work keeps always
-busy (``contention_stretch``, 2 unless measured) is measured too: the 1-core reference points again,
-with every core of the PE held by the load replayer's burners at nice 0, over their time alone.
+On a ``fair`` platform, how a core that other work keeps always busy slows the DNN's one thread
+is measured too (``contention_allowance_ms`` and ``contention_stretch``, 0 and 2 unless measured):
+the live agent's inference per k with every core of the first PE held by the load replayer's burners
+at nice 0, fitted to the calibrated table (:func:`hw_agents.agent_timing.set_held_core`); with the
+agent's own work, skipped when ``agent_frames`` is 0.
 
 Factors measured at the top frequency correct the board's speed, not the table's shape across
 frequencies: where the per-point ratios spread widely (the provenance lists them), run a full
@@ -39,10 +41,15 @@ from typing import Any
 import numpy as np
 
 from hw_agents.affinity import inference_state_restored
-from hw_agents.agent_timing import AGENT_METHOD, DEFAULT_AGENT_FRAMES, set_agent_overheads
+from hw_agents.agent_timing import (
+    AGENT_METHOD,
+    DEFAULT_AGENT_FRAMES,
+    HELD_CORE_METHOD,
+    set_agent_overheads,
+    set_held_core,
+)
 from hw_agents.errors import BoardError
 from hw_agents.inference import DEFAULT_GAP_MS, platform_dnn
-from hw_agents.loadgen import LoadReplayer
 from hw_agents.machine import machine_of
 from hw_agents.profiler import DEFAULT_REPEATS, DEFAULT_WARMUP, ProfilePoint, measure_point, profiled_pes
 from hw_agents.provenance import tool
@@ -103,7 +110,8 @@ def calibrate(
         out_dir: where ``<platform name>.yaml`` + ``.csv`` go (the same name, so that its traces load).
         checkpoint: the DNN's checkpoint; default fresh weights of the platform's architecture.
         repeats, warmup, gap_ms: per reference point, as ``profile`` measures.
-        agent_frames: frames to time the live agent's own work per PE (0: keep ``agent_overhead_ms``).
+        agent_frames: frames to time the live agent's own work per PE, and (``fair``) its inference on a
+            held core per k (0: keep ``agent_overhead_ms`` and the held-core figures).
         progress: a progress bar over the reference points on a terminal's stderr.
 
     Returns:
@@ -126,8 +134,6 @@ def calibrate(
         for p in points:
             measured[p] = measure_point(board, model, x, p, repeats=repeats, warmup=warmup, gap_ms=gap_ms)
             bar.update()
-        stretch = (_full_core_stretch(board, platform, model, x, measured, repeats=repeats, warmup=warmup,
-                                      gap_ms=gap_ms) if platform.contention == "fair" else None)
 
     # ratios[pe][cores][k]: measured over table latency at the PE's reference frequency
     ratios: dict[str, dict[int, dict[int, float]]] = {}
@@ -155,44 +161,34 @@ def calibrate(
                                f"reference points)")
     provenance["calibration"] = _calibration_note(board, platform, points, ratios, latency_factor,
                                                   power_factor, repeats, warmup, agent_frames)
-    if stretch is not None:
-        # A held core never speeds the DNN up: a median below 1 is the noise of a busy machine.
-        descriptor["contention_stretch"] = round(max(float(np.median(list(stretch[1].values()))), 1.0), 3)
-        provenance["calibration"]["contention_stretch"] = (
-            f"{descriptor['contention_stretch']}: on {stretch[0]}, one core held by a burner at nice 0 "
-            f"(every core of the PE held), the DNN's one thread pinned there, timed as the reference "
-            f"points are; median over k (at least 1) of that latency / the reference point's on 1 core: "
-            f"{ {k: round(r, 3) for k, r in stretch[1].items()} }")
     if agent_frames:
         set_agent_overheads(board, descriptor, rows, list(latency_factor), checkpoint=checkpoint,
                             frames=agent_frames, gap_ms=gap_ms)
+        held_pe = _held_core_pe(board, platform, list(latency_factor))
+        if held_pe is not None:
+            held = set_held_core(board, descriptor, rows, held_pe, checkpoint=checkpoint, frames=agent_frames,
+                                 gap_ms=gap_ms)
+            per_k = {k: (round(alone, 3), round(held_ms, 3)) for k, (alone, held_ms) in held.items()}
+            method = HELD_CORE_METHOD.format(frames=agent_frames, pe=held_pe)
+            provenance["calibration"]["contention"] = (
+                f"allowance {descriptor['contention_allowance_ms']} ms, stretch "
+                f"{descriptor['contention_stretch']}: {method}; per k (table ms, held ms): {per_k}")
     yaml_path = Path(out_dir) / f"{platform.name}.yaml"
     save_platform(descriptor, rows, yaml_path)
     return yaml_path
 
 
-def _full_core_stretch(board: Any, platform: Any, model: Any, x: Any, measured: dict, *, repeats: int,
-                       warmup: int, gap_ms: float) -> tuple[str, dict[int, float]] | None:
-    """The ``fair`` rule's stretch on a core other work keeps always busy, measured: the 1-core
-    reference points of the first calibrated PE timed again with every core of the PE held by the load
-    replayer's burners (nice 0, as ``deploy`` replays load), over their time alone, per k. None where
-    the PE's CPUs are not this machine's (a fake sysfs tree)."""
-    from traces import Trace
-
-    alone = {p: m for p, m in measured.items() if p.cores == 1}
-    if not alone:
+def _held_core_pe(board: Any, platform: Any, calibrated: list[str]) -> str | None:
+    """The PE whose held core calibration times on a ``fair`` platform: the first calibrated CPU PE
+    whose CPUs this process may run on (None on a ``priority`` platform, or where the PE's CPUs are
+    not this machine's: a fake sysfs tree)."""
+    if platform.contention != "fair":
         return None
-    pe = next(iter(alone)).pe
-    cpus = board.pe(pe).cpus
-    if not set(cpus) <= os.sched_getaffinity(0):
-        return None
-    held = {p.name: [float(len(cpus)) if p.name == pe else 0.0] for p in platform.pes}
-    busy = Trace(platform=platform.name, kind="steady", split="eval", frame_period_ms=100.0,
-                 duration_s=3600.0, time_s=[0.0], load=held, description="calibration: every core held")
-    with LoadReplayer(busy, {pe: cpus}):
-        loaded = {p: measure_point(board, model, x, p, repeats=repeats, warmup=warmup, gap_ms=gap_ms)
-                  for p in alone if p.pe == pe}
-    return pe, {p.groups: loaded[p]["latency_ms_mean"] / alone[p]["latency_ms_mean"] for p in loaded}
+    ours = os.sched_getaffinity(0)
+    for pe in platform.pes:
+        if pe.name in calibrated and pe.kind == "cpu" and set(board.pe(pe.name).cpus) <= ours:
+            return pe.name
+    return None
 
 
 def _points_of(points: list[ProfilePoint], pe: str) -> list[ProfilePoint]:

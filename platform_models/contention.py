@@ -22,14 +22,20 @@ the one place that rule lives. A platform's descriptor picks the rule with ``con
     counts as free. Only when no core is wholly free does a thread share one, the least busy: busy a
     fraction ``d = L - (n - 1)`` of the time with other work. On a core that is always busy the
     latency stretches by ``S``, the platform's ``contention_stretch``; on one busy ``d`` of the time the
-    thread runs at ``1 - d (1 - 1 / S)`` of full speed. ``S`` defaults to 2 (two runnable threads at one
-    priority split a core evenly: ``2 / (2 - d)``); calibration measures it on the board as it runs
-    (``hw_agents.calibrate``), because a thread that wakes for each frame after sleeping between frames
-    does not always get only half: the kernel may let it run ahead of the burners. A GPU with busy
-    share ``b`` is time-sliced the same way, with ``d = b``. Measured on the 2-vCPU development VM
+    thread runs at ``s = 1 / (1 - d (1 - 1 / S))`` of full speed's time. A thread that wakes for each
+    frame after sleeping between frames is not split at once: the kernel lets it run ahead of the
+    other work for a while. So on a CPU PE the first ``A`` ms of an inference (the platform's
+    ``contention_allowance_ms``) run at full speed and only the rest is stretched: an inference of
+    ``t`` ms alone takes ``min(t, A) + s max(t - A, 0)``. ``S`` defaults to 2 and ``A`` to 0 (two
+    runnable threads at one priority split a core evenly from the first instant: ``2 / (2 - d)``);
+    calibration measures both on the board as it runs (``hw_agents.calibrate``: the live agent's mean
+    inference per k on a held core, fitted by :func:`fit_held_core`). A GPU with busy share ``b`` is
+    time-sliced the same way, with ``d = b`` and no allowance. Measured: on the 2-vCPU development VM
     (Intel), the DNN's one thread with both cores held by burners at nice 0 took 1.98x its idle
-    one-core time (``priority`` predicts the 5 % floor, 20x; an even split of two cores among three
-    threads, 1.5x).
+    one-core time for every k (``priority`` predicts the 5 % floor, 20x; an even split of two cores
+    among three threads, 1.5x): ``A = 0, S = 2``. On a 2-vCPU AMD EPYC VM (Linux 6.18) k = 1 and 2
+    (2-3 ms) ran about as fast as alone and k = 4 (4-5 ms) 1.5-2x slower: fitted ``A`` 2.8-4.1 ms,
+    ``S`` 3.2-3.4 (docs/sim-to-real.md).
 
 Either way a share never falls below ``SHARE_FLOOR`` of one core (or of the GPU): a runnable thread
 is never starved completely, and every inference finishes.
@@ -43,7 +49,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from platform_models.descriptor import FULL_CORE_STRETCH
+from platform_models.descriptor import FULL_CORE_STRETCH, NO_WAKE_ALLOWANCE_MS
 from platform_models.memo import Memo
 from platform_models.model import ConfigMetrics
 
@@ -100,6 +106,33 @@ def dnn_threads(n_cores: int, busy_cores: float) -> int:
     return int(_threads(float(n_cores), float(busy_cores)))
 
 
+MAX_FITTED_STRETCH = 10.0
+"""The largest stretch :func:`fit_held_core` reports: past it a fit rests on noise, not on sharing."""
+
+
+def fit_held_core(alone_ms: Sequence[float], held_ms: Sequence[float]) -> tuple[float, float]:
+    """The ``fair`` rule's (allowance ms, stretch) on a held core that best fit measured latencies: the
+    DNN alone on a core, ``alone_ms`` (one per k, say), and on the same core held by other work,
+    ``held_ms``. The model: the first ``allowance`` ms of an inference run at full speed, the rest
+    ``stretch`` times slower, ``held = min(t, A) + S max(t - A, 0)``; least squares in relative error,
+    ``A`` on a grid of 1/400 of the longest ``t``, ``S`` in closed form at each, within
+    [1, ``MAX_FITTED_STRETCH``] (a held core never speeds the DNN up). Ties go to the smaller
+    allowance: latencies all stretched alike give (0, their ratio), the rule without an allowance."""
+    t = np.asarray(alone_ms, dtype=np.float64)
+    held = np.asarray(held_ms, dtype=np.float64)
+    if t.shape != held.shape or t.size == 0 or not (np.all(t > 0.0) and np.all(held > 0.0)):
+        raise ValueError("fit_held_core: expected as many positive held as alone latencies, at least one")
+    allowance = np.linspace(0.0, t.max(), 401)[:-1, None]  # (A, points): below the longest, S is seen
+    head = np.minimum(t, allowance)
+    beyond = t - head
+    weight = 1.0 / held**2
+    stretch = np.clip(np.sum(weight * beyond * (held - head), axis=1) / np.sum(weight * beyond**2, axis=1),
+                      1.0, MAX_FITTED_STRETCH)
+    residual = np.sum(((head + stretch[:, None] * beyond) / held - 1.0) ** 2, axis=1)
+    best = int(np.argmin(np.round(residual, 12)))  # rounding: equal fits tie, the first (smallest A) wins
+    return float(allowance[best, 0]), float(stretch[best])
+
+
 class Contention:
     """The contention rule of one platform (``platform.contention``), vectorised over loads."""
 
@@ -109,6 +142,11 @@ class Contention:
         self._pes = tuple((pe.kind == "gpu", float(pe.n_cores)) for pe in platform.pes)
         self._n_cores = np.array([float(pe.n_cores) for pe in platform.pes])
         self._slowed = 1.0 - 1.0 / getattr(platform, "contention_stretch", FULL_CORE_STRETCH)
+        allowance_ms = getattr(platform, "contention_allowance_ms", NO_WAKE_ALLOWANCE_MS)
+        # Per configuration: the wake-up allowance of its PE (a CPU's scheduler; a GPU has none).
+        self._allowance_of_config = (
+            np.array([0.0 if is_gpu else allowance_ms for is_gpu, _ in self._pes])[platform.config_pe_index]
+            if self.model == "fair" and allowance_ms > 0.0 else None)
         self._fastest_of_cores = Memo()  # ``priority``: cores vary continuously
         self._rows_of_busy = Memo()  # loads vary continuously
 
@@ -192,11 +230,17 @@ class Contention:
 
     def _stretched(self, best: ConfigMetrics, stretch: Sequence[float]) -> ConfigMetrics:
         """``best`` with each configuration's latency (mean and std) stretched by its PE's
-        ``stretch``; ``best`` itself where every stretch is 1 (the products would equal it)."""
+        ``stretch``, past the wake-up allowance on a ``fair`` CPU PE (the std by the same factor as
+        the mean); ``best`` itself where every stretch is 1 (the products would equal it)."""
         if all(s == 1.0 for s in stretch):
             return best
         stretch_of_config = np.array(stretch)[self.platform.config_pe_index]
         latency_ms = best.latency_ms * stretch_of_config
         power_w = best.power_w
         std_ms = best.latency_std_ms * stretch_of_config
+        if self._allowance_of_config is not None:
+            # the allowance's first ms run at full speed: t s - head (s - 1) = head + (t - head) s
+            head_ms = np.minimum(best.latency_ms, self._allowance_of_config)
+            latency_ms = latency_ms - head_ms * (stretch_of_config - 1.0)
+            std_ms = best.latency_std_ms * (latency_ms / best.latency_ms)
         return best._make((latency_ms, std_ms, power_w, power_w * latency_ms))

@@ -38,6 +38,10 @@ FULL_CORE_STRETCH = 2.0
 """``fair``: the DNN's latency on a core other work keeps always busy, over its latency alone, where
 the descriptor does not say (``contention_stretch``): two runnable threads at one priority split a
 core evenly."""
+NO_WAKE_ALLOWANCE_MS = 0.0
+"""``fair``: the DNN's work at full speed on a held core before the split begins, where the descriptor
+does not say (``contention_allowance_ms``): none, the split from the first instant (the rule as
+``FULL_CORE_STRETCH`` states it)."""
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,7 @@ class Descriptor:
     raw: dict
     contention: str = "priority"
     contention_stretch: float = FULL_CORE_STRETCH
+    contention_allowance_ms: float = NO_WAKE_ALLOWANCE_MS
     lines: dict[tuple, int] = field(default_factory=dict, compare=False, repr=False)
     """The line of every key path in the file, e.g. ``("pes", 0, "model")`` (empty when built in memory)."""
 
@@ -125,6 +130,8 @@ def check_descriptor(
         choices = ", ".join(CONTENTION_MODELS)
         checker.add(("contention",), f"expected one of {choices}, got {short(contention)}")
     stretch = checker.number(data, ("contention_stretch",), low=1.0) if "contention_stretch" in data else None
+    allowance = (checker.number(data, ("contention_allowance_ms",))
+                 if "contention_allowance_ms" in data else None)
     if checker.problems:
         return None, checker.problems
     assert name is not None and table is not None and kind is not None and groups is not None
@@ -139,6 +146,7 @@ def check_descriptor(
         raw=data,
         contention=contention,
         contention_stretch=FULL_CORE_STRETCH if stretch is None else stretch,
+        contention_allowance_ms=NO_WAKE_ALLOWANCE_MS if allowance is None else allowance,
         lines=lines or {},
     )
     return descriptor, []

@@ -70,6 +70,9 @@ class PlatformModel:
             see ``platform_models.contention``).
         contention_stretch: ``fair``: the DNN's stretch on a core other work keeps always busy
             (the descriptor's ``contention_stretch``, measured by calibration; else 2).
+        contention_allowance_ms: ``fair``: the DNN's work a held CPU core runs at full speed
+            before the split begins (the descriptor's ``contention_allowance_ms``, measured by
+            calibration; else 0).
         descriptor: the whole descriptor mapping (provenance, DNN, derivation constants).
         path, table_path: the files it was loaded from.
         rows: the table's rows as read (before interpolation).
@@ -86,6 +89,7 @@ class PlatformModel:
         self.accuracy: tuple[float, ...] = descriptor.accuracy
         self.contention = descriptor.contention
         self.contention_stretch = descriptor.contention_stretch
+        self.contention_allowance_ms = descriptor.contention_allowance_ms
         self.descriptor = descriptor.raw
         self.path = descriptor.path
         self.table_path = descriptor.table_path

@@ -36,16 +36,21 @@ def test_calibrate_brings_a_wrong_table_back_to_this_board_and_restores_it(
 
     assert code == 0
     out = capsys.readouterr().out
-    assert "cpu, 1 core: latency x" in out and "a core held by other work stretches the DNN x" in out
+    assert "cpu, 1 core: latency x" in out and "a core held by other work: the DNN's first" in out
     assert snapshot(root) == before  # the clocks the reference points set are given back
     calibrated_path = tmp_path / "cal" / "host.yaml"
     assert validate_platform(calibrated_path) == []
     calibrated, base = load_platform(calibrated_path), load_platform(slow)
     calibration = calibrated.descriptor["provenance"]["calibration"]
     assert calibrated.provenance_kind == "measured"  # the kind is kept; the calibration is added to it
-    # a fair platform: the stretch of a core held by other work, measured on this machine's cpu 0
+    # a fair platform: a core held by other work, the live agent's inference timed there per k on this
+    # machine's cpu 0, and the allowance and stretch fitted to it written (no longer the defaults 0, 2)
     assert calibrated.contention_stretch == calibrated.descriptor["contention_stretch"] >= 1.0
-    assert calibration["contention_stretch"].startswith(f"{calibrated.contention_stretch}: on cpu")
+    assert calibrated.contention_allowance_ms == calibrated.descriptor["contention_allowance_ms"] >= 0.0
+    assert calibration["contention"].startswith(
+        f"allowance {calibrated.contention_allowance_ms} ms, stretch {calibrated.contention_stretch}: ")
+    per_k = calibration["contention"].split("per k (table ms, held ms): ")[1]
+    assert per_k.startswith("{1: (") and "4: (" in per_k
     assert str(slow) in calibration["base"]
     (factor,) = calibration["latency_factor"]["cpu"].values()
     assert 0.02 < factor < 0.4  # about 1/10: the table was ten times too slow

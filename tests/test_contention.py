@@ -6,6 +6,7 @@ import pytest
 
 from dynscale.cli import main
 from platform_models import Contention, PlatformError, dnn_threads, load_platform
+from platform_models.contention import fit_held_core
 from tests.support import TINY
 
 
@@ -112,3 +113,44 @@ def test_a_measured_full_core_stretch_replaces_the_even_split(tmp_path):
     path.write_text(path.read_text().replace("contention_stretch: 1.25", "contention_stretch: 0.5"))
     with pytest.raises(PlatformError, match="contention_stretch"):
         load_platform(path)
+
+
+def test_a_wake_up_allowance_runs_short_inferences_at_full_speed_and_stretches_the_rest(tmp_path):
+    """``held = min(t, A) + s max(t - A, 0)`` on a fair CPU PE; a GPU has no allowance; with none the
+    rule is the plain stretch (A = 0), and a free core stretches nothing whatever the allowance."""
+    path = _tiny("fair", tmp_path)
+    path.write_text(path.read_text() + "contention_stretch: 3.0\ncontention_allowance_ms: 2.0\n")
+    platform = load_platform(path)
+    (tmp_path / "plain").mkdir()
+    plain = load_platform(_tiny("fair", tmp_path / "plain"))
+    assert plain.contention_allowance_ms == 0.0
+    configs = platform.configs()
+    for rule, allowance_ms in ((Contention(platform), 2.0), (Contention(plain), 0.0)):
+        for busy in ([0.0, 2.0, 1.0], [1.0, 1.5, 0.5], [0.0, 0.0, 0.0]):
+            loaded = rule.config_metrics(np.array(busy))
+            for i, c in enumerate(configs):
+                p = platform.config_pe_index[i]
+                s = loaded.allocation.stretch[p]
+                t = platform.latency_ms(c.pe, c.freq_mhz, loaded.threads[i], c.groups)
+                head = 0.0 if platform.pes[p].kind == "gpu" else min(t, allowance_ms)
+                assert loaded.metrics.latency_ms[i] == pytest.approx(head + s * (t - head))
+    path.write_text(path.read_text().replace("contention_allowance_ms: 2.0", "contention_allowance_ms: -1"))
+    with pytest.raises(PlatformError, match="contention_allowance_ms"):
+        load_platform(path)
+
+
+@pytest.mark.parametrize(("held", "expected"), [
+    ([2.0, 4.0, 6.0, 8.0], (0.0, 2.0)),  # an even split from the first instant: the plain rule
+    ([1.0, 2.0, 3.0, 4.0], (0.0, 1.0)),  # a held core that costs nothing
+    ([1.0, 2.0, 5.0, 8.0], (2.0, 3.0)),  # two inferences within 2 ms, the rest 3x slower past it
+])
+def test_the_held_core_fit_recovers_allowance_and_stretch_at_its_limits(held, expected):
+    allowance_ms, stretch = fit_held_core([1.0, 2.0, 3.0, 4.0], held)
+    assert (allowance_ms, stretch) == pytest.approx(expected, abs=0.011)
+
+
+def test_the_held_core_fit_refuses_what_it_cannot_fit():
+    with pytest.raises(ValueError, match="fit_held_core"):
+        fit_held_core([1.0, 2.0], [1.0])
+    with pytest.raises(ValueError, match="fit_held_core"):
+        fit_held_core([], [])
