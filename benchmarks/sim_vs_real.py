@@ -27,10 +27,13 @@ Policy-level agreement, with at least two controllers (``--agreement`` runs the 
 traces): per controller, the budget-met rate and the energy per inference live and simulated (means
 over its runs), ``max_budget_met_diff`` (the largest |live - simulated| budget-met rate of any run)
 and ``same_ranking`` (the controllers ordered by budget-met rate, ties by less energy, live and
-simulated, are in the same order).
+simulated, are in the same order: no two controllers ordered one way live and the other way
+simulated; two with exactly the same budget-met rate and energy on one side, listed in
+``sim_ties``, have no order there). ``--baseline PLATFORM`` simulates every run on a second platform
+too (the model before a change), against the same live frames and noise floor: ``baseline_*``.
 
     .venv/bin/python benchmarks/sim_vs_real.py [--controller C ...] [--trace T ...] [--passes 1]
-        [--duration 30] [--calibrate] [--agreement] [--json]
+        [--duration 30] [--calibrate] [--agreement] [--baseline PLATFORM] [--json]
 
 With several controllers, traces or passes, one row per run (``pass``, ``utc``), each controller in
 turn on each trace, and under ``--json`` the runs plus ``medians``: per controller and table, the
@@ -57,6 +60,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as `dynscale deploy` does (dynscale/_live.py)
 
+BASELINE_KEYS = ("baseline_median_abs_err", "baseline_median_excess_err", "baseline_sim_budget_met_rate",
+                 "baseline_sim_energy_mj", "baseline_sim_latency_ms_mean")
+"""``--baseline``: per run, the figures of the same name without the prefix, simulated on that platform."""
 DEFAULT_TRACE = REPO / "traces" / "data" / "host" / "recorded-mixed-eval.csv"
 AGREEMENT_CONTROLLERS = ["lookup", "lookup-adaptive", "static:1:cpu", "static:4:cpu"]
 AGREEMENT_TRACES = [str(REPO / "traces" / "data" / "host" / name) for name in (
@@ -83,6 +89,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="the policy-level comparison: controllers "
                         f"{' '.join(AGREEMENT_CONTROLLERS)} on the three host eval traces (unless "
                         "--controller / --trace say otherwise)")
+    parser.add_argument("--baseline", metavar="PLATFORM",
+                        help="also simulate every run on this platform (a model before a change), against "
+                        "the same live frames: its figures side by side, keys prefixed baseline_")
     parser.add_argument("--out", help="folder for the live logs (default: a temporary one)")
     parser.add_argument("--json", action="store_true", help="print JSON")
     args = parser.parse_args(argv)
@@ -97,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     from traces import load_trace
 
     platform = load_platform(args.platform)
+    args.baseline_platform = load_platform(args.baseline) if args.baseline else None
     traces = [load_trace(path, platform) for path in args.trace]
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -121,10 +131,15 @@ def main(argv: list[str] | None = None) -> int:
         "median_excess_err": float(np.median([r["median_excess_err"] for r in runs])),
         **(_agreement(runs, args.controller) if len(args.controller) > 1 else {}),
     }
+    if args.baseline and len(runs) > 1:
+        excess = [r["baseline_median_excess_err"] for r in runs]
+        result["baseline_median_excess_err"] = float(np.median(excess))
+        if len(args.controller) > 1:
+            result.update(_agreement(runs, args.controller, sim="baseline_sim"))
     if args.json:
         print_json(result)
     else:
-        hidden = ("trace", "controller", "platform", "load_nice", "latency_factor")
+        hidden = ("trace", "controller", "platform", "load_nice", "latency_factor", *BASELINE_KEYS)
         rows = [{"trace": Path(r["trace"]).stem, **{k: v for k, v in r.items() if k not in hidden}}
                 for r in runs]
         print(format_table(rows))
@@ -137,26 +152,38 @@ def _medians(runs: list[dict]) -> dict[str, float]:
         "model_median_abs_err", "real_budget_met_rate", "sim_budget_met_rate")}
 
 
-def _agreement(runs: list[dict], controllers: list[str]) -> dict:
-    """The policy-level comparison of the module docstring, over the runs on the shipped table."""
+def _agreement(runs: list[dict], controllers: list[str], sim: str = "sim") -> dict:
+    """The policy-level comparison of the module docstring, over the runs on the shipped table; ``sim``
+    names the simulated side (``baseline_sim``: the ``--baseline`` platform's), its keys prefixed
+    ``baseline_`` then."""
     shipped = [r for r in runs if r["table"] == "shipped"]
     per = {}
     for spec in controllers:
         mine = [r for r in shipped if r["controller"] == spec]
         per[spec] = {f"{side}_{figure}": float(np.mean([r[f"{side}_{figure}"] for r in mine]))
-                     for side in ("real", "sim") for figure in ("budget_met_rate", "energy_mj")}
+                     for side in ("real", sim) for figure in ("budget_met_rate", "energy_mj")}
+
+    def key(side: str, c: str) -> tuple[float, float]:
+        return -per[c][f"{side}_budget_met_rate"], per[c][f"{side}_energy_mj"]
 
     def ranking(side: str) -> list[str]:
-        return sorted(controllers,
-                      key=lambda c: (-per[c][f"{side}_budget_met_rate"], per[c][f"{side}_energy_mj"]))
+        return sorted(controllers, key=lambda c: key(side, c))
 
+    # Two controllers with the same budget-met rate and energy on one side (the simulator gives two
+    # controllers that choose alike exactly the same figures) have no order there: the list puts
+    # them in the order they were given, and neither order can contradict the other side's.
+    contradicted = [(a, b) for a in controllers for b in controllers
+                    if key("real", a) < key("real", b) and key(sim, b) < key(sim, a)]
+    prefix = "baseline_" if sim != "sim" else ""
     return {
-        "agreement": per,
-        "real_ranking": ranking("real"),
-        "sim_ranking": ranking("sim"),
-        "same_ranking": ranking("real") == ranking("sim"),
-        "max_budget_met_diff": float(max(abs(r["real_budget_met_rate"] - r["sim_budget_met_rate"])
-                                         for r in shipped)),
+        **({"agreement": per, "real_ranking": ranking("real")} if not prefix else {}),
+        f"{prefix}sim_ranking": ranking(sim),
+        f"{prefix}sim_ties": [[a, b] for i, a in enumerate(controllers) for b in controllers[i + 1:]
+                              if key(sim, a) == key(sim, b)],
+        f"{prefix}same_ranking": not contradicted,
+        f"{prefix}max_budget_met_diff": float(max(abs(r["real_budget_met_rate"] - r[f"{sim}_budget_met_rate"])
+                                                  for r in shipped)),
+        **({"baseline_agreement": per} if prefix else {}),
     }
 
 
@@ -188,6 +215,14 @@ def _compare(args: argparse.Namespace, spec: str, platform, trace, path: str, ou
     error = np.abs(sim_ms - real_ms) / real_ms
     model_error = _model_error(platform, trace, live[:n])
     floor = _noise_floor(trace, live[:n], real_ms)
+    baseline = {}
+    if args.baseline_platform is not None:
+        other = _simulate(spec, args.baseline_platform, trace, n)
+        other_ms = np.asarray(other["latency_ms"][:n], dtype=float)
+        other_error = float(np.median(np.abs(other_ms - real_ms) / real_ms))
+        baseline = dict(zip(BASELINE_KEYS, (
+            other_error, other_error - float(np.median(floor)), float(np.mean(other["budget_met"][:n])),
+            float(np.mean(other["energy_mj"][:n])), float(other_ms.mean())), strict=True))
     same_config = np.mean([(int(r["groups"]), r["pe"], float(r["freq_mhz"])) == c
                            for r, c in zip(live[:n], sim["config"][:n], strict=True)])
     return {
@@ -218,6 +253,7 @@ def _compare(args: argparse.Namespace, spec: str, platform, trace, path: str, ou
         "live_load_excess": float(np.mean([float(r["load_cpu"]) - trace.load_at(float(r["time_s"]))["cpu"]
                                            for r in live[:n]])) if "load_cpu" in live[0] else math.nan,
         "load_avg_1min": _loadavg(),
+        **baseline,
     }
 
 
