@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -63,24 +64,37 @@ def set_agent_overheads(board: Any, descriptor: dict[str, Any], rows: list[dict[
                 pe["agent_overhead_ms"] = round(agent_ms, 4)
 
 
-def set_held_core(board: Any, descriptor: dict[str, Any], rows: list[dict[str, Any]], pe: str, *,
+def set_held_core(board: Any, descriptor: dict[str, Any], rows: list[dict[str, Any]], pes: list[str], *,
                   checkpoint: str | Path | None = None, frames: int = DEFAULT_AGENT_FRAMES,
-                  gap_ms: float = DEFAULT_GAP_MS) -> dict[int, tuple[float, float]]:
-    """Time the live agent's inference on ``pe`` with every core held (:func:`measure_held_ms`), each
-    k, and write the descriptor's ``contention_allowance_ms`` and ``contention_stretch`` fitted to
-    it against the table's 1-core latency at the top frequency. Returns per k (table ms, held ms)."""
+                  gap_ms: float = DEFAULT_GAP_MS) -> str | None:
+    """On a ``fair`` platform, time the live agent's inference with every core held
+    (:func:`measure_held_ms`), each k, on the first of ``pes`` that is a CPU PE this process may run on,
+    and write the descriptor's ``contention_allowance_ms`` and ``contention_stretch`` fitted to it
+    against the table's 1-core latency at the top frequency. Returns the provenance note (None, and
+    nothing written, on a ``priority`` platform or where no such PE is this machine's: a fake sysfs
+    tree)."""
     from platform_models.contention import fit_held_core
 
+    if descriptor.get("contention", "priority") != "fair":
+        return None
+    ours = os.sched_getaffinity(0)
+    runnable = [pe["name"] for pe in descriptor["pes"] if pe["name"] in pes and pe["kind"] == "cpu"
+                and set(board.pe(pe["name"]).cpus) <= ours]
+    if not runnable:
+        return None
+    pe = runnable[0]
     with _aside(descriptor, rows) as platform:
         top_mhz = max(platform.pe(pe).freqs_mhz)
-        figures = {k: (platform.latency_ms(pe, top_mhz, 1, k),
-                       measure_held_ms(board, platform, pe, k, checkpoint=checkpoint, frames=frames,
-                                       gap_ms=gap_ms))
+        figures = {k: (round(platform.latency_ms(pe, top_mhz, 1, k), 3),
+                       round(measure_held_ms(board, platform, pe, k, checkpoint=checkpoint, frames=frames,
+                                             gap_ms=gap_ms), 3))
                    for k in range(1, platform.groups + 1)}
     allowance_ms, stretch = fit_held_core(*zip(*figures.values(), strict=True))
     descriptor["contention_allowance_ms"] = round(allowance_ms, 3)
     descriptor["contention_stretch"] = round(stretch, 3)
-    return figures
+    return (f"allowance {descriptor['contention_allowance_ms']} ms, stretch "
+            f"{descriptor['contention_stretch']}: {HELD_CORE_METHOD.format(frames=frames, pe=pe)}; per k "
+            f"(table ms, held ms): {figures}")
 
 
 def measure_agent_ms(board: Any, platform: Any, pe: str, *, checkpoint: str | Path | None = None,

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import copy
 import datetime
-import os
 import platform as host_platform
 from pathlib import Path
 from typing import Any
@@ -44,7 +43,6 @@ from hw_agents.affinity import inference_state_restored
 from hw_agents.agent_timing import (
     AGENT_METHOD,
     DEFAULT_AGENT_FRAMES,
-    HELD_CORE_METHOD,
     set_agent_overheads,
     set_held_core,
 )
@@ -164,31 +162,13 @@ def calibrate(
     if agent_frames:
         set_agent_overheads(board, descriptor, rows, list(latency_factor), checkpoint=checkpoint,
                             frames=agent_frames, gap_ms=gap_ms)
-        held_pe = _held_core_pe(board, platform, list(latency_factor))
-        if held_pe is not None:
-            held = set_held_core(board, descriptor, rows, held_pe, checkpoint=checkpoint, frames=agent_frames,
-                                 gap_ms=gap_ms)
-            per_k = {k: (round(alone, 3), round(held_ms, 3)) for k, (alone, held_ms) in held.items()}
-            method = HELD_CORE_METHOD.format(frames=agent_frames, pe=held_pe)
-            provenance["calibration"]["contention"] = (
-                f"allowance {descriptor['contention_allowance_ms']} ms, stretch "
-                f"{descriptor['contention_stretch']}: {method}; per k (table ms, held ms): {per_k}")
+        held = set_held_core(board, descriptor, rows, list(latency_factor), checkpoint=checkpoint,
+                             frames=agent_frames, gap_ms=gap_ms)
+        if held is not None:
+            provenance["calibration"]["contention"] = held
     yaml_path = Path(out_dir) / f"{platform.name}.yaml"
     save_platform(descriptor, rows, yaml_path)
     return yaml_path
-
-
-def _held_core_pe(board: Any, platform: Any, calibrated: list[str]) -> str | None:
-    """The PE whose held core calibration times on a ``fair`` platform: the first calibrated CPU PE
-    whose CPUs this process may run on (None on a ``priority`` platform, or where the PE's CPUs are
-    not this machine's: a fake sysfs tree)."""
-    if platform.contention != "fair":
-        return None
-    ours = os.sched_getaffinity(0)
-    for pe in platform.pes:
-        if pe.name in calibrated and pe.kind == "cpu" and set(board.pe(pe.name).cpus) <= ours:
-            return pe.name
-    return None
 
 
 def _points_of(points: list[ProfilePoint], pe: str) -> list[ProfilePoint]:

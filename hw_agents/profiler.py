@@ -23,7 +23,10 @@ measuring method of DESIGN.md:
 
 After the sweep, the live agent itself is timed (``agent_frames`` frames per PE,
 :mod:`hw_agents.agent_timing`): the median of its own work per frame becomes the PE's
-``agent_overhead_ms``, which the simulator charges before every inference.
+``agent_overhead_ms``, which the simulator charges before every inference; and its inference on a
+core other work keeps busy, per k, which gives the ``fair`` rule's ``contention_allowance_ms`` and
+``contention_stretch`` (:func:`hw_agents.agent_timing.set_held_core`; the provenance's
+``contention`` says how).
 
 Every finished point is appended (and flushed) to a journal in the output folder
 (:mod:`hw_agents._journal`); a sweep that is interrupted resumes from it. The platform's two files
@@ -46,7 +49,7 @@ import numpy as np
 
 from hw_agents._journal import JOURNAL_NAME, Journal
 from hw_agents.affinity import inference_state_restored, pin_inference
-from hw_agents.agent_timing import AGENT_METHOD, DEFAULT_AGENT_FRAMES, set_agent_overheads
+from hw_agents.agent_timing import AGENT_METHOD, DEFAULT_AGENT_FRAMES, set_agent_overheads, set_held_core
 from hw_agents.errors import BoardError
 from hw_agents.inference import DEFAULT_ARCH, DEFAULT_GAP_MS, load_dnn
 from hw_agents.power import PowerSampler
@@ -163,9 +166,14 @@ def profile(
         row.pop("power_measured")
         row.pop("background_cores")
     if agent_frames:
-        set_agent_overheads(board, descriptor, rows, [pe.name for pe in profiled_pes(board)],
-                            checkpoint=checkpoint, frames=agent_frames, gap_ms=gap_ms)
+        pes = [pe.name for pe in profiled_pes(board)]
+        set_agent_overheads(board, descriptor, rows, pes, checkpoint=checkpoint, frames=agent_frames,
+                            gap_ms=gap_ms)
         descriptor["provenance"]["method"] += f"; {AGENT_METHOD.format(frames=agent_frames)}"
+        held = set_held_core(board, descriptor, rows, pes, checkpoint=checkpoint, frames=agent_frames,
+                             gap_ms=gap_ms)
+        if held is not None:
+            descriptor["provenance"]["contention"] = held
     yaml_path = out / f"{board.name}.yaml"
     save_platform(descriptor, rows, yaml_path)
     journal.remove()

@@ -38,6 +38,11 @@ def test_profile_writes_a_measured_platform_that_validates(tmp_path: Path) -> No
     (pe,) = platform.pes
     assert pe.name == "cpu" and len(pe.freqs_mhz) == 5  # the acpi-cpufreq table, clocks settable
     assert 0.0 < pe.agent_overhead_ms < 100.0  # the live agent's own work per frame, timed
+    # and its inference on this machine's held cores, per k: the fair rule's figures fitted to it
+    assert platform.contention == "fair" and platform.contention_stretch >= 1.0
+    assert provenance["contention"].startswith(
+        f"allowance {platform.contention_allowance_ms} ms, stretch {platform.contention_stretch}: ")
+    assert "per k (table ms, held ms): {1: (" in provenance["contention"]
     points = {(r.freq_mhz, r.cores, r.groups) for r in platform.rows}
     assert len(points) == 5 * N_CPUS * 4
     assert all(r.latency_n == 1 and r.latency_ms_mean > 0 for r in platform.rows)
