@@ -39,7 +39,7 @@ With several controllers, traces or passes, one row per run (``pass``, ``utc``),
 turn on each trace, and under ``--json`` the runs plus ``medians``: per controller and table, the
 median over the runs of the error figures and budget-met rates. ``--calibrate`` follows each run on
 the platform as shipped (``table: shipped``) with the same run on the platform calibrated to this
-machine just before it (``table: calibrated``, ``hw_agents.calibrate``, about 15 s; its
+machine just before it (``table: calibrated``, ``hw_agents.calibrate``, 20-35 s; its
 ``latency_factor``), side by side.
 """
 
