@@ -29,6 +29,7 @@ RACES = int(os.environ.get("DYNSCALE_RACES", "2"))
 TAKER = """
 import pathlib, sys, time
 from hw_agents import open_board
+print("ready", flush=True)
 while not pathlib.Path(sys.argv[2]).exists():
     time.sleep(0.005)
 with open_board("host", sysfs_root=sys.argv[1]).session():
@@ -104,6 +105,7 @@ def test_a_deploy_refused_after_it_calibrated_leaves_no_out_folder(tmp_path: Pat
     out = tmp_path / "run"
     taker = subprocess.Popen([sys.executable, "-c", TAKER, str(root), str(out / "platform" / "host.yaml")],
                              cwd=REPO, stdout=subprocess.PIPE, text=True)
+    assert taker.stdout.readline() == "ready\n"  # imported (on a loaded machine, slower than the deploy)
     trace = save_trace(Trace(platform="host", kind="steady", split="eval", frame_period_ms=100.0,
                              duration_s=0.3, time_s=[0.0], load={"cpu": [0.0]}, latency_budget_ms=[200.0]),
                        tmp_path / "trace.csv")
