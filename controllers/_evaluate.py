@@ -35,7 +35,7 @@ import numpy as np
 
 from controllers._factory import make_controller
 from controllers._runs import is_run_dir, read_run_config
-from controllers._train import ENV_ID, resolve_traces
+from controllers._train import resolve_traces
 from controllers.errors import ControllerError
 
 FIGURES = (
@@ -183,9 +183,9 @@ def _episodes_of(platform: Any, specs: list[str], trace_path: str, seeds: list[i
     """Every controller of ``specs`` over one trace, one episode per seed: the unit of work."""
     import gymnasium
 
-    import envs  # noqa: F401  (registers the env id)
+    import envs  # registers the env id
 
-    env = gymnasium.make(ENV_ID, platform=platform, trace=trace_path)
+    env = gymnasium.make(envs.ENV_ID, platform=platform, trace=trace_path)
     built = [(controller_label(spec), make_controller(spec, platform, env)) for spec in specs]
     name = Path(trace_path).stem
     episodes = [[run_episode(env, controller, label, name, s) for s in seeds] for label, controller in built]
@@ -238,13 +238,13 @@ def replay(platform: Any, trace: str, spec: str, seed: int = 0) -> Evaluation:
     """One controller over one trace for one episode (no oracle: no ratio)."""
     import gymnasium
 
-    import envs  # noqa: F401  (registers the env id)
+    import envs  # registers the env id
     from platform_models import load_platform
 
     if isinstance(platform, (str, Path)):
         platform = load_platform(platform)
     (trace_path,) = resolve_traces(platform.name, [trace], "eval")
-    env = gymnasium.make(ENV_ID, platform=platform, trace=trace_path)
+    env = gymnasium.make(envs.ENV_ID, platform=platform, trace=trace_path)
     label, name = controller_label(spec), Path(trace_path).stem
     episode = run_episode(env, make_controller(spec, platform, env), label, name, seed)
     env.close()

@@ -28,7 +28,6 @@ from controllers.errors import ControllerError
 from platform_models.atomic import atomic_path, write_text_atomic
 from platform_models.user_text import TextProblem, parse_yaml
 
-ENV_ID = "dynscale/DynamicDNN-v0"
 NORMALISER_STEPS = 2000  # oracle-labelled steps that fit the normalisation when nothing is cloned
 _METRICS = ("budget_met", "energy_mj", "accuracy", "latency_ms")
 
@@ -111,9 +110,9 @@ def make_env(platform: Any, traces: list[str], normaliser: ObservationNormaliser
     from gymnasium.wrappers import TransformObservation
     from stable_baselines3.common.monitor import Monitor
 
-    import envs  # noqa: F401  (registers the env id)
+    import envs  # registers the env id (imported here: the board imports controllers without gymnasium)
 
-    env = gymnasium.make(ENV_ID, platform=platform, trace=list(traces))
+    env = gymnasium.make(envs.ENV_ID, platform=platform, trace=list(traces))
     if normaliser is not None:
         space = gymnasium.spaces.Box(
             -normaliser.clip, normaliser.clip, env.observation_space.shape, np.float32
@@ -317,6 +316,7 @@ def _run_config(plan: _Plan, env: Any, normaliser: ObservationNormaliser | None)
     """``config.yml``: every resolved setting; a resumed run must match the one it continues."""
     import stable_baselines3
 
+    import envs
     from platform_models.observation import OBSERVATION_VERSION
 
     settings = plan.settings
@@ -327,7 +327,7 @@ def _run_config(plan: _Plan, env: Any, normaliser: ObservationNormaliser | None)
         "observation_version": OBSERVATION_VERSION,
         "observation_size": int(env.observation_space.shape[0]),
         "n_actions": int(env.action_space.n),
-        "env_id": ENV_ID,
+        "env_id": envs.ENV_ID,
         "traces": plan.trace_paths,
         "seed": settings.seed,
         "timesteps": plan.total,
