@@ -1,13 +1,14 @@
 """The controller: what picks the configuration (groups k, PE, frequency) of the next inference.
 
 Every controller answers ``act(observation, info=None)`` with an index into ``platform.configs()``
-and forgets its history on ``reset()``. The base class checks the observation once and hands it to
-each controller's ``_act`` hook; heuristics read it back in board units with ``self.view(obs)``.
-``info["action_mask"]`` (bool per action, from the simulator or the live agent), when given, names
-the configurations that may be taken; every controller picks among them, and ``nearest_allowed``
-is the common fallback from a configuration the mask rules out.
-Only numpy and ``platform_models`` are imported here, so the board can run every controller that
-derives from this class.
+and forgets its history on ``reset()``; ``rehearse(observation, info=None)`` goes through the same
+decision and changes nothing (the live agent's warm-up before each frame). The base class checks the
+observation once and hands it to each controller's ``_act`` hook; heuristics read it back in board
+units with ``self.view(obs)``. ``info["action_mask"]`` (bool per action, from the simulator or the
+live agent), when given, names the configurations that may be taken; every controller picks among
+them, and ``nearest_allowed`` is the common fallback from a configuration the mask rules out. Only
+numpy and ``platform_models`` are imported here, so the board can run every controller that derives
+from this class.
 """
 
 from __future__ import annotations
@@ -44,6 +45,18 @@ class Controller:
 
     def act(self, observation: np.ndarray, info: dict | None = None) -> int:
         """The index into ``platform.configs()`` of the configuration for the next inference."""
+        return int(self._act(self._checked(observation), info))
+
+    def rehearse(self, observation: np.ndarray, info: dict | None = None) -> int | None:
+        """Go through the decision for ``observation`` without learning from it: the next ``act`` picks
+        what it would have picked had this call not been made. The live agent rehearses just before a
+        frame arrives, so that the frame's own decision finds its code and data in the caches. Returns
+        the action ``act`` would pick for the same arguments (None where the controller does not
+        rehearse)."""
+        action = self._rehearse(self._checked(observation), info)
+        return None if action is None else int(action)
+
+    def _checked(self, observation: np.ndarray) -> np.ndarray:
         # The builder's own arrays (float32) pass as they are: np.asarray's dtype machinery, run cold
         # after an inference, cost the live agent tens of microseconds a frame.
         obs = observation
@@ -54,10 +67,15 @@ class Controller:
                 f"{self.name}: observation: expected shape ({self.spec.size},) for platform "
                 f"'{self.platform.name}', got {obs.shape}"
             )
-        return int(self._act(obs, info))
+        return obs
 
     def _act(self, obs: np.ndarray, info: dict | None) -> int:
         raise NotImplementedError
+
+    def _rehearse(self, obs: np.ndarray, info: dict | None) -> int | None:
+        """:meth:`rehearse`'s hook: a controller whose ``_act`` changes its state overrides it with the
+        part that does not; one whose ``_act`` changes nothing sets ``_rehearse = _act``. This default
+        rehearses nothing."""
 
     def mask(self, info: dict | None) -> np.ndarray | None:
         """``info["action_mask"]`` as bools (read-only), or None where it is absent, rules nothing out

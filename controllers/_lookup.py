@@ -75,6 +75,8 @@ class LookupController(Controller):
     def _act(self, obs: np.ndarray, info: dict | None) -> int:
         return self._choose(self.view(obs), info)[0]
 
+    _rehearse = _act  # a choice changes nothing but the memo of choices, which it reads the same
+
     def _choose(self, view: ObservationView, info: dict | None, scale: float = 1.0) -> tuple[int, float]:
         """(the pick, its predicted frame latency in ms: the agent's work, then the mean inference),
         with every latency and energy of the table multiplied by ``scale``.
@@ -123,20 +125,26 @@ class AdaptiveLookupController(LookupController):
         self._predicted_ms = math.nan  # the frame latency predicted for the last choice
 
     def _act(self, obs: np.ndarray, info: dict | None) -> int:
-        view = self.view(obs)
-        last = info or {}
-        if all(key in last for key in LAST_FRAME_KEYS):  # else nothing to learn from (the first frame)
-            observed_ms = float(last["latency_ms"])
-            if not math.isfinite(float(last["latency_budget_ms"])):
-                observed_ms -= float(last["queue_ms"])
-            self._learn(observed_ms)
+        self._log_scale = self._log_scale_after(info)
         scale = self.scale
-        action, predicted_ms = self._choose(view, info, scale)
+        action, predicted_ms = self._choose(self.view(obs), info, scale)
         self._predicted_ms = predicted_ms / scale  # the table's own figure: the next ratio is against it
         return action
 
-    def _learn(self, observed_ms: float) -> None:
-        if observed_ms > 0 and self._predicted_ms > 0:  # NaN compares False
-            log_ratio = math.log(observed_ms / self._predicted_ms) - self._log_scale
-            low, high = (math.log(x) for x in SCALE_LIMITS)
-            self._log_scale = min(max(self._log_scale + ADAPT_WEIGHT * log_ratio, low), high)
+    def _rehearse(self, obs: np.ndarray, info: dict | None) -> int:
+        # The choice act will make (it is remembered), with nothing learnt and no prediction kept.
+        return self._choose(self.view(obs), info, math.exp(self._log_scale_after(info)))[0]
+
+    def _log_scale_after(self, info: dict | None) -> float:
+        """The log of the scale once the last frame's latency in ``info`` is learnt from."""
+        last = info or {}
+        if not all(key in last for key in LAST_FRAME_KEYS):  # nothing to learn from (the first frame)
+            return self._log_scale
+        observed_ms = float(last["latency_ms"])
+        if not math.isfinite(float(last["latency_budget_ms"])):
+            observed_ms -= float(last["queue_ms"])
+        if not (observed_ms > 0 and self._predicted_ms > 0):  # NaN compares False
+            return self._log_scale
+        log_ratio = math.log(observed_ms / self._predicted_ms) - self._log_scale
+        low, high = (math.log(x) for x in SCALE_LIMITS)
+        return min(max(self._log_scale + ADAPT_WEIGHT * log_ratio, low), high)

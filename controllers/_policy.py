@@ -190,3 +190,5 @@ class PolicyController(Controller):
         if mask is not None:
             scores = np.where(mask, scores, -np.inf)
         return int(np.argmax(scores))
+
+    _rehearse = _act  # a forward pass of fixed weights changes nothing

@@ -32,6 +32,8 @@ class StaticController(Controller):
     def _act(self, obs: np.ndarray, info: dict | None) -> int:
         return self.allowed(self._action, info)
 
+    _rehearse = _act
+
 
 def parse_static(spec: str, platform: Any) -> StaticController:
     """``static`` or ``static:K:PE:FREQ_MHZ`` (trailing parts may be left out)."""

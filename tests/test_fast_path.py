@@ -217,3 +217,38 @@ def test_the_start_up_objects_sit_out_the_garbage_collections_of_the_frames(tmp_
            replay_load=False)
     assert len(spy.frozen) == 5 and min(spy.frozen) > 10_000
     assert gc.get_freeze_count() == 0
+
+
+@pytest.mark.parametrize("platform", PLATFORMS[:6:2])  # the shipped platforms (each has a learned policy)
+@pytest.mark.parametrize("name", ["lookup", "lookup-adaptive", "learned", "static", "reactive", "schedutil"])
+def test_a_rehearsed_controller_decides_as_one_never_rehearsed(platform, name):
+    """The live agent rehearses each frame before it arrives (``Controller.rehearse``), on the load
+    read so far: two controllers shown the same frames, one rehearsing each twice before acting (on
+    the frame before's observation and on its own), choose alike, and the adaptive lookup learns
+    alike (it learns from every frame's latency here). A rehearsal on the frame's own observation
+    answers what act then picks (the agent sets the DNN up for it before the frame arrives)."""
+    if name == "learned":
+        platform = load_platform(platform.name)  # the shipped policy was trained on the shipped rule
+    plain, rehearsed = make_controller(name, platform), make_controller(name, platform)
+    spec = ObservationSpec(platform)
+    rng = np.random.default_rng(4)
+    previous = None
+    chosen = set()
+    for i, state in enumerate(_states(platform, seed=6)):
+        obs = spec.build(**state)
+        info = {"latency_ms": float(rng.uniform(0.5, 3.0) * spec.scales[0]), "queue_ms": 0.0,
+                "latency_budget_ms": state["budgets"][0]} if i else {}
+        if previous is not None:
+            rehearsed.rehearse(previous, info)
+        guess = rehearsed.rehearse(obs, info)
+        action = plain.act(obs, info)
+        assert rehearsed.act(obs, info) == action, f"frame {i}"
+        assert guess in (action, None)  # what act then picks, where the controller rehearses at all
+        if name == "lookup-adaptive":
+            assert rehearsed.scale == plain.scale
+        chosen.add(action)
+        previous = obs
+    # The frames were not all one decision (a governor on the host's one clock has one to make).
+    assert len(chosen) > 1 or name == "static" or (name == "schedutil" and platform.name == "host")
+    if name == "lookup-adaptive":
+        assert plain.scale != 1.0  # it did learn
