@@ -5,10 +5,14 @@ of twice the frame period) and reads the agent's stage times from the deploy log
 (``sense_ms``, ``decide_ms``, ``apply_ms``, ``record_ms``) and in all (``agent_ms``, the figure
 deploy's summary reports), the median and the 99th percentile over the frames, and the ratio of the
 median to the median batch-1 inference at k = 1 (timed here, in the same process, at the same frame
-rate). ``wake_ms`` (arrival to the agent running again: the operating system's) is shown beside.
-Then the same stages of the same controller back to back, without the sleep and the inference
-between frames (JSON ``warm``: ``median_ms`` and per stage): what the agent's work costs with the
-caches warm, so that the difference says what the emptied caches cost.
+rate). ``wake_ms`` (arrival to the agent running again: the operating system's) is shown beside, and
+``prepare_ms``, the agent's time awake before each frame rehearsing it (CPU time outside the frame).
+
+Each controller is deployed twice, one run after the other: as ``deploy`` runs by default (each
+frame rehearsed just before it arrives) and with ``--no-rehearse`` (JSON ``not_rehearsed``: the
+same figures; ``rehearsal_speedup``: the ratio of the two medians). Then the same stages of the same
+controller back to back, without the sleep and the inference between frames (JSON ``warm``:
+``median_ms`` and per stage): what the agent's work costs with the caches warm.
 
 Controllers: ``lookup``, ``lookup-adaptive``, ``learned`` (the host's shipped policy,
 ``controllers/policies/host.npz``: maskable PPO, two hidden layers of 256, normalised observations)
@@ -106,7 +110,7 @@ def warm_stages(platform, board, controller, trace, frames: int) -> dict:
             t2 = clock()
             threads = run.apply(decision, sensed.load)
             t3 = clock()
-            run.record(sensed, decision, _Ran(threads, 2.0, time.monotonic(), 15.0, "model"), (0.0,) * 3)
+            run.record(sensed, decision, _Ran(threads, 2.0, time.monotonic(), 15.0, "model"))
             times.append((t1 - t0, t2 - t1, t3 - t2, clock() - t3))
     stage_ms = np.median(np.array(times) * 1000.0, axis=0)
     return {"median_ms": float(np.median(np.array(times).sum(axis=1) * 1000.0)),
@@ -114,17 +118,18 @@ def warm_stages(platform, board, controller, trace, frames: int) -> dict:
 
 
 def figures(log: Path) -> dict:
-    """Median and p99 of ``agent_ms``, of every stage and of ``wake_ms`` over the frames of a log."""
+    """Median and p99 of ``agent_ms``, of every stage, of ``wake_ms`` and of ``prepare_ms`` over the
+    frames of a log."""
     with log.open(newline="") as f:
         rows = list(csv.DictReader(f))
     out = {}
-    for column in ("agent_ms", *STAGE_COLUMNS, "wake_ms"):
+    for column in ("agent_ms", *STAGE_COLUMNS, "wake_ms", "prepare_ms"):
         values = np.array([float(r[column]) for r in rows])
         out[column] = {"median_ms": float(np.median(values)), "p99_ms": float(np.percentile(values, 99))}
     return {"median_ms": out["agent_ms"]["median_ms"], "p99_ms": out["agent_ms"]["p99_ms"],
             "frames": len(rows),
             "stages": {stage: out[column] for stage, column in zip(STAGES, STAGE_COLUMNS, strict=True)},
-            "wake": out["wake_ms"]}
+            "wake": out["wake_ms"], "prepare": out["prepare_ms"]}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -148,9 +153,14 @@ def main(argv: list[str] | None = None) -> int:
             label = "policy" if name == str(policy) else name
             if show:
                 print(f"deploying {label} for {duration_s:.1f} s ...", file=sys.stderr)
-            summary = deploy(board, make_controller(name, platform), trace, Path(tmp) / label,
-                             duration_s=duration_s, platform=platform, replay_load=False)
-            results[label] = {**figures(Path(tmp) / label / LOG_NAME), "deploy_agent_ms": summary.agent_ms,
+            runs = {}
+            for rehearse in (True, False):
+                out = Path(tmp) / label / str(rehearse)
+                summary = deploy(board, make_controller(name, platform), trace, out, duration_s=duration_s,
+                                 platform=platform, replay_load=False, rehearse=rehearse)
+                runs[rehearse] = {**figures(out / LOG_NAME), "deploy_agent_ms": summary.agent_ms}
+            results[label] = {**runs[True], "not_rehearsed": runs[False],
+                              "rehearsal_speedup": runs[False]["median_ms"] / runs[True]["median_ms"],
                               "warm": warm_stages(platform, board, make_controller(name, platform), trace,
                                                   args.frames)}
     if show:
@@ -173,12 +183,21 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{report['machine']}, {report['time_utc']}, load average {report['load_average']}")
     print(f"k = 1 inference: median {infer_ms:.3f} ms")
     header = f"{'controller':<16} {'agent median':>12} {'p99':>8} {'/ k=1 inf':>9}"
-    stages = ("sense", "decide", "apply", "record", "wake")
+    stages = ("sense", "decide", "apply", "record", "wake", "prepare")
     header += "".join(f" {stage + ' med/p99':>17}" for stage in stages)
+    print("each frame rehearsed before it arrives (deploy's default), ms:")
     print(header)
     for name, r in report["controllers"].items():
-        cells = [*(r["stages"][s] for s in STAGES), r["wake"]]
+        cells = [*(r["stages"][s] for s in STAGES), r["wake"], r["prepare"]]
         print(f"{name:<16} {r['median_ms']:>12.4f} {r['p99_ms']:>8.4f} {r['ratio_to_k1_inference']:>9.3f}"
+              + "".join(f" {c['median_ms']:>8.4f}/{c['p99_ms']:<8.4f}" for c in cells))
+    print("deploy --no-rehearse, ms (speedup: its median over the rehearsed one's):")
+    print(f"{'controller':<16} {'agent median':>12} {'p99':>8} {'speedup':>9}"
+          + "".join(f" {stage + ' med/p99':>17}" for stage in stages[:-1]))
+    for name, r in report["controllers"].items():
+        n = r["not_rehearsed"]
+        cells = [*(n["stages"][s] for s in STAGES), n["wake"]]
+        print(f"{name:<16} {n['median_ms']:>12.4f} {n['p99_ms']:>8.4f} {r['rehearsal_speedup']:>9.2f}"
               + "".join(f" {c['median_ms']:>8.4f}/{c['p99_ms']:<8.4f}" for c in cells))
     print("the same stages back to back, no sleep or inference between frames (caches warm), median ms:")
     print(f"{'controller':<16} {'agent':>8}" + "".join(f" {stage:>8}" for stage in STAGES))

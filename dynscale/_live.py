@@ -103,6 +103,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--no-calibrate", action="store_true",
                    help="use a measured platform as it is even when it was measured on another machine "
                    "(default: calibrate it to this one first, into OUT/platform/, and say so)")
+    p.add_argument("--no-rehearse", action="store_true",
+                   help="sleep through the idle time to each frame (default: wake a little early and "
+                   "rehearse the frame, so that its own work finds warm caches; costs prepare_ms of CPU "
+                   "per frame)")
     p.add_argument("--out", required=True, metavar="DIR", help="folder for the log and the summary")
     p.add_argument("--overwrite", action="store_true", help="write into a --out folder that holds files")
     add_json_flag(p)
@@ -220,7 +224,7 @@ def _deploy_here(args: argparse.Namespace) -> int:
         summary = deploy(board, controller, trace, args.out, duration_s=args.duration or trace.duration_s,
                          platform=platform, checkpoint=args.checkpoint, replay_load=not args.no_load,
                          load_nice=args.load_nice, pes=args.pes, calibrated=calibrated,
-                         progress=show_progress(not args.json),
+                         progress=show_progress(not args.json), rehearse=not args.no_rehearse,
                          proc_root=f"{args.sysfs_root.rstrip('/')}/proc")
     except DeployInterrupted as stop:
         signum, word = stop_signal(stop)

@@ -7,9 +7,10 @@ the run, each timed and logged (``sense_ms``, ``decide_ms``, ``apply_ms``, ``rec
 is the frame's ``agent_ms``, the agent's own time on it), and the inference between apply and record:
 
 1. **sense**: the trace's budgets in force, the competing load of every PE (busy cores from
-   /proc/stat over the CPUs of the PE since the last frame, minus this process's own CPU time on the
-   PE it is pinned to: the DNN is not competing with itself, :class:`hw_agents.procstat.BusyMeter`)
-   and the frames waiting behind this one;
+   /proc/stat over the CPUs of the PE since the last reading, minus this process's own CPU time on the
+   PE it is pinned to: the DNN is not competing with itself, :class:`hw_agents.procstat.BusyMeter`;
+   read just before the frame's arrival where the agent rehearsed it, see below) and the frames
+   waiting behind this one;
 2. **decide**: the shared observation (``platform_models.ObservationSpec``: budgets, how the last
    frame did, load, frequencies, current configuration), the controller's answer, told the last
    frame's outcome (``platform_models.frame``) and ``info["action_mask"]`` (False for the
@@ -24,12 +25,21 @@ is the frame's ``agent_ms``, the agent's own time on it), and the inference betw
    ``torch.cuda.synchronize()``), the PE's power sensor sampled in a thread over it (where there is
    none, the platform table's power for that operating point, ``power_source = model``);
 5. **record**: the frame's outcome (latency from arrival, budget met, power and energy, all as
-   ``platform_models.frame`` defines them for the simulator too) and its CSV row, written and flushed
-   at once after it (the write itself is not timed) so that a killed run keeps its log.
+   ``platform_models.frame`` defines them for the simulator too), kept for the next frame. Its CSV
+   row is made, written and flushed at once after the frame (not timed: the agent would sleep then)
+   so that a killed run keeps its log.
+
+Between frames the agent sleeps, and the sleep empties the caches: the same stages cost 5-10 times
+more after it than back to back. So, where the idle time allows (``rehearse``, the default), the agent
+wakes a little before the frame's arrival, reads the competing load (the frame's window ends there),
+**rehearses** the frame's decision on it (:meth:`_LiveRun.rehearse`: ``Controller.rehearse`` changes
+nothing the frame's own decision reads), sets the DNN's groups and threads for the configuration
+rehearsed, and spins to the arrival. Its time awake before the arrival is the frame's
+``prepare_ms``: CPU time outside the frame, not in its latency.
 
 ``wake_ms`` is the time from a frame's arrival to the agent running again after sleeping for it
-(the operating system's, not the agent's, and 0 when the frame was already waiting). The profiler
-times ``wake_ms + agent_ms`` to give the simulator its ``PE.agent_overhead_ms``.
+(the operating system's, not the agent's, and 0 when the frame was already waiting or rehearsed). The
+profiler times ``wake_ms + agent_ms`` to give the simulator its ``PE.agent_overhead_ms``.
 
 The trace's competing load is played for real meanwhile (:class:`hw_agents.LoadReplayer`), starting
 with the first frame; the trace starts over when ``duration_s`` outlasts it. Whatever happens, the
@@ -78,6 +88,11 @@ _NO_LAST = (math.nan, math.nan, math.nan)  # the observation's last-frame figure
 # Frames queued when the run's duration ends get this long to be served; the rest are dropped, so
 # that ``duration_s`` bounds a run whose inferences are slower than the frame period.
 _QUEUE_GRACE_S = 1.0
+# The agent wakes this long before a frame's arrival besides 1.5 times its last first rehearsal: the
+# sleep before it ends late by 0.13 ms (median; p99 0.2 ms) on the EPYC VM.
+_LEAD_MARGIN_S = 0.00025
+# The first rehearsal's lead, before one has been timed.
+_FIRST_LEAD_S = 0.001
 
 
 @dataclass(frozen=True)
@@ -86,8 +101,9 @@ class DeploySummary:
     inferences that met every budget, mean accuracy of the groups used, mean energy per inference,
     mean and 95th percentile latency (queueing included); ``fallbacks``: the inferences whose
     configuration the controller picked on a masked PE and the agent replaced; ``agent_ms``: the
-    median of the agent's own time per frame; ``platform``: the platform file the run used;
-    ``calibrated``: why and where its table was calibrated to this machine just before the run
+    median of the agent's own time per frame; ``prepare_ms``: the median of its time awake before
+    each frame's arrival, rehearsing it (0 without rehearsals); ``platform``: the platform file the
+    run used; ``calibrated``: why and where its table was calibrated to this machine just before the run
     (empty when it was not); ``interrupted``: the run was stopped by SIGINT or SIGTERM (the figures are of the
     frames that ran)."""
 
@@ -104,6 +120,7 @@ class DeploySummary:
     log: str
     fallbacks: int = 0
     agent_ms: float = math.nan
+    prepare_ms: float = math.nan
     platform: str = ""
     calibrated: str = ""
     interrupted: bool = False
@@ -135,6 +152,7 @@ def deploy(
     pes: Collection[str] | None = None,
     calibrated: str = "",
     progress: bool = False,
+    rehearse: bool = True,
 ) -> DeploySummary:
     """Run ``controller`` live on ``board`` for ``duration_s`` under ``trace``'s budgets and load.
 
@@ -142,7 +160,9 @@ def deploy(
     unless ``checkpoint`` brings its own, and the power estimate where no sensor is readable).
     ``load_nice``: the burners' nice value (see :class:`LoadReplayer`). ``pes``: run the DNN on
     these PEs only (the others are masked, as PEs the agent cannot use are). ``calibrated``: recorded
-    in the summary (see :class:`DeploySummary`). ``progress``: a bar over the frames on a terminal. Writes
+    in the summary (see :class:`DeploySummary`). ``progress``: a bar over the frames on a terminal.
+    ``rehearse``: go through each frame's stages just before it arrives (:meth:`_LiveRun.rehearse`), at
+    a cost of ``prepare_ms`` of CPU time per frame (in the log) and a spin to the arrival. Writes
     ``out_dir/deploy-log.csv`` (one row per inference) and ``out_dir/summary.json``; returns the
     summary.
     """
@@ -164,7 +184,7 @@ def deploy(
             with stop_signals_held():  # start-up: a signal now could abort inside torch (see signals)
                 model, dnn_section, x = platform_dnn(platform, checkpoint)
                 run = _LiveRun(board, controller, trace, platform, _Runner(model, x, platform, masked),
-                               proc_root, dnn_section["accuracy_top1"], masked, n_frames)
+                               proc_root, dnn_section["accuracy_top1"], masked, n_frames, rehearse)
                 for context in (contextlib.closing(run), inference_state_restored(), board.session(),
                                 torch.inference_mode()):
                     stack.enter_context(context)
@@ -183,7 +203,7 @@ def deploy(
                 for frame in range(n_frames):
                     if time.monotonic() >= start + duration_s + _QUEUE_GRACE_S:
                         break  # a backlog never stretches the run past the grace
-                    writer.writerow(_csv_cells(run.frame(frame, start + frame * period_s, start)))
+                    writer.writerow(run.row(run.frame(frame, start + frame * period_s, start)))
                     f.flush()
                     bar.update()  # after the frame, in the time the agent would sleep anyway
     except KeyboardInterrupt as stop:  # the board is restored by now; summarise the frames that ran
@@ -227,6 +247,7 @@ def summarise_log(log_path: str | Path, *, controller: str, trace: str, board: s
         log=str(log_path),
         fallbacks=sum(bool(r.get("fallback")) for r in rows),
         agent_ms=float(np.median(column("agent_ms"))) if rows and "agent_ms" in rows[0] else math.nan,
+        prepare_ms=float(np.median(column("prepare_ms"))) if rows and "prepare_ms" in rows[0] else math.nan,
         interrupted=interrupted,
     )
 
@@ -316,11 +337,6 @@ def _start_up_frozen() -> Iterator[None]:
         gc.unfreeze()
 
 
-def _csv_cells(row: dict[str, Any]) -> dict[str, Any]:
-    """An absent figure (NaN) is an empty cell, as in the trace format."""
-    return {k: "" if isinstance(v, float) and math.isnan(v) else v for k, v in row.items()}
-
-
 class _Sensed(NamedTuple):
     """What the sense stage read at a frame's start."""
 
@@ -355,6 +371,18 @@ class _Ran(NamedTuple):
     power_source: str
 
 
+class _Frame(NamedTuple):
+    """One frame as it went: what :meth:`_LiveRun.row` logs."""
+
+    sensed: _Sensed
+    decision: _Decision
+    ran: _Ran
+    outcome: FrameOutcome
+    prepare_ms: float
+    stages_ms: tuple[float, float, float, float]
+    """sense, decide, apply, record."""
+
+
 class _LiveRun:
     """The agent's frame, as four stages (each its own method, each timed in the log), and the state
     it carries from one frame to the next:
@@ -362,11 +390,14 @@ class _LiveRun:
     * **sense**: the clock, the trace's budgets in force, the competing load of every PE, the backlog;
     * **decide**: the observation, the controller's answer, the fallback for a masked one;
     * **apply**: groups, frequency, PE (pinning) and torch threads;
-    * **record**: the frame's outcome (``platform_models.frame``) and its log row.
+    * **record**: the frame's outcome (``platform_models.frame``); :meth:`row` makes its log row.
+
+    Before a frame, :meth:`_wait` sleeps, or rehearses it (:meth:`rehearse`).
     """
 
     def __init__(self, board: Any, controller: Any, trace: Any, platform: Any, runner: _Runner | None,
-                 proc_root: str | Path, accuracy: list[float], masked: dict[str, str], n_frames: int) -> None:
+                 proc_root: str | Path, accuracy: list[float], masked: dict[str, str], n_frames: int,
+                 rehearsing: bool = True) -> None:
         from controllers import nearest_allowed
         from platform_models import Contention, ObservationSpec
 
@@ -390,9 +421,15 @@ class _LiveRun:
                               for pe in self.runnable}
         # Before the first frame: the full network on the first runnable PE at its top frequency.
         self.pe = self.runnable[0].name
-        self.groups = platform.groups
+        self.groups = self._dnn_groups = platform.groups  # the observation's k; the runner's k
         self.freq_mhz = {pe.name: float(max(pe.freqs_mhz)) for pe in platform.pes}
         self.last: FrameOutcome | None = None
+        self._last_frame: tuple[_Sensed, _Decision, _Ran] | None = None  # the next rehearsal records it
+        self.rehearsing, self.lead_s = rehearsing, _FIRST_LEAD_S
+        self._early_load: dict[str, float] | None = None  # the load read just before the next frame
+        # A controller that does not derive from controllers.Controller may have no rehearse: the
+        # rest of the frame is rehearsed still.
+        self._rehearse_decision = getattr(controller, "rehearse", None)
         self._pinned_pe: str | None = None
         self._threads: int | None = None  # torch's thread count as apply last set it
         self._pinned_cpus: frozenset[int] = frozenset()
@@ -400,8 +437,8 @@ class _LiveRun:
         self.columns = [
             "frame", "time_s", "latency_budget_ms", "power_budget_w", "energy_budget_mj",
             *(f"load_{name}" for name in self.spec.pe_names), "groups", "pe", "freq_mhz", "cores",
-            "backlog", "wake_ms", *STAGE_COLUMNS, "agent_ms", "infer_ms", "latency_ms", "power_w",
-            "power_source", "energy_mj", "budget_met", "accuracy", "fallback",
+            "backlog", "wake_ms", "prepare_ms", *STAGE_COLUMNS, "agent_ms", "infer_ms", "latency_ms",
+            "power_w", "power_source", "energy_mj", "budget_met", "accuracy", "fallback",
         ]
 
     def close(self) -> None:
@@ -420,19 +457,19 @@ class _LiveRun:
                     self.runner.infer(pe.name)
         set_all_threads_affinity(affinity)
         self._pinned_pe, self._pinned_cpus = None, frozenset()
-        self.runner.set_active_groups(self.groups)
+        self.runner.set_active_groups(self._dnn_groups)
 
     def start_load_window(self) -> None:
         """Start measuring the competing load from now."""
         self._busy.start()
 
-    def frame(self, index: int, arrival_s: float, start_s: float) -> dict[str, Any]:
+    def frame(self, index: int, arrival_s: float, start_s: float) -> _Frame:
         """Wait for frame ``index`` (arriving at ``arrival_s`` on the monotonic clock), run its stages
-        and the inference, and return its log row."""
+        and the inference; returns what :meth:`row` logs of it."""
         ready_s = time.monotonic()
-        wake_ms = 0.0
+        wake_ms = prepare_ms = 0.0
         if ready_s < arrival_s:
-            time.sleep(arrival_s - ready_s)
+            prepare_ms = self._wait(index, arrival_s, start_s)
             wake_ms = (time.monotonic() - arrival_s) * 1000.0
             ready_s = arrival_s
         clock = time.perf_counter
@@ -445,35 +482,101 @@ class _LiveRun:
         t3 = clock()
         ran = self._infer(decision, threads, sensed.load)
         t4 = clock()
-        stages_ms = ((t1 - t0) * 1000.0, (t2 - t1) * 1000.0, (t3 - t2) * 1000.0)
-        row = self.record(sensed, decision, ran, stages_ms)
-        record_ms = (clock() - t4) * 1000.0
-        row["record_ms"] = round(record_ms, 4)
-        row["agent_ms"] = round(sum(stages_ms) + record_ms, 4)
-        return row
+        outcome = self.record(sensed, decision, ran)
+        t5 = clock()
+        return _Frame(sensed, decision, ran, outcome, prepare_ms,
+                      ((t1 - t0) * 1000.0, (t2 - t1) * 1000.0, (t3 - t2) * 1000.0, (t5 - t4) * 1000.0))
+
+    def row(self, frame: _Frame) -> dict[str, Any]:
+        """A frame's log row (``columns``): figures rounded, an absent one (NaN) an empty cell, as in
+        the trace format."""
+        sensed, decision, ran, outcome = frame.sensed, frame.decision, frame.ran, frame.outcome
+        config, budgets = decision.config, sensed.budgets
+        row = {
+            "frame": sensed.index, "time_s": round(sensed.trace_time_s, 4),
+            "latency_budget_ms": budgets.latency_ms, "power_budget_w": budgets.power_w,
+            "energy_budget_mj": budgets.energy_mj,
+            **{f"load_{name}": round(v, 3) for name, v in sensed.load.items()},
+            "groups": config.groups, "pe": config.pe, "freq_mhz": config.freq_mhz, "cores": ran.threads,
+            "backlog": sensed.backlog, "wake_ms": round(sensed.wake_ms, 4),
+            "prepare_ms": round(frame.prepare_ms, 4),
+            **{column: round(ms, 4) for column, ms in zip(STAGE_COLUMNS, frame.stages_ms, strict=True)},
+            "agent_ms": round(sum(frame.stages_ms), 4),
+            "infer_ms": round(ran.infer_ms, 4), "latency_ms": round(outcome.latency_ms, 4),
+            "power_w": round(outcome.power_w, 4), "power_source": ran.power_source,
+            "energy_mj": round(outcome.energy_mj, 4), "budget_met": outcome.budget_met,
+            "accuracy": self.accuracy[config.groups - 1], "fallback": decision.fallback,
+        }
+        return {k: "" if isinstance(v, float) and math.isnan(v) else v for k, v in row.items()}
+
+    def _wait(self, index: int, arrival_s: float, start_s: float) -> float:
+        """Sleep until frame ``index`` arrives at ``arrival_s``. Rehearsing, where the idle time allows,
+        wake ``self.lead_s`` early, then: read the competing load (the frame's window ends there:
+        ``/proc/stat`` is the costliest read of the frame, a kernel walk of every interrupt counter
+        that empties the caches again), :meth:`rehearse` the frame, set the DNN's groups and threads
+        for the configuration rehearsed (:meth:`_set_dnn`; apply sets them again if the frame decides
+        otherwise), rehearse again until one more rehearsal would pass the arrival, and spin to it.
+        Returns the time from waking to the arrival in ms (0 when the agent did not wake early): CPU
+        time the agent spends outside the frame."""
+        idle_s = arrival_s - time.monotonic()
+        if not self.rehearsing or idle_s < 2.0 * self.lead_s:
+            time.sleep(max(idle_s, 0.0))
+            return 0.0
+        time.sleep(idle_s - self.lead_s)
+        woke_s = time.monotonic()
+        self._early_load = self._busy.read(self._pinned_cpus)
+        action = self.rehearse(index, arrival_s, start_s, self._early_load)
+        if action is not None and self._allowed[action] and self.configs[action].pe == self._pinned_pe:
+            self._set_dnn(action, self._early_load)  # pinning another PE is apply's
+        now_s = time.monotonic()
+        first_s = rehearsal_s = now_s - woke_s
+        while now_s + rehearsal_s < arrival_s:  # the caches warm best the closer to the arrival
+            self.rehearse(index, arrival_s, start_s, self._early_load)
+            rehearsal_s, now_s = time.monotonic() - now_s, time.monotonic()
+        # The first rehearsal finds the caches cold: the next lead covers it and the sleep's lateness.
+        self.lead_s = min(_LEAD_MARGIN_S + 1.5 * first_s, self.period_s / 4.0)
+        while time.monotonic() < arrival_s:
+            pass  # the rest is shorter than a rehearsal: a sleep would end late, and cold
+        return (time.monotonic() - woke_s) * 1000.0
+
+    def rehearse(self, index: int, arrival_s: float, start_s: float, load: dict[str, float]) -> int | None:
+        """Frame ``index``'s stages gone through just before it arrives, on the ``load`` it will read,
+        changing nothing the frame reads: the observation and the controller's decision
+        (``Controller.rehearse``), the last frame's outcome again (the record stage's work). After the
+        sleep between frames the same stages cost 5-10 times what they cost back to back (the caches
+        emptied); rehearsed, the frame finds them warm. Returns the action rehearsed (None where the
+        controller does not rehearse)."""
+        sensed = self.sense(index, arrival_s, arrival_s, 0.0, start_s, load)
+        action = None
+        if self._rehearse_decision is not None:
+            action = self._rehearse_decision(*self._observed(sensed))
+        if self._last_frame is not None:
+            self._outcome(*self._last_frame)
+        return action
 
     # --- the stages ---------------------------------------------------------------------------
 
-    def sense(self, index: int, arrival_s: float, ready_s: float, wake_ms: float, start_s: float) -> _Sensed:
+    def sense(self, index: int, arrival_s: float, ready_s: float, wake_ms: float, start_s: float,
+              load: dict[str, float] | None = None) -> _Sensed:
         """The trace's budgets in force (the trace replayed from ``start_s``, starting over at its
-        end), the competing load since the last frame, the frames waiting behind this one."""
+        end), the competing load since the last frame (up to the frame's start, or up to its
+        rehearsal where the agent rehearsed it; ``load``: read already), the frames waiting behind
+        this one."""
         now_s = time.monotonic()
         trace_time_s = (max(now_s, arrival_s) - start_s) % self.trace.duration_s
+        if load is None:
+            load, self._early_load = self._early_load, None
+            if load is None:
+                load = self._busy.read(self._pinned_cpus)
         return _Sensed(
-            index, arrival_s, ready_s, wake_ms, trace_time_s, self.trace.budgets_at(trace_time_s),
-            self._busy.read(self._pinned_cpus),
+            index, arrival_s, ready_s, wake_ms, trace_time_s, self.trace.budgets_at(trace_time_s), load,
             frames_waiting(now_s, arrival_s, self.period_s, self.n_frames - 1 - index),
         )
 
     def decide(self, sensed: _Sensed) -> _Decision:
         """The observation, the controller's answer (told the last frame's outcome and the action
         mask), and the nearest allowed configuration where the answer is masked."""
-        last = self.last
-        obs = self.spec.build(budgets=sensed.budgets, last=last.last if last else _NO_LAST, load=sensed.load,
-                              freq_mhz=self.freq_mhz, groups=self.groups, pe=self.pe, backlog=sensed.backlog)
-        info = last.controller_info() if last else {}
-        info["action_mask"] = self.action_mask
-        action = self.controller.act(obs, info)
+        action = self.controller.act(*self._observed(sensed))
         fallback = ""
         if not self._allowed[action]:
             wanted = self.configs[action]
@@ -482,14 +585,8 @@ class _LiveRun:
         return _Decision(action, self.configs[action], fallback)
 
     def apply(self, decision: _Decision, load: dict[str, float]) -> int:
-        """Set k, the frequency and the PE; on a CPU PE run the threads the platform's contention
-        rule gives at the load read (at most one per core the load leaves wholly free, the count the
-        table says is fastest; ``priority``: its fractional cores, at least one). Returns the
-        threads used."""
+        """Set the frequency, the PE, k and the threads (:meth:`_set_dnn`). Returns the threads used."""
         config = decision.config
-        # Only what changes is set (the runner's groups are the run's since warm_up).
-        if config.groups != self.groups:
-            self.runner.set_active_groups(config.groups)
         if self.freq_settable[config.pe] and self.freq_mhz[config.pe] != config.freq_mhz:
             self.board.set_frequency(config.pe, config.freq_mhz)
         self.freq_mhz[config.pe] = float(config.freq_mhz)
@@ -497,9 +594,39 @@ class _LiveRun:
             self._pinned_cpus = frozenset(pin_inference(self.board, config.pe))
             self._pinned_pe, self._threads = config.pe, None  # pinning sets torch's threads too
         self.groups, self.pe = config.groups, config.pe
+        return self._set_dnn(decision.action, load)
+
+    def record(self, sensed: _Sensed, decision: _Decision, ran: _Ran) -> FrameOutcome:
+        """The frame's outcome, kept for the next frame's observation and controller info (its log
+        row, :meth:`row`, is made and written after the frame, untimed, in time the agent would
+        sleep)."""
+        self.last = self._outcome(sensed, decision, ran)
+        self._last_frame = (sensed, decision, ran)
+        return self.last
+
+    # --- helpers ------------------------------------------------------------------------------
+
+    def _observed(self, sensed: _Sensed) -> tuple[np.ndarray, dict[str, Any]]:
+        """The observation and the info the controller is given for a frame."""
+        last = self.last
+        obs = self.spec.build(budgets=sensed.budgets, last=last.last if last else _NO_LAST, load=sensed.load,
+                              freq_mhz=self.freq_mhz, groups=self.groups, pe=self.pe, backlog=sensed.backlog)
+        info = last.controller_info() if last else {}
+        info["action_mask"] = self.action_mask
+        return obs, info
+
+    def _set_dnn(self, action: int, load: dict[str, float]) -> int:
+        """The DNN's groups for ``action`` and, on a CPU PE, the threads the platform's contention rule
+        gives at ``load`` (at most one per core the load leaves wholly free, the count the table says
+        is fastest; ``priority``: its fractional cores, at least one); only what changes is set.
+        Returns the threads."""
+        config = self.configs[action]
+        if config.groups != self._dnn_groups:
+            self.runner.set_active_groups(config.groups)
+            self._dnn_groups = config.groups
         if config.pe in self.runner.gpu_pes:
             return 1  # one host thread drives the GPU
-        threads = max(int(self._contention.rows_read(self._busy_of(load))[0][decision.action]), 1)
+        threads = max(int(self._contention.rows_read(self._busy_of(load))[0][action]), 1)
         if threads != self._threads:
             import torch
 
@@ -508,31 +635,10 @@ class _LiveRun:
             self._threads = threads
         return threads
 
-    def record(self, sensed: _Sensed, decision: _Decision, ran: _Ran,
-               stages_ms: tuple[float, ...]) -> dict[str, Any]:
-        """The frame's outcome (kept for the next frame's observation and controller info) and its log
-        row; the stages' times go into the row."""
-        config = decision.config
-        outcome = frame_outcome(latency_ms=(ran.end_s - sensed.arrival_s) * 1000.0,
-                                queue_ms=(sensed.ready_s - sensed.arrival_s) * 1000.0, run_ms=ran.infer_ms,
-                                energy_mj=ran.power_w * ran.infer_ms, budgets=sensed.budgets)
-        self.last = outcome
-        budgets = sensed.budgets
-        return {
-            "frame": sensed.index, "time_s": round(sensed.trace_time_s, 4),
-            "latency_budget_ms": budgets.latency_ms, "power_budget_w": budgets.power_w,
-            "energy_budget_mj": budgets.energy_mj,
-            **{f"load_{name}": round(v, 3) for name, v in sensed.load.items()},
-            "groups": config.groups, "pe": config.pe, "freq_mhz": config.freq_mhz, "cores": ran.threads,
-            "backlog": sensed.backlog, "wake_ms": round(sensed.wake_ms, 4),
-            **{column: round(ms, 4) for column, ms in zip(STAGE_COLUMNS[:3], stages_ms, strict=True)},
-            "infer_ms": round(ran.infer_ms, 4), "latency_ms": round(outcome.latency_ms, 4),
-            "power_w": round(outcome.power_w, 4), "power_source": ran.power_source,
-            "energy_mj": round(outcome.energy_mj, 4), "budget_met": outcome.budget_met,
-            "accuracy": self.accuracy[config.groups - 1], "fallback": decision.fallback,
-        }
-
-    # --- helpers ------------------------------------------------------------------------------
+    def _outcome(self, sensed: _Sensed, decision: _Decision, ran: _Ran) -> FrameOutcome:
+        return frame_outcome(latency_ms=(ran.end_s - sensed.arrival_s) * 1000.0,
+                             queue_ms=(sensed.ready_s - sensed.arrival_s) * 1000.0, run_ms=ran.infer_ms,
+                             energy_mj=ran.power_w * ran.infer_ms, budgets=sensed.budgets)
 
     def _infer(self, decision: _Decision, threads: int, load: dict[str, float]) -> _Ran:
         """One inference, its power sampled where the board reads it (else the table's at the

@@ -77,6 +77,9 @@ class _Spy:
         self.seen.append((obs, dict(info)))
         return self.inner.act(obs, info) if self.inner is not None else self.answers[len(self.seen) - 1]
 
+    def rehearse(self, obs, info=None) -> None:
+        self.inner.rehearse(obs, info)
+
 
 def test_the_same_frame_gives_the_same_observation_and_info_in_the_simulator_and_live(host_run) -> None:
     platform, trace, make = host_run
@@ -102,7 +105,7 @@ def test_the_same_frame_gives_the_same_observation_and_info_in_the_simulator_and
         run.groups, run.pe = decision.config.groups, decision.config.pe
         run_ms = info["latency_ms"] - info["queue_ms"] - info["agent_ms"]
         run.record(sensed, decision, _Ran(1, run_ms, arrival_s + info["latency_ms"] / 1000.0, info["power_w"],
-                                          "model"), (0.0, 0.0, 0.0))
+                                          "model"))
         outcome = run.last
         assert outcome.budget_met == info["budget_met"]
         for key in ("latency_ms", "power_w", "energy_mj"):
@@ -126,11 +129,14 @@ def _outcome_before(frame: dict):
                          energy_mj=energy_mj, budgets=(info["latency_budget_ms"], NAN, NAN))
 
 
-@pytest.mark.parametrize("name", ["lookup", "lookup-adaptive", "policy"])
-def test_the_stages_choose_what_the_agent_chose_before_them(host_run, name: str) -> None:
+@pytest.mark.parametrize(("name", "rehearsed"),
+                         [(name, False) for name in ("lookup", "lookup-adaptive", "policy")]
+                         + [(name, True) for name in ("lookup", "lookup-adaptive")])
+def test_the_stages_choose_what_the_agent_chose_before_them(host_run, name: str, rehearsed: bool) -> None:
     """``agent-frames.json``: frames the agent decided with the code before the stages (its inputs,
     the info it gave the controller, the choice). Replayed through ``decide``, each frame shows the
-    controller the same observation and info, and the heuristics choose the same. (The exported
+    controller the same observation and info, and the heuristics choose the same, also when each
+    frame is rehearsed first, as the agent rehearses it. (The exported
     policy of the recording, seeded random weights, is not kept: a deterministic controller shown the
     same observation chooses the same.)"""
     platform, trace, make = host_run
@@ -143,6 +149,8 @@ def test_the_stages_choose_what_the_agent_chose_before_them(host_run, name: str)
         inputs = frame["inputs"]
         run.freq_mhz, run.groups, run.pe = dict(inputs["freq_mhz"]), inputs["groups"], inputs["pe"]
         run.last = _outcome_before(frame) if frame["info"] else None
+        if rehearsed:
+            run.rehearse(i, 0.0, 0.0, inputs["load"])
         budgets = type(trace.budgets_at(0.0))(*inputs["budgets"])
         sensed = _Sensed(i, 0.0, 0.0, 0.0, 0.0, budgets, inputs["load"], inputs["backlog"])
         decision: _Decision = run.decide(sensed)
@@ -172,6 +180,9 @@ def test_the_overhead_benchmark_times_every_stage_of_every_controller(capsys) ->
         assert set(stages) == {"sense", "decide", "apply", "record"}
         assert 0 < figures["median_ms"] <= figures["p99_ms"]
         assert figures["median_ms"] == figures["deploy_agent_ms"]  # deploy's summary reports the same figure
+        assert figures["prepare"]["p99_ms"] > 0 and figures["not_rehearsed"]["prepare"]["p99_ms"] == 0
+        speedup = figures["not_rehearsed"]["median_ms"] / figures["median_ms"]
+        assert figures["rehearsal_speedup"] == pytest.approx(speedup)
         assert all(0 < s["median_ms"] <= s["p99_ms"] for s in stages.values())
         assert set(figures["warm"]["stages"]) == set(stages) and figures["warm"]["median_ms"] > 0
         ratio = figures["median_ms"] / report["k1_inference_ms"]
