@@ -44,13 +44,15 @@ def test_deploy_logs_every_inference_and_reports_the_evaluate_metrics(
     assert code == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["n_inferences"] == FRAMES  # the 0.5 s trace started over to fill 0.8 s
-    assert (summary["prepare_ms"] > 0) == ("--no-rehearse" not in extra)
     for key in ("budget_met_rate", "accuracy", "energy_mj", "latency_ms", "latency_p95_ms"):
         assert summary[key] is not None and summary[key] >= 0
     with (out / "deploy-log.csv").open() as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == FRAMES
     assert [int(r["frame"]) for r in rows] == list(range(FRAMES))
+    # frames rehearsed in the idle time before them (all of them on a quiet machine), unless asked not to
+    rehearsed = [float(r["prepare_ms"]) > 0 for r in rows]
+    assert any(rehearsed) if "--no-rehearse" not in extra else not any(rehearsed)
     for row in rows:
         # frames 100 ms apart never queue: a frame's latency is the wake-up, the agent's stages up to the
         # inference, then the inference; the agent's time is its four stages
@@ -58,8 +60,6 @@ def test_deploy_logs_every_inference_and_reports_the_evaluate_metrics(
         assert float(row["latency_ms"]) >= float(row["wake_ms"]) + sum(stages[:3]) + float(row["infer_ms"])
         assert float(row["agent_ms"]) == pytest.approx(sum(stages), abs=3e-4)
         assert float(row["infer_ms"]) > 0 and min(stages) > 0
-        # each frame rehearsed in the idle time before it, unless asked not to
-        assert (float(row["prepare_ms"]) > 0) == ("--no-rehearse" not in extra)
         assert 1 <= int(row["groups"]) <= 4 and row["pe"] == "cpu"
         assert row["budget_met"] == str(float(row["latency_ms"]) <= 200.0)
         assert abs(float(row["energy_mj"]) - float(row["power_w"]) * float(row["infer_ms"])) < 0.01
