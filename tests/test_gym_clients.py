@@ -14,6 +14,7 @@ import pytest
 import envs
 from envs import EnvError
 from envs._timeline import TIMELINE_HEIGHT, TIMELINE_WIDTH
+from tests.support import TINY
 from traces import shipped_traces
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,10 +33,9 @@ def test_a_platform_alone_gets_its_own_train_traces():
     assert [t.path for t in env.unwrapped._traces] == shipped_traces("jetson-nano", "train")
 
 
-def test_a_platform_without_shipped_traces_asks_for_one(tmp_path):
-    tiny = Path(__file__).parent / "data" / "tiny.yaml"
+def test_a_platform_without_shipped_traces_asks_for_one():
     with pytest.raises(EnvError, match="ships no train traces; pass trace="):
-        gym.make(envs.ENV_ID, platform=str(tiny))
+        gym.make(envs.ENV_ID, platform=str(TINY))
 
 
 def test_rgb_array_draws_one_column_per_frame():
