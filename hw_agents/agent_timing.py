@@ -30,8 +30,8 @@ __all__ = ["AGENT_METHOD", "DEFAULT_AGENT_FRAMES", "HELD_CORE_METHOD", "measure_
 
 DEFAULT_AGENT_FRAMES = 100
 AGENT_METHOD = ("agent_overhead_ms: median over {frames} frames of the live agent (lookup controller, no "
-                "competing load) of its own time per frame before the inference, scaled to the PE's top "
-                "frequency")
+                "competing load, each frame rehearsed before it arrives as deploy does by default) of its "
+                "own time per frame before the inference, scaled to the PE's top frequency")
 HELD_CORE_METHOD = ("contention_allowance_ms and contention_stretch: per k, the mean inference time of "
                     "{frames} frames of the live agent (static:K at the top frequency) with every core of "
                     "{pe} held by the load replayer's burners at nice 0, fitted to the calibrated table's "
