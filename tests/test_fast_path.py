@@ -215,7 +215,9 @@ def test_the_start_up_objects_sit_out_the_garbage_collections_of_the_frames(tmp_
     assert gc.get_freeze_count() == 0
     deploy(open_board("host"), spy, trace, tmp_path / "run", duration_s=0.1, platform=platform,
            replay_load=False)
-    assert len(spy.frozen) == 5 and min(spy.frozen) > 10_000
+    # Five frames, fewer where a loaded machine holds the run past its 1 s grace (the frame count is not
+    # what this test is about).
+    assert 1 <= len(spy.frozen) <= 5 and min(spy.frozen) > 10_000
     assert gc.get_freeze_count() == 0
 
 
