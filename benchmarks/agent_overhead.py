@@ -110,7 +110,7 @@ def warm_stages(platform, board, controller, trace, frames: int) -> dict:
             t2 = clock()
             threads = run.apply(decision, sensed.load)
             t3 = clock()
-            run.record(sensed, decision, _Ran(threads, 2.0, time.monotonic(), 15.0, "model"))
+            run.record(sensed, _Ran(threads, 2.0, time.monotonic(), 15.0, "model"))
             times.append((t1 - t0, t2 - t1, t3 - t2, clock() - t3))
     stage_ms = np.median(np.array(times) * 1000.0, axis=0)
     return {"median_ms": float(np.median(np.array(times).sum(axis=1) * 1000.0)),

@@ -424,9 +424,7 @@ class _LiveRun:
         self.groups = self._dnn_groups = platform.groups  # the observation's k; the runner's k
         self.freq_mhz = {pe.name: float(max(pe.freqs_mhz)) for pe in platform.pes}
         self.last: FrameOutcome | None = None
-        self._last_frame: tuple[_Sensed, _Decision, _Ran] | None = None  # the next rehearsal records it
         self.rehearsing, self.lead_s = rehearsing, _FIRST_LEAD_S
-        self._early_load: dict[str, float] | None = None  # the load read just before the next frame
         # A controller that does not derive from controllers.Controller may have no rehearse: the
         # rest of the frame is rehearsed still.
         self._rehearse_decision = getattr(controller, "rehearse", None)
@@ -468,13 +466,14 @@ class _LiveRun:
         and the inference; returns what :meth:`row` logs of it."""
         ready_s = time.monotonic()
         wake_ms = prepare_ms = 0.0
+        load = None
         if ready_s < arrival_s:
-            prepare_ms = self._wait(index, arrival_s, start_s)
+            prepare_ms, load = self._wait(index, arrival_s, start_s)
             wake_ms = (time.monotonic() - arrival_s) * 1000.0
             ready_s = arrival_s
         clock = time.perf_counter
         t0 = clock()
-        sensed = self.sense(index, arrival_s, ready_s, wake_ms, start_s)
+        sensed = self.sense(index, arrival_s, ready_s, wake_ms, start_s, load)
         t1 = clock()
         decision = self.decide(sensed)
         t2 = clock()
@@ -482,7 +481,7 @@ class _LiveRun:
         t3 = clock()
         ran = self._infer(decision, threads, sensed.load)
         t4 = clock()
-        outcome = self.record(sensed, decision, ran)
+        outcome = self.record(sensed, ran)
         t5 = clock()
         return _Frame(sensed, decision, ran, outcome, prepare_ms,
                       ((t1 - t0) * 1000.0, (t2 - t1) * 1000.0, (t3 - t2) * 1000.0, (t5 - t4) * 1000.0))
@@ -509,7 +508,7 @@ class _LiveRun:
         }
         return {k: "" if isinstance(v, float) and math.isnan(v) else v for k, v in row.items()}
 
-    def _wait(self, index: int, arrival_s: float, start_s: float) -> float:
+    def _wait(self, index: int, arrival_s: float, start_s: float) -> tuple[float, dict[str, float] | None]:
         """Sleep until frame ``index`` arrives at ``arrival_s``. Rehearsing, where the idle time allows,
         wake ``self.lead_s`` early, then: read the competing load (the frame's window ends there:
         ``/proc/stat`` is the costliest read of the frame, a kernel walk of every interrupt counter
@@ -517,57 +516,51 @@ class _LiveRun:
         for the configuration rehearsed (:meth:`_set_dnn`; apply sets them again if the frame decides
         otherwise), rehearse again until one more rehearsal would pass the arrival, and spin to it.
         Returns the time from waking to the arrival in ms (0 when the agent did not wake early): CPU
-        time the agent spends outside the frame."""
+        time the agent spends outside the frame; and the load read for the frame (None when not)."""
         idle_s = arrival_s - time.monotonic()
         if not self.rehearsing or idle_s < 2.0 * self.lead_s:
             time.sleep(max(idle_s, 0.0))
-            return 0.0
+            return 0.0, None
         time.sleep(idle_s - self.lead_s)
         woke_s = time.monotonic()
-        self._early_load = self._busy.read(self._pinned_cpus)
-        action = self.rehearse(index, arrival_s, start_s, self._early_load)
+        load = self._busy.read(self._pinned_cpus)
+        action = self.rehearse(index, arrival_s, start_s, load)
         if action is not None and self._allowed[action] and self.configs[action].pe == self._pinned_pe:
-            self._set_dnn(action, self._early_load)  # pinning another PE is apply's
+            self._set_dnn(action, load)  # pinning another PE is apply's
         now_s = time.monotonic()
         first_s = rehearsal_s = now_s - woke_s
         while now_s + rehearsal_s < arrival_s:  # the caches warm best the closer to the arrival
-            self.rehearse(index, arrival_s, start_s, self._early_load)
+            self.rehearse(index, arrival_s, start_s, load)
             rehearsal_s, now_s = time.monotonic() - now_s, time.monotonic()
         # The first rehearsal finds the caches cold: the next lead covers it and the sleep's lateness.
         self.lead_s = min(_LEAD_MARGIN_S + 1.5 * first_s, self.period_s / 4.0)
         while time.monotonic() < arrival_s:
             pass  # the rest is shorter than a rehearsal: a sleep would end late, and cold
-        return (time.monotonic() - woke_s) * 1000.0
+        return (time.monotonic() - woke_s) * 1000.0, load
 
     def rehearse(self, index: int, arrival_s: float, start_s: float, load: dict[str, float]) -> int | None:
         """Frame ``index``'s stages gone through just before it arrives, on the ``load`` it will read,
         changing nothing the frame reads: the observation and the controller's decision
-        (``Controller.rehearse``), the last frame's outcome again (the record stage's work). After the
-        sleep between frames the same stages cost 5-10 times what they cost back to back (the caches
-        emptied); rehearsed, the frame finds them warm. Returns the action rehearsed (None where the
-        controller does not rehearse)."""
+        (``Controller.rehearse``). After the sleep between frames the same stages cost 5-10 times what
+        they cost back to back (the caches emptied); rehearsed, the frame finds them warm. (Not the
+        record stage: it follows the inference, which empties them again.) Returns the action
+        rehearsed (None where the controller does not rehearse)."""
         sensed = self.sense(index, arrival_s, arrival_s, 0.0, start_s, load)
-        action = None
-        if self._rehearse_decision is not None:
-            action = self._rehearse_decision(*self._observed(sensed))
-        if self._last_frame is not None:
-            self._outcome(*self._last_frame)
-        return action
+        if self._rehearse_decision is None:
+            return None
+        return self._rehearse_decision(*self._observed(sensed))
 
     # --- the stages ---------------------------------------------------------------------------
 
     def sense(self, index: int, arrival_s: float, ready_s: float, wake_ms: float, start_s: float,
               load: dict[str, float] | None = None) -> _Sensed:
         """The trace's budgets in force (the trace replayed from ``start_s``, starting over at its
-        end), the competing load since the last frame (up to the frame's start, or up to its
-        rehearsal where the agent rehearsed it; ``load``: read already), the frames waiting behind
-        this one."""
+        end), the competing load since the last reading (``load``: read already, just before the
+        frame's arrival where the agent rehearsed it), the frames waiting behind this one."""
         now_s = time.monotonic()
         trace_time_s = (max(now_s, arrival_s) - start_s) % self.trace.duration_s
         if load is None:
-            load, self._early_load = self._early_load, None
-            if load is None:
-                load = self._busy.read(self._pinned_cpus)
+            load = self._busy.read(self._pinned_cpus)
         return _Sensed(
             index, arrival_s, ready_s, wake_ms, trace_time_s, self.trace.budgets_at(trace_time_s), load,
             frames_waiting(now_s, arrival_s, self.period_s, self.n_frames - 1 - index),
@@ -596,12 +589,13 @@ class _LiveRun:
         self.groups, self.pe = config.groups, config.pe
         return self._set_dnn(decision.action, load)
 
-    def record(self, sensed: _Sensed, decision: _Decision, ran: _Ran) -> FrameOutcome:
+    def record(self, sensed: _Sensed, ran: _Ran) -> FrameOutcome:
         """The frame's outcome, kept for the next frame's observation and controller info (its log
         row, :meth:`row`, is made and written after the frame, untimed, in time the agent would
         sleep)."""
-        self.last = self._outcome(sensed, decision, ran)
-        self._last_frame = (sensed, decision, ran)
+        self.last = frame_outcome(latency_ms=(ran.end_s - sensed.arrival_s) * 1000.0,
+                                  queue_ms=(sensed.ready_s - sensed.arrival_s) * 1000.0, run_ms=ran.infer_ms,
+                                  energy_mj=ran.power_w * ran.infer_ms, budgets=sensed.budgets)
         return self.last
 
     # --- helpers ------------------------------------------------------------------------------
@@ -634,11 +628,6 @@ class _LiveRun:
                 torch.set_num_threads(threads)
             self._threads = threads
         return threads
-
-    def _outcome(self, sensed: _Sensed, decision: _Decision, ran: _Ran) -> FrameOutcome:
-        return frame_outcome(latency_ms=(ran.end_s - sensed.arrival_s) * 1000.0,
-                             queue_ms=(sensed.ready_s - sensed.arrival_s) * 1000.0, run_ms=ran.infer_ms,
-                             energy_mj=ran.power_w * ran.infer_ms, budgets=sensed.budgets)
 
     def _infer(self, decision: _Decision, threads: int, load: dict[str, float]) -> _Ran:
         """One inference, its power sampled where the board reads it (else the table's at the

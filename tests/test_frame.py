@@ -104,8 +104,7 @@ def test_the_same_frame_gives_the_same_observation_and_info_in_the_simulator_and
         decision = run.decide(sensed)
         run.groups, run.pe = decision.config.groups, decision.config.pe
         run_ms = info["latency_ms"] - info["queue_ms"] - info["agent_ms"]
-        run.record(sensed, decision, _Ran(1, run_ms, arrival_s + info["latency_ms"] / 1000.0, info["power_w"],
-                                          "model"))
+        run.record(sensed, _Ran(1, run_ms, arrival_s + info["latency_ms"] / 1000.0, info["power_w"], "model"))
         outcome = run.last
         assert outcome.budget_met == info["budget_met"]
         for key in ("latency_ms", "power_w", "energy_mj"):
