@@ -35,11 +35,18 @@ class OperatingTable:
     seg_end_ms: np.ndarray
     """(segments,) end of each segment in ms (the last one: ``inf``, its load holds on)."""
     rate_per_ms: np.ndarray
-    """Inferences per ms (1 / latency) at the share the competing load leaves."""
+    """Inferences per ms (1 / latency) at the share the competing load leaves: the expectation over
+    the two outcomes on a held core (``platform_models.contention``)."""
+    ahead_rate_per_ms: np.ndarray
+    """The rate of a frame that runs ahead of the competing work for the wake-up allowance."""
+    split_rate_per_ms: np.ndarray
+    """The rate of a frame split with the competing work from the start."""
+    split_share: np.ndarray
+    """The share of frames split (0 everywhere unless the platform measured it at a period)."""
     power_w: np.ndarray
     """Power charged to the DNN while it runs."""
     latency_cv: np.ndarray
-    """Latency std / mean of the operating point (the spread of the noise)."""
+    """Latency std / mean of the operating point, either outcome (the spread of the noise)."""
     action_mask: np.ndarray
     """Bool: the action's PE has at least the mask's minimum share left (never all False)."""
     share_left: np.ndarray
@@ -72,13 +79,17 @@ def build_operating_table(platform: Any, trace: Any, min_share: float) -> Operat
     pes = platform.pes
     pe_of_action = platform.config_pe_index
     load = np.stack([np.asarray(trace.load[pe.name], dtype=np.float64) for pe in pes], axis=1)
-    contention = Contention(platform)
+    contention = Contention(platform, trace.frame_period_ms)
     loaded = [contention.config_metrics(busy) for busy in load]
+    outcomes = [contention.outcomes(busy) for busy in load]
     share_left = np.array([segment.allocation.share for segment in loaded])  # (segments, PEs)
     latency_ms = np.array([segment.metrics.latency_ms for segment in loaded])
-    cv = np.array([segment.metrics.latency_std_ms for segment in loaded]) / latency_ms
+    ahead_ms = np.array([segment.ahead.latency_ms for segment in outcomes])
+    cv = np.array([segment.ahead.latency_std_ms for segment in outcomes]) / ahead_ms
     power_w = np.array([segment.metrics.power_w for segment in loaded])
     rate = 1.0 / latency_ms
+    split_rate = 1.0 / np.array([segment.split.latency_ms for segment in outcomes])
+    split_share = np.array([segment.split_share for segment in outcomes])
     usable = share_left >= min_share
     starved = np.flatnonzero(~usable.any(axis=1))
     if starved.size:  # every PE taken: leave the one whose fastest configuration is fastest
@@ -90,7 +101,8 @@ def build_operating_table(platform: Any, trace: Any, min_share: float) -> Operat
     ends = np.append(starts[1:], np.inf)
     budget_nan = np.stack([trace.latency_budget_ms, trace.power_budget_w, trace.energy_budget_mj], axis=1)
     budgets = np.where(np.isnan(budget_nan), np.inf, budget_nan)
-    arrays = [starts, ends, rate, power_w, cv, mask, share_left, budgets]
+    arrays = [starts, ends, rate, 1.0 / ahead_ms, split_rate, split_share, power_w, cv, mask, share_left,
+              budgets]
     for array in arrays:
         array.setflags(write=False)
     names = [pe.name for pe in pes]

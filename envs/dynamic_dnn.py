@@ -56,7 +56,10 @@ class DynamicDNNEnv(gym.Env):
     before the inference. The inference's work is the table's mean latency times a noise factor
     ``1 + cv * z`` (``cv`` = the table's std / mean, ``z`` standard normal from ``self.np_random``;
     ``latency_noise=False`` turns it off), and is re-rated whenever the competing load on its PE
-    changes mid-inference.
+    changes mid-inference. On a platform that measured a held core's split share at frame periods
+    (``contention_split_share``), each frame on a held core is, by a uniform draw from
+    ``self.np_random``, either ahead of the competing work or split with it (``latency_noise=False``:
+    at the two outcomes' expected rate).
 
     **Observation.** ``platform_models.ObservationSpec(platform).build(...)`` (see that module for the
     table of entries and bounds), ``Box(spec.low, spec.high)``, float32: budgets in force, the last
@@ -200,6 +203,9 @@ class DynamicDNNEnv(gym.Env):
         n_frames = n_frames_of(self.trace.duration_s, self.trace.frame_period_ms)
         n_noise = min(n_frames, self.max_frames or n_frames)
         noise_z = self.np_random.standard_normal(n_noise).tolist() if self.latency_noise else [0.0] * n_noise
+        # drawn only where a held core has two outcomes, so that other platforms' draws stay as they were
+        noise_u = (self.np_random.random(n_noise).tolist()
+                   if self.latency_noise and self._table.split_share.any() else None)
         self._sim = SocSimulation(
             self._table,
             n_frames=n_frames,
@@ -210,6 +216,7 @@ class DynamicDNNEnv(gym.Env):
             dvfs_transition_ms=[pe.dvfs_transition_ms for pe in self.platform.pes],
             agent_ms_at=[pe.agent_ms for pe in self.platform.pes],
             noise_z=noise_z,
+            noise_u=noise_u,
             start_pe=0,
             start_freq_mhz=self._max_freq_mhz,
         )

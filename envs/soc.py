@@ -11,7 +11,11 @@ frame meets them:
   cost if the DNN moves to another PE and the PE's DVFS transition cost if that PE's frequency
   changes (both from the platform descriptor), then works through one inference (one
   unit of work, times a noise factor drawn from the table's latency spread) at the rate the
-  operating table gives for the competing load on its PE. When that load changes mid-inference the
+  operating table gives for the competing load on its PE. Where a held core has two outcomes (the
+  frame runs ahead of the competing work for a while, or is split with it from the start:
+  ``platform_models.contention``), a uniform draw per frame picks one at the frame's start, and the
+  frame keeps it through the load's changes; without draws (a noise-free run) the frame runs at
+  the two outcomes' expected rate. When that load changes mid-inference the
   process is interrupted and the remaining work is re-rated at the new rate.
 * ``_competing`` (one per PE) - the other applications on that PE: at each point where the trace
   changes their load they take the new busy cores (GPU: busy share), and interrupt the inference if
@@ -84,6 +88,8 @@ class SocSimulation:
         migration_ms, dvfs_transition_ms: per PE, from the platform descriptor.
         agent_ms_at: per PE, the agent's work per frame (ms) at a frequency (``PE.agent_ms``).
         noise_z: one standard normal per frame (zeros for a noise-free run).
+        noise_u: one uniform in [0, 1) per frame, the draw of a held core's outcome (None: every
+            frame at the expected rate).
         start_pe: PE the DNN ran on before the first frame.
         start_freq_mhz: frequency of every PE before the first frame.
     """
@@ -100,6 +106,7 @@ class SocSimulation:
         dvfs_transition_ms: Sequence[float],
         agent_ms_at: Sequence[Callable[[float], float]],
         noise_z: Sequence[float],
+        noise_u: Sequence[float] | None = None,
         start_pe: int,
         start_freq_mhz: Sequence[float],
     ) -> None:
@@ -120,6 +127,7 @@ class SocSimulation:
         self._dvfs_of_action = np.asarray(dvfs_transition_ms, dtype=np.float64)[pe_of_action]
         self._agent_ms_at = list(agent_ms_at)
         self._noise_z = noise_z
+        self._noise_u = noise_u
         self._seg_starts = table.seg_start_ms.tolist()
         self._pe_seg = [0] * len(self.freq_mhz)  # trace segment whose load holds on each PE now
         self._running_pe = -1
@@ -234,7 +242,7 @@ class SocSimulation:
         env = self.env
         table = self.table
         # ndarray.item(s, a): a Python float in ~0.1 us, without a per-trace copy of the tables as lists
-        rate_at, power_at, cv_at = table.rate_per_ms.item, table.power_w.item, table.latency_cv.item
+        power_at, cv_at, split_share_at = table.power_w.item, table.latency_cv.item, table.split_share.item
         while True:
             yield self._go
             start_ms = env.now
@@ -255,6 +263,12 @@ class SocSimulation:
             segment = segment_at(self._seg_starts, start_ms)
             s = self._pe_seg[p]
             work = max(1.0 + cv_at(s, a) * self._noise_z[self.frames_done], MIN_WORK)
+            if self._noise_u is None:
+                rate_at = table.rate_per_ms.item
+            elif self._noise_u[self.frames_done] < split_share_at(s, a):
+                rate_at = table.split_rate_per_ms.item
+            else:
+                rate_at = table.ahead_rate_per_ms.item
             rate, power_w = rate_at(s, a), power_at(s, a)
             overhead_left_ms = overhead_ms
             energy_mj = 0.0

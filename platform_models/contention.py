@@ -29,7 +29,18 @@ the one place that rule lives. A platform's descriptor picks the rule with ``con
     ``t`` ms alone takes ``min(t, A) + s max(t - A, 0)``. ``S`` defaults to 2 and ``A`` to 0 (two
     runnable threads at one priority split a core evenly from the first instant: ``2 / (2 - d)``);
     calibration measures both on the board as it runs (``hw_agents.calibrate``: the live agent's mean
-    inference per k on a held core, fitted by :func:`fit_held_core`). A GPU with busy share ``b`` is
+    inference per k on a held core, fitted by :func:`fit_held_core`). The run ahead is not every
+    frame's: a share of the frames waits for the other work from the start and takes ``s t`` (the
+    kernel's fairness owes the other work a turn; on the EPYC VM a k = 1 frame took either ~1.8 or
+    ~4.3 ms, never between). That share depends on the frame period (measured there at a steady held
+    load: 0.45-0.55 of the frames at 50 ms, alternating frame by frame; at 20 ms 0.01-0.03 in some
+    runs and 0.68-0.99 in others minutes apart), so the platform's ``contention_split_share`` gives
+    it per period, measured by calibration (a run-to-run spread no model of the board removes; the
+    split frames give ``S`` too, their inference over the table's, and ``A`` is fitted to it), and a
+    frame on a core held ``d`` of the time is split with that share times ``d``. The simulator, which
+    knows its trace's period, draws each frame's outcome (:meth:`Contention.outcomes`); its
+    expectation is what :meth:`Contention.config_metrics` reports there. The controllers do not know
+    the period and price every frame ahead. A GPU with busy share ``b`` is
     time-sliced the same way, with ``d = b`` and no allowance. Measured: on the 2-vCPU development VM
     (Intel), the DNN's one thread with both cores held by burners at nice 0 took 1.98x its idle
     one-core time for every k (``priority`` predicts the 5 % floor, 20x; an even split of two cores
@@ -86,6 +97,17 @@ class LoadedMetrics(NamedTuple):
     """Per PE, as :meth:`Contention.allocate` gives it."""
 
 
+class Outcomes(NamedTuple):
+    """Every configuration under one load, two ways (see :meth:`Contention.outcomes`)."""
+
+    ahead: ConfigMetrics
+    """The inference ahead of the other work for the allowance, stretched past it."""
+    split: ConfigMetrics
+    """The inference split with the other work from the start."""
+    split_share: np.ndarray
+    """The share of frames split, per configuration (0 where the PE is free)."""
+
+
 class _Fastest(NamedTuple):
     """What the table gives every configuration at one ``cores`` per PE (see ``Contention._fastest``)."""
 
@@ -110,33 +132,57 @@ MAX_FITTED_STRETCH = 10.0
 """The largest stretch :func:`fit_held_core` reports: past it a fit rests on noise, not on sharing."""
 
 
-def fit_held_core(alone_ms: Sequence[float], held_ms: Sequence[float]) -> tuple[float, float]:
+def fit_held_core(alone_ms: Sequence[float], held_ms: Sequence[float], split_share: float = 0.0,
+                  stretch: float | None = None) -> tuple[float, float]:
     """The ``fair`` rule's (allowance ms, stretch) on a held core that best fit measured latencies: the
-    DNN alone on a core, ``alone_ms`` (one per k, say), and on the same core held by other work,
-    ``held_ms``. The model: the first ``allowance`` ms of an inference run at full speed, the rest
-    ``stretch`` times slower, ``held = min(t, A) + S max(t - A, 0)``; least squares in relative error,
-    ``A`` on a grid of 1/400 of the longest ``t``, ``S`` in closed form at each, within
-    [1, ``MAX_FITTED_STRETCH``] (a held core never speeds the DNN up). Ties go to the smaller
-    allowance: latencies all stretched alike give (0, their ratio), the rule without an allowance."""
+    DNN alone on a core, ``alone_ms`` (one per k, say), and the mean on the same core held by other
+    work, ``held_ms``, with ``split_share`` of the frames split from the start. The model: a frame
+    runs its first ``allowance`` ms at full speed and the rest ``stretch`` times slower, or, split, all
+    of it ``stretch`` times slower, ``held = (1 - q) (min(t, A) + S max(t - A, 0)) + q S t``; least
+    squares in relative error, ``A`` on a grid of 1/400 of the longest ``t``, ``S`` in closed form at
+    each, within [1, ``MAX_FITTED_STRETCH``] (a held core never speeds the DNN up). Ties go to the
+    smaller allowance: latencies all stretched alike give (0, their ratio), the rule without an
+    allowance. A ``stretch`` given (measured on the split frames themselves) is kept, and only ``A``
+    fitted."""
     t = np.asarray(alone_ms, dtype=np.float64)
     held = np.asarray(held_ms, dtype=np.float64)
     if t.shape != held.shape or t.size == 0 or not (np.all(t > 0.0) and np.all(held > 0.0)):
         raise ValueError("fit_held_core: expected as many positive held as alone latencies, at least one")
+    if not 0.0 <= split_share <= 1.0:
+        raise ValueError(f"fit_held_core: expected a split share in [0, 1], got {split_share:g}")
     allowance = np.linspace(0.0, t.max(), 401)[:-1, None]  # (A, points): below the longest, S is seen
-    head = np.minimum(t, allowance)
+    # held = head + S beyond, with the split frames' share moved from the head to the stretched part
+    head = (1.0 - split_share) * np.minimum(t, allowance)
     beyond = t - head
     weight = 1.0 / held**2
-    stretch = np.clip(np.sum(weight * beyond * (held - head), axis=1) / np.sum(weight * beyond**2, axis=1),
-                      1.0, MAX_FITTED_STRETCH)
-    residual = np.sum(((head + stretch[:, None] * beyond) / held - 1.0) ** 2, axis=1)
+    stretches = (np.full(len(allowance), stretch) if stretch is not None else
+                 np.clip(np.sum(weight * beyond * (held - head), axis=1) / np.sum(weight * beyond**2, axis=1),
+                         1.0, MAX_FITTED_STRETCH))
+    residual = np.sum(((head + stretches[:, None] * beyond) / held - 1.0) ** 2, axis=1)
     best = int(np.argmin(np.round(residual, 12)))  # rounding: equal fits tie, the first (smallest A) wins
-    return float(allowance[best, 0]), float(stretch[best])
+    return float(allowance[best, 0]), float(stretches[best])
+
+
+def split_share_at(pairs: Sequence[tuple[float, float]], frame_period_ms: float | None) -> float:
+    """The share of frames a held core splits from the start at ``frame_period_ms``, of ``pairs``
+    (frame period ms, share) sorted by period (a platform's ``contention_split_share``): interpolated
+    in log period between the periods measured, held at the nearest beyond them; 0 where none was
+    measured or no period is given."""
+    if not pairs or frame_period_ms is None:
+        return 0.0
+    periods_ms, shares = zip(*pairs, strict=True)
+    return float(np.interp(math.log(frame_period_ms), np.log(periods_ms), shares))
 
 
 class Contention:
-    """The contention rule of one platform (``platform.contention``), vectorised over loads."""
+    """The contention rule of one platform (``platform.contention``), vectorised over loads.
 
-    def __init__(self, platform: Any) -> None:
+    ``frame_period_ms``: the frames' period, where it is known (the simulator knows its trace's): on a
+    ``fair`` platform that measured ``contention_split_share``, a held core's frame then has two
+    outcomes (see :meth:`outcomes`), and the metrics are their expectation. Without it (the
+    controllers, which do not know the period) every frame runs ahead for the allowance."""
+
+    def __init__(self, platform: Any, frame_period_ms: float | None = None) -> None:
         self.platform = platform
         self.model = getattr(platform, "contention", "priority")
         self._pes = tuple((pe.kind == "gpu", float(pe.n_cores)) for pe in platform.pes)
@@ -147,6 +193,13 @@ class Contention:
         self._allowance_of_config = (
             np.array([0.0 if is_gpu else allowance_ms for is_gpu, _ in self._pes])[platform.config_pe_index]
             if self.model == "fair" and allowance_ms > 0.0 else None)
+        # Per configuration: the share of frames a held core splits from the start, at the frame
+        # period given (a CPU's scheduler; a GPU has none).
+        split_share = (split_share_at(getattr(platform, "contention_split_share", ()), frame_period_ms)
+                       if self.model == "fair" else 0.0)
+        self._split_share_of_config = (
+            np.array([0.0 if is_gpu else split_share for is_gpu, _ in self._pes])[platform.config_pe_index]
+            if split_share > 0.0 else None)
         self._fastest_of_cores = Memo()  # ``priority``: cores vary continuously
         self._rows_of_busy = Memo()  # loads vary continuously
 
@@ -228,19 +281,46 @@ class Contention:
                 threads = np.where(faster, fewer[pe_of_config], threads)
         return _Fastest(threads, best, (threads.tolist(), best.power_w.tolist()))
 
-    def _stretched(self, best: ConfigMetrics, stretch: Sequence[float]) -> ConfigMetrics:
-        """``best`` with each configuration's latency (mean and std) stretched by its PE's
-        ``stretch``, past the wake-up allowance on a ``fair`` CPU PE (the std by the same factor as
-        the mean); ``best`` itself where every stretch is 1 (the products would equal it)."""
-        if all(s == 1.0 for s in stretch):
-            return best
+    def outcomes(self, busy: np.ndarray) -> Outcomes:
+        """Every configuration's two outcomes under ``busy`` (shape (PEs,)): run ahead of the other
+        work for the allowance, or split from the start, and the share of frames split."""
+        allocation = self.allocate(busy)
+        return self._outcomes(self._fastest(allocation.cores).metrics, allocation.stretch.tolist())
+
+    def _outcomes(self, best: ConfigMetrics, stretch: Sequence[float]) -> Outcomes:
+        """``best`` stretched by each configuration's PE's ``stretch`` two ways (the std by the same
+        factor as the mean): ``ahead``, past the wake-up allowance on a ``fair`` CPU PE, and
+        ``split``, from the start; a frame is split with the platform's split share at the period
+        times the share of the time the other work holds the core (``d``, from the stretch
+        ``1 / (1 - d (1 - 1 / S))``). Without an allowance the two are the same."""
         stretch_of_config = np.array(stretch)[self.platform.config_pe_index]
         latency_ms = best.latency_ms * stretch_of_config
         power_w = best.power_w
-        std_ms = best.latency_std_ms * stretch_of_config
-        if self._allowance_of_config is not None:
-            # the allowance's first ms run at full speed: t s - head (s - 1) = head + (t - head) s
-            head_ms = np.minimum(best.latency_ms, self._allowance_of_config)
-            latency_ms = latency_ms - head_ms * (stretch_of_config - 1.0)
-            std_ms = best.latency_std_ms * (latency_ms / best.latency_ms)
-        return best._make((latency_ms, std_ms, power_w, power_w * latency_ms))
+        split_std_ms = best.latency_std_ms * stretch_of_config
+        split = best._make((latency_ms, split_std_ms, power_w, power_w * latency_ms))
+        if self._allowance_of_config is None:
+            return Outcomes(split, split, np.zeros_like(latency_ms))
+        # the allowance's first ms run at full speed: t s - head (s - 1) = head + (t - head) s
+        head_ms = np.minimum(best.latency_ms, self._allowance_of_config)
+        ahead_ms = latency_ms - head_ms * (stretch_of_config - 1.0)
+        ahead = best._make((ahead_ms, best.latency_std_ms * (ahead_ms / best.latency_ms), power_w,
+                            power_w * ahead_ms))
+        if self._split_share_of_config is None or self._slowed == 0.0:
+            return Outcomes(ahead, split, np.zeros_like(latency_ms))
+        held_share = (1.0 - 1.0 / stretch_of_config) / self._slowed
+        return Outcomes(ahead, split, self._split_share_of_config * held_share)
+
+    def _stretched(self, best: ConfigMetrics, stretch: Sequence[float]) -> ConfigMetrics:
+        """``best`` with each configuration's latency (mean and std) stretched by its PE's ``stretch``:
+        the expectation of the two :meth:`outcomes` (with their spread and the gap between them in the
+        std); ``best`` itself where every stretch is 1 (the products would equal it)."""
+        if all(s == 1.0 for s in stretch):
+            return best
+        ahead, split, share = self._outcomes(best, stretch)
+        if not share.any():
+            return ahead
+        gap_ms = split.latency_ms - ahead.latency_ms
+        latency_ms = ahead.latency_ms + share * gap_ms
+        std_ms = np.sqrt((1.0 - share) * ahead.latency_std_ms**2 + share * split.latency_std_ms**2
+                         + share * (1.0 - share) * gap_ms**2)
+        return best._make((latency_ms, std_ms, best.power_w, best.power_w * latency_ms))

@@ -42,6 +42,8 @@ NO_WAKE_ALLOWANCE_MS = 0.0
 """``fair``: the DNN's work at full speed on a held core before the split begins, where the descriptor
 does not say (``contention_allowance_ms``): none, the split from the first instant (the rule as
 ``FULL_CORE_STRETCH`` states it)."""
+MAX_FRAME_PERIOD_MS = 1e5
+"""The longest frame period ``contention_split_share`` may name (100 s)."""
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,8 @@ class Descriptor:
     contention: str = "priority"
     contention_stretch: float = FULL_CORE_STRETCH
     contention_allowance_ms: float = NO_WAKE_ALLOWANCE_MS
+    contention_split_share: tuple[tuple[float, float], ...] = ()
+    """``fair``: (frame period ms, share of frames split on a held core), by period; empty: none."""
     lines: dict[tuple, int] = field(default_factory=dict, compare=False, repr=False)
     """The line of every key path in the file, e.g. ``("pes", 0, "model")`` (empty when built in memory)."""
 
@@ -132,6 +136,7 @@ def check_descriptor(
     stretch = checker.number(data, ("contention_stretch",), low=1.0) if "contention_stretch" in data else None
     allowance = (checker.number(data, ("contention_allowance_ms",))
                  if "contention_allowance_ms" in data else None)
+    split_share = _check_split_share(checker, data)
     if checker.problems:
         return None, checker.problems
     assert name is not None and table is not None and kind is not None and groups is not None
@@ -147,6 +152,7 @@ def check_descriptor(
         contention=contention,
         contention_stretch=FULL_CORE_STRETCH if stretch is None else stretch,
         contention_allowance_ms=NO_WAKE_ALLOWANCE_MS if allowance is None else allowance,
+        contention_split_share=split_share,
         lines=lines or {},
     )
     return descriptor, []
@@ -197,6 +203,22 @@ class _Checker:
             self.add(keys, f"expected a mapping, got {short(value)}")
             return None
         return value
+
+
+def _check_split_share(checker: _Checker, data: dict) -> tuple[tuple[float, float], ...]:
+    """``contention_split_share``: a mapping frame period ms (> 0) -> share of frames split (0-1)."""
+    shares = checker.mapping(data, ("contention_split_share",)) if "contention_split_share" in data else None
+    pairs = []
+    for period in shares or {}:
+        period_ms = as_number(period)
+        if period_ms is None or not 0.0 < period_ms <= MAX_FRAME_PERIOD_MS:
+            checker.add(("contention_split_share", period),
+                        f"expected a frame period ms > 0 and <= {MAX_FRAME_PERIOD_MS:g}, got {short(period)}")
+            continue
+        number = checker.number(shares, ("contention_split_share", period), high=1.0)
+        if number is not None:
+            pairs.append((period_ms, number))
+    return tuple(sorted(pairs))
 
 
 def _check_provenance(checker: _Checker, data: dict) -> str | None:

@@ -73,6 +73,9 @@ class PlatformModel:
         contention_allowance_ms: ``fair``: the DNN's work a held CPU core runs at full speed
             before the split begins (the descriptor's ``contention_allowance_ms``, measured by
             calibration; else 0).
+        contention_split_share: ``fair``: (frame period ms, share of frames whose inference a held
+            CPU core splits from the start), by period (the descriptor's ``contention_split_share``,
+            measured by calibration; else none: every frame runs ahead for the allowance).
         descriptor: the whole descriptor mapping (provenance, DNN, derivation constants).
         path, table_path: the files it was loaded from.
         rows: the table's rows as read (before interpolation).
@@ -90,6 +93,7 @@ class PlatformModel:
         self.contention = descriptor.contention
         self.contention_stretch = descriptor.contention_stretch
         self.contention_allowance_ms = descriptor.contention_allowance_ms
+        self.contention_split_share = descriptor.contention_split_share
         self.descriptor = descriptor.raw
         self.path = descriptor.path
         self.table_path = descriptor.table_path
