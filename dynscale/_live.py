@@ -175,8 +175,10 @@ def _calibrate(args: argparse.Namespace, board, base) -> int:
                   f"(per k: {min(ratios):.2f}-{max(ratios):.2f})")
     print(f"  power: {calibration['power_factor']}")
     if "contention" in calibration:
+        split = ", ".join(f"{share:.0%} at {period_ms:g} ms"
+                          for period_ms, share in platform.contention_split_share)
         print(f"  a core held by other work: the DNN's first {platform.contention_allowance_ms:g} ms at full "
-              f"speed, the rest x {platform.contention_stretch:g}")
+              f"speed, the rest x {platform.contention_stretch:g}; frames split from the start: {split}")
     print(f"  kept: {calibration['kept']}")
     return 0
 

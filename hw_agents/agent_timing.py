@@ -8,12 +8,16 @@ On a ``fair`` platform the agent's inference on a core other work keeps busy is 
 (:func:`set_held_core`): a thread that wakes for each frame is not held to an even split at once,
 and how long it runs ahead of the burners is the board's (its kernel's scheduler), so the
 ``contention_allowance_ms`` and ``contention_stretch`` the simulator prices a held core with are
-fitted to what the live agent gets there."""
+fitted to what the live agent gets there. A frame there either runs ahead of the burners or is
+split with them from the start, with odds that depend on the frame period
+(:func:`measure_split_share`, at ``SPLIT_PERIODS_MS``: the ``contention_split_share`` the simulator
+draws each frame's outcome with)."""
 
 from __future__ import annotations
 
 import contextlib
 import csv
+import math
 import os
 import tempfile
 from collections.abc import Iterator
@@ -25,8 +29,8 @@ import numpy as np
 from hw_agents.agent import LOG_NAME, deploy
 from hw_agents.inference import DEFAULT_GAP_MS
 
-__all__ = ["AGENT_METHOD", "DEFAULT_AGENT_FRAMES", "HELD_CORE_METHOD", "measure_agent_ms", "measure_held_ms",
-           "set_agent_overheads", "set_held_core"]
+__all__ = ["AGENT_METHOD", "DEFAULT_AGENT_FRAMES", "HELD_CORE_METHOD", "SPLIT_PERIODS_MS", "measure_agent_ms",
+           "measure_held_ms", "measure_split_share", "set_agent_overheads", "set_held_core"]
 
 DEFAULT_AGENT_FRAMES = 100
 AGENT_METHOD = ("agent_overhead_ms: median over {frames} frames of the live agent (lookup controller, no "
@@ -36,7 +40,21 @@ HELD_CORE_METHOD = ("contention_allowance_ms and contention_stretch: per k, the 
                     "{frames} frames of the live agent (static:K at the top frequency) with every core of "
                     "{pe} held by the load replayer's burners at nice 0, fitted to the calibrated table's "
                     "1-core latency by platform_models.contention.fit_held_core (the first allowance ms "
-                    "at full speed, the rest stretch times slower)")
+                    "at full speed, the rest stretch times slower, or split from the start with the "
+                    "split share at that period); contention_split_share: per frame period, the share of "
+                    "{frames} such frames of k = 1 over {threshold:g}x the table's latency, the periods "
+                    "taking turns in {rounds} rounds; contention_stretch: the median of those split frames "
+                    "over the table's latency (fitted with the allowance where fewer than {min_split} split)")
+SPLIT_PERIODS_MS = (20.0, 50.0, 100.0)
+"""Frame periods the held core's split share is measured at: the simulator interpolates between them
+(the host traces' frames come every 20 or 50 ms)."""
+SPLIT_ROUNDS = 3
+"""Rounds over ``SPLIT_PERIODS_MS`` that :func:`measure_split_share` takes."""
+MIN_SPLIT_FRAMES = 5
+"""Split frames :func:`measure_split_share` needs to report their stretch."""
+SPLIT_THRESHOLD = 1.5
+"""A frame over this many times its 1-core latency alone counts as split: the two outcomes lie near
+1x and near the held core's stretch (2-2.4x on the EPYC VM), never between."""
 
 
 @contextlib.contextmanager
@@ -73,7 +91,7 @@ def set_held_core(board: Any, descriptor: dict[str, Any], rows: list[dict[str, A
     against the table's 1-core latency at the top frequency. Returns the provenance note (None, and
     nothing written, on a ``priority`` platform or where no such PE is this machine's: a fake sysfs
     tree)."""
-    from platform_models.contention import fit_held_core
+    from platform_models.contention import fit_held_core, split_share_at
 
     if descriptor.get("contention", "priority") != "fair":
         return None
@@ -85,16 +103,24 @@ def set_held_core(board: Any, descriptor: dict[str, Any], rows: list[dict[str, A
     pe = runnable[0]
     with _aside(descriptor, rows) as platform:
         top_mhz = max(platform.pe(pe).freqs_mhz)
+        split_share, split_stretch = measure_split_share(board, platform, pe, checkpoint=checkpoint,
+                                                         frames=frames)
         figures = {k: (round(platform.latency_ms(pe, top_mhz, 1, k), 3),
                        round(measure_held_ms(board, platform, pe, k, checkpoint=checkpoint, frames=frames,
                                              gap_ms=gap_ms), 3))
                    for k in range(1, platform.groups + 1)}
-    allowance_ms, stretch = fit_held_core(*zip(*figures.values(), strict=True))
+    descriptor["contention_split_share"] = split_share
+    held_period_ms = _period_ms(platform, pe, gap_ms)
+    held_split_share = split_share_at(sorted(split_share.items()), held_period_ms)
+    allowance_ms, stretch = fit_held_core(*zip(*figures.values(), strict=True), split_share=held_split_share,
+                                          stretch=split_stretch)
     descriptor["contention_allowance_ms"] = round(allowance_ms, 3)
     descriptor["contention_stretch"] = round(stretch, 3)
+    method = HELD_CORE_METHOD.format(frames=frames, pe=pe, threshold=SPLIT_THRESHOLD, rounds=SPLIT_ROUNDS,
+                                     min_split=MIN_SPLIT_FRAMES)
     return (f"allowance {descriptor['contention_allowance_ms']} ms, stretch "
-            f"{descriptor['contention_stretch']}: {HELD_CORE_METHOD.format(frames=frames, pe=pe)}; per k "
-            f"(table ms, held ms): {figures}")
+            f"{descriptor['contention_stretch']}, split share by frame period {split_share}: {method}; per k "
+            f"at {held_period_ms:g} ms frames (table ms, held ms): {figures}")
 
 
 def measure_agent_ms(board: Any, platform: Any, pe: str, *, checkpoint: str | Path | None = None,
@@ -104,7 +130,8 @@ def measure_agent_ms(board: Any, platform: Any, pe: str, *, checkpoint: str | Pa
     competing load and no budgets, at a frame period leaving ``gap_ms`` idle after the slowest
     inference. A frame decided at a lower frequency (the lookup may lower the clock) is divided by
     ``PE.agent_slowdown`` there."""
-    rows = _deployed(board, platform, pe, "lookup", 0.0, checkpoint=checkpoint, frames=frames, gap_ms=gap_ms)
+    rows = _deployed(board, platform, pe, "lookup", 0.0, checkpoint=checkpoint, frames=frames,
+                     period_ms=_period_ms(platform, pe, gap_ms))
     top_mhz = max(platform.pe(pe).freqs_mhz)
     freq_in_force = [top_mhz, *(float(r["freq_mhz"]) for r in rows[:-1])]  # the decision precedes the apply
     slowdown = platform.pe(pe).agent_slowdown
@@ -121,23 +148,56 @@ def measure_held_ms(board: Any, platform: Any, pe: str, groups: int, *, checkpoi
     trace) hold every core of ``pe``: the agent then runs one thread, sharing a held core. The mean,
     as the table's latencies are means: near the allowance a frame either runs ahead of the burners
     or is split (2.6 or 5.8 ms for k = 2 on the EPYC VM), and the simulator predicts the expectation."""
-    spec = f"static:{groups}:{pe}:{max(platform.pe(pe).freqs_mhz):g}"
-    rows = _deployed(board, platform, pe, spec, float(platform.pe(pe).n_cores), checkpoint=checkpoint,
-                     frames=frames, gap_ms=gap_ms)
+    rows = _held(board, platform, pe, groups, checkpoint=checkpoint, frames=frames,
+                 period_ms=_period_ms(platform, pe, gap_ms))
     return float(np.mean([float(r["infer_ms"]) for r in rows]))
 
 
+def measure_split_share(board: Any, platform: Any, pe: str, *, checkpoint: str | Path | None = None,
+                        frames: int = DEFAULT_AGENT_FRAMES) -> tuple[dict[float, float], float | None]:
+    """Per frame period of ``SPLIT_PERIODS_MS``: the share of ``frames`` frames of the live agent
+    running k = 1 on ``pe`` at its top frequency, with every core of ``pe`` held as in
+    :func:`measure_held_ms`, whose inference took over ``SPLIT_THRESHOLD`` times the table's 1-core
+    latency: split with the burners from the start rather than run ahead of them. The periods take
+    turns in ``SPLIT_ROUNDS`` rounds: the share at one period moves between runs a minute apart
+    (0.01 and 0.99 of the frames at 20 ms on the EPYC VM), and a period measured in one stretch
+    would carry the moment's. Also the median over the split frames of their inference over the
+    table's: the held core's stretch from the start (None where fewer than ``MIN_SPLIT_FRAMES`` split)."""
+    alone_ms = platform.latency_ms(pe, max(platform.pe(pe).freqs_mhz), 1, 1)
+    per_round = max(math.ceil(frames / SPLIT_ROUNDS), 1)
+    ratios: dict[float, list[float]] = {period_ms: [] for period_ms in SPLIT_PERIODS_MS}
+    for _ in range(SPLIT_ROUNDS):
+        for period_ms in SPLIT_PERIODS_MS:
+            rows = _held(board, platform, pe, 1, checkpoint=checkpoint, frames=per_round, period_ms=period_ms)
+            ratios[period_ms] += [float(r["infer_ms"]) / alone_ms for r in rows]
+    split = [ratio for by_period in ratios.values() for ratio in by_period if ratio > SPLIT_THRESHOLD]
+    shares = {period_ms: round(float(np.mean(np.array(by_period) > SPLIT_THRESHOLD)), 3)
+              for period_ms, by_period in ratios.items()}
+    return shares, (round(float(np.median(split)), 3) if len(split) >= MIN_SPLIT_FRAMES else None)
+
+
+def _held(board: Any, platform: Any, pe: str, groups: int, *, checkpoint: str | Path | None, frames: int,
+          period_ms: float) -> list[dict[str, str]]:
+    """:func:`_deployed` with ``static:groups`` at the top frequency and every core of ``pe`` held."""
+    spec = f"static:{groups}:{pe}:{max(platform.pe(pe).freqs_mhz):g}"
+    return _deployed(board, platform, pe, spec, float(platform.pe(pe).n_cores), checkpoint=checkpoint,
+                     frames=frames, period_ms=period_ms)
+
+
+def _period_ms(platform: Any, pe: str, gap_ms: float) -> float:
+    """A frame period leaving ``gap_ms`` idle after the PE's slowest inference at its top frequency."""
+    top_mhz = max(platform.pe(pe).freqs_mhz)
+    return gap_ms + max(r.latency_ms_mean for r in platform.rows if r.pe == pe and r.freq_mhz == top_mhz)
+
+
 def _deployed(board: Any, platform: Any, pe: str, spec: str, busy_cores: float, *,
-              checkpoint: str | Path | None, frames: int, gap_ms: float) -> list[dict[str, str]]:
+              checkpoint: str | Path | None, frames: int, period_ms: float) -> list[dict[str, str]]:
     """The log rows of ``frames`` frames of the live agent with controller ``spec`` on ``pe`` alone, its
-    cores kept ``busy_cores`` busy by the load replayer (0: no load replayed), no budgets, at a frame
-    period leaving ``gap_ms`` idle after the PE's slowest inference at its top frequency."""
+    cores kept ``busy_cores`` busy by the load replayer (0: no load replayed), no budgets, a frame
+    every ``period_ms``."""
     from controllers import make_controller
     from traces import Trace
 
-    top_mhz = max(platform.pe(pe).freqs_mhz)
-    slowest_ms = max(r.latency_ms_mean for r in platform.rows if r.pe == pe and r.freq_mhz == top_mhz)
-    period_ms = gap_ms + slowest_ms
     trace = Trace(platform=platform.name, kind="steady", split="eval", frame_period_ms=period_ms,
                   duration_s=frames * period_ms / 1000.0, time_s=[0.0],
                   load={p.name: [busy_cores if p.name == pe else 0.0] for p in platform.pes},

@@ -48,8 +48,12 @@ def test_calibrate_brings_a_wrong_table_back_to_this_board_and_restores_it(
     assert calibrated.contention_stretch == calibrated.descriptor["contention_stretch"] >= 1.0
     assert calibrated.contention_allowance_ms == calibrated.descriptor["contention_allowance_ms"] >= 0.0
     assert calibration["contention"].startswith(
-        f"allowance {calibrated.contention_allowance_ms} ms, stretch {calibrated.contention_stretch}: ")
-    per_k = calibration["contention"].split("per k (table ms, held ms): ")[1]
+        f"allowance {calibrated.contention_allowance_ms} ms, stretch {calibrated.contention_stretch}, split "
+        "share by frame period {")
+    # and the share of frames split on the held core, at each frame period the simulator reads it at
+    assert [period for period, _ in calibrated.contention_split_share] == [20.0, 50.0, 100.0]
+    assert all(0.0 <= share <= 1.0 for _, share in calibrated.contention_split_share)
+    per_k = calibration["contention"].split("(table ms, held ms): ")[1]
     assert per_k.startswith("{1: (") and "4: (" in per_k
     assert str(slow) in calibration["base"]
     (factor,) = calibration["latency_factor"]["cpu"].values()

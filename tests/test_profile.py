@@ -41,8 +41,9 @@ def test_profile_writes_a_measured_platform_that_validates(tmp_path: Path) -> No
     # and its inference on this machine's held cores, per k: the fair rule's figures fitted to it
     assert platform.contention == "fair" and platform.contention_stretch >= 1.0
     assert provenance["contention"].startswith(
-        f"allowance {platform.contention_allowance_ms} ms, stretch {platform.contention_stretch}: ")
-    assert "per k (table ms, held ms): {1: (" in provenance["contention"]
+        f"allowance {platform.contention_allowance_ms} ms, stretch {platform.contention_stretch}, split ")
+    assert "(table ms, held ms): {1: (" in provenance["contention"]
+    assert [period for period, _ in platform.contention_split_share] == [20.0, 50.0, 100.0]
     points = {(r.freq_mhz, r.cores, r.groups) for r in platform.rows}
     assert len(points) == 5 * N_CPUS * 4
     assert all(r.latency_n == 1 and r.latency_ms_mean > 0 for r in platform.rows)
