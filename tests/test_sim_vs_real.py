@@ -88,9 +88,9 @@ def _benchmark():
     return module
 
 
-def _runs(figures: dict[str, tuple[float, float, float, float]]) -> list[dict]:
-    return [{"table": "shipped", "controller": c, "real_budget_met_rate": real, "real_energy_mj": real_mj,
-             "sim_budget_met_rate": sim, "sim_energy_mj": sim_mj}
+def _runs(figures: dict[str, tuple[float, float, float, float]], trace: str = "t") -> list[dict]:
+    return [{"table": "shipped", "controller": c, "trace": trace, "real_budget_met_rate": real,
+             "real_energy_mj": real_mj, "sim_budget_met_rate": sim, "sim_energy_mj": sim_mj}
             for c, (real, real_mj, sim, sim_mj) in figures.items()]
 
 
@@ -106,3 +106,17 @@ def test_same_ranking_leaves_an_exact_tie_unordered_and_nothing_else():
     report = agreement(near, ["a", "b", "c"])
     assert report["sim_ties"] == [] and not report["same_ranking"]
     assert report["max_budget_met_diff"] == pytest.approx(0.1)
+    assert report["max_controller_budget_met_diff"] == pytest.approx(0.1)  # one run each: the same
+
+
+def test_two_live_passes_report_how_far_the_machine_moves_a_budget_met_rate():
+    agreement = _benchmark()._agreement
+    one = _runs({"a": (0.90, 1.0, 1.0, 2.0), "b": (0.5, 1.0, 0.4, 1.0)})
+    assert "max_real_budget_met_spread" not in agreement(one, ["a", "b"])  # one pass: nothing to compare
+    again = _runs({"a": (0.75, 1.0, 1.0, 2.0), "b": (0.45, 1.0, 0.4, 1.0)})
+    other_trace = _runs({"a": (0.1, 1.0, 1.0, 2.0), "b": (0.9, 1.0, 0.4, 1.0)}, trace="u")
+    report = agreement(one + again + other_trace, ["a", "b"])
+    assert report["max_real_budget_met_spread"] == pytest.approx(0.15)  # a on t: 0.90 and 0.75
+    # a's runs are 0.10, 0.25 and 0.90 off the simulator's 1.0, its mean (0.583) 0.417
+    assert report["max_budget_met_diff"] == pytest.approx(0.9)
+    assert report["max_controller_budget_met_diff"] == pytest.approx(1.0 - (0.90 + 0.75 + 0.1) / 3)
