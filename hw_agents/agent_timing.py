@@ -45,9 +45,13 @@ HELD_CORE_METHOD = ("contention_allowance_ms and contention_stretch: per k, the 
                     "{frames} such frames of k = 1 over {threshold:g}x the table's latency, the periods "
                     "taking turns in {rounds} rounds; contention_stretch: the median of those split frames "
                     "over the table's latency (fitted with the allowance where fewer than {min_split} split)")
-SPLIT_PERIODS_MS = (20.0, 50.0, 100.0)
-"""Frame periods the held core's split share is measured at: the simulator interpolates between them
-(the host traces' frames come every 20 or 50 ms)."""
+SPLIT_PERIODS_MS = (21.618, 51.618, 101.618)
+"""Frame periods the held core's split share is measured at (the simulator interpolates between
+them; the host traces' frames come every 20 or 50 ms): whether a frame is split depends on the phase
+of its wake-up within the kernel's scheduler tick (4 ms at HZ 250). A period of whole ticks wakes
+every frame at one phase, so it would measure one phase's outcome (at 20 ms on the EPYC VM, 1.00 of
+the frames split in one run, 0.04 in the next); 1.618 ms more, irrational against any tick,
+spreads the frames over the tick's phases and measures their average."""
 SPLIT_ROUNDS = 3
 """Rounds over ``SPLIT_PERIODS_MS`` that :func:`measure_split_share` takes."""
 MIN_SPLIT_FRAMES = 5
@@ -159,9 +163,8 @@ def measure_split_share(board: Any, platform: Any, pe: str, *, checkpoint: str |
     running k = 1 on ``pe`` at its top frequency, with every core of ``pe`` held as in
     :func:`measure_held_ms`, whose inference took over ``SPLIT_THRESHOLD`` times the table's 1-core
     latency: split with the burners from the start rather than run ahead of them. The periods take
-    turns in ``SPLIT_ROUNDS`` rounds: the share at one period moves between runs a minute apart
-    (0.01 and 0.99 of the frames at 20 ms on the EPYC VM), and a period measured in one stretch
-    would carry the moment's. Also the median over the split frames of their inference over the
+    turns in ``SPLIT_ROUNDS`` rounds, so that the machine's state of one moment does not make one
+    period's figure. Also the median over the split frames of their inference over the
     table's: the held core's stretch from the start (None where fewer than ``MIN_SPLIT_FRAMES`` split)."""
     alone_ms = platform.latency_ms(pe, max(platform.pe(pe).freqs_mhz), 1, 1)
     per_round = max(math.ceil(frames / SPLIT_ROUNDS), 1)

@@ -32,17 +32,19 @@ the one place that rule lives. A platform's descriptor picks the rule with ``con
     inference per k on a held core, fitted by :func:`fit_held_core`). The run ahead is not every
     frame's: a share of the frames waits for the other work from the start and takes ``s t`` (the
     kernel's fairness owes the other work a turn; on the EPYC VM a k = 1 frame took either ~1.8 or
-    ~4.3 ms, never between). That share depends on the frame period (measured there at a steady held
-    load: 0.45-0.55 of the frames at 50 ms, alternating frame by frame; at 20 ms 0.01-0.03 in some
-    runs and 0.68-0.99 in others minutes apart), so the platform's ``contention_split_share`` gives
-    it per period, measured by calibration (a run-to-run spread no model of the board removes; the
-    split frames give ``S`` too, their inference over the table's, and ``A`` is fitted to it), and a
-    frame on a core held ``d`` of the time is split with that share times ``d``. The simulator, which
-    knows its trace's period, draws each frame's outcome (:meth:`Contention.outcomes`); its
-    expectation is what :meth:`Contention.config_metrics` reports there. The controllers do not know
-    the period and price every frame ahead. A GPU with busy share ``b`` is
-    time-sliced the same way, with ``d = b`` and no allowance. Measured: on the 2-vCPU development VM
-    (Intel), the DNN's one thread with both cores held by burners at nice 0 took 1.98x its idle
+    ~4.3 ms, never between). Which one follows the phase of the frame's wake-up within the kernel's
+    scheduler tick (4 ms there): frames every 22 ms (5.5 ticks) alternated, split and ahead; every
+    21 ms (5.25 ticks) about one in four split, run after run; every 20 ms (whole ticks) all of a run's
+    frames split or none did, by the phase the run happened to start at. The platform's
+    ``contention_split_share`` gives the share over the tick's phases, per frame period, measured by
+    calibration at periods that spread the frames over the phases (the split frames give ``S`` too,
+    their inference over the table's, and ``A`` is fitted to it), and a frame on a core held ``d`` of
+    the time is split with that share times ``d``. The simulator, which knows its trace's period,
+    draws each frame's outcome (:meth:`Contention.outcomes`), independently: its expectation over
+    runs, not one run's phase, is what it reproduces, and :meth:`Contention.config_metrics` reports
+    it there. The controllers do not know the period and price every frame ahead. A GPU with busy
+    share ``b`` is time-sliced the same way, with ``d = b`` and no allowance. Measured: on the 2-vCPU
+    development VM (Intel), the DNN's one thread with both cores held by burners at nice 0 took 1.98x its idle
     one-core time for every k (``priority`` predicts the 5 % floor, 20x; an even split of two cores
     among three threads, 1.5x): ``A = 0, S = 2``. On a 2-vCPU AMD EPYC VM (Linux 6.18) k = 1 and 2
     (2-3 ms) ran about as fast as alone and k = 4 (4-5 ms) 1.5-2x slower: fitted ``A`` 2.8-4.1 ms,

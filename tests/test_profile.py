@@ -9,6 +9,7 @@ import pytest
 
 from hw_agents import open_board
 from hw_agents import profiler as profiler_module
+from hw_agents.agent_timing import SPLIT_PERIODS_MS
 from platform_models import load_platform, validate_platform
 from tests.fake_sysfs import make_host_tree, snapshot
 from tests.support import TINY
@@ -43,7 +44,7 @@ def test_profile_writes_a_measured_platform_that_validates(tmp_path: Path) -> No
     assert provenance["contention"].startswith(
         f"allowance {platform.contention_allowance_ms} ms, stretch {platform.contention_stretch}, split ")
     assert "(table ms, held ms): {1: (" in provenance["contention"]
-    assert [period for period, _ in platform.contention_split_share] == [20.0, 50.0, 100.0]
+    assert [period for period, _ in platform.contention_split_share] == list(SPLIT_PERIODS_MS)
     points = {(r.freq_mhz, r.cores, r.groups) for r in platform.rows}
     assert len(points) == 5 * N_CPUS * 4
     assert all(r.latency_n == 1 and r.latency_ms_mean > 0 for r in platform.rows)
