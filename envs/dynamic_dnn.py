@@ -57,9 +57,10 @@ class DynamicDNNEnv(gym.Env):
     ``1 + cv * z`` (``cv`` = the table's std / mean, ``z`` standard normal from ``self.np_random``;
     ``latency_noise=False`` turns it off), and is re-rated whenever the competing load on its PE
     changes mid-inference. On a platform that measured a held core's split share at frame periods
-    (``contention_split_share``), each frame on a held core is, by a uniform draw from
-    ``self.np_random``, either ahead of the competing work or split with it (``latency_noise=False``:
-    at the two outcomes' expected rate).
+    (``contention_split_share``), each frame on a held core is either ahead of the competing work or
+    split with it, by the phase of its arrival in the kernel's scheduler tick (``scheduler_tick_ms``;
+    one phase drawn per episode from ``self.np_random``) or, where the tick is not known, by a
+    uniform draw per frame (``latency_noise=False``: at the two outcomes' expected rate).
 
     **Observation.** ``platform_models.ObservationSpec(platform).build(...)`` (see that module for the
     table of entries and bounds), ``Box(spec.low, spec.high)``, float32: budgets in force, the last
@@ -203,9 +204,7 @@ class DynamicDNNEnv(gym.Env):
         n_frames = n_frames_of(self.trace.duration_s, self.trace.frame_period_ms)
         n_noise = min(n_frames, self.max_frames or n_frames)
         noise_z = self.np_random.standard_normal(n_noise).tolist() if self.latency_noise else [0.0] * n_noise
-        # drawn only where a held core has two outcomes, so that other platforms' draws stay as they were
-        noise_u = (self.np_random.random(n_noise).tolist()
-                   if self.latency_noise and self._table.split_share.any() else None)
+        noise_u = self._split_draws(n_noise) if self.latency_noise and self._table.split_share.any() else None
         self._sim = SocSimulation(
             self._table,
             n_frames=n_frames,
@@ -227,6 +226,20 @@ class DynamicDNNEnv(gym.Env):
         self._last_info = None
         self._timeline.clear()
         return self._observe(), {"trace_index": index, "n_frames": n_frames}
+
+    def _split_draws(self, n_frames: int) -> list[float]:
+        """Per frame, a number in [0, 1): a frame on a held core is split where it falls under the
+        split share. Where the kernel's scheduler tick is known, the phase of the frame's arrival in
+        the tick (whose phase decides it live), from one phase drawn per episode: at a period of
+        whole ticks every frame of an episode falls alike, as every frame of a live run does;
+        otherwise one uniform per frame. Drawn only on platforms with a split share, so that other
+        platforms' episodes stay as they were for a seed."""
+        tick_ms = getattr(self.platform, "scheduler_tick_ms", None)
+        if not tick_ms:
+            return self.np_random.random(n_frames).tolist()
+        ticks_per_frame = self.trace.frame_period_ms / tick_ms
+        start = float(self.np_random.random())
+        return [(start + i * ticks_per_frame) % 1.0 for i in range(n_frames)]
 
     def render(self) -> str | np.ndarray | None:
         if self.render_mode == "rgb_array":

@@ -13,8 +13,9 @@ frame meets them:
   unit of work, times a noise factor drawn from the table's latency spread) at the rate the
   operating table gives for the competing load on its PE. Where a held core has two outcomes (the
   frame runs ahead of the competing work for a while, or is split with it from the start:
-  ``platform_models.contention``), a uniform draw per frame picks one at the frame's start, and the
-  frame keeps it through the load's changes; without draws (a noise-free run) the frame runs at
+  ``platform_models.contention``), a draw per frame (the phase of its arrival in the kernel's
+  scheduler tick, or a uniform) picks one at the frame's start, and the frame keeps it through the
+  load's changes; without draws (a noise-free run) the frame runs at
   the two outcomes' expected rate. When that load changes mid-inference the
   process is interrupted and the remaining work is re-rated at the new rate.
 * ``_competing`` (one per PE) - the other applications on that PE: at each point where the trace
@@ -88,8 +89,8 @@ class SocSimulation:
         migration_ms, dvfs_transition_ms: per PE, from the platform descriptor.
         agent_ms_at: per PE, the agent's work per frame (ms) at a frequency (``PE.agent_ms``).
         noise_z: one standard normal per frame (zeros for a noise-free run).
-        noise_u: one uniform in [0, 1) per frame, the draw of a held core's outcome (None: every
-            frame at the expected rate).
+        noise_u: one number in [0, 1) per frame, the draw of a held core's outcome: split where it
+            is under the split share (None: every frame at the expected rate).
         start_pe: PE the DNN ran on before the first frame.
         start_freq_mhz: frequency of every PE before the first frame.
     """

@@ -95,6 +95,9 @@ class Descriptor:
     contention_allowance_ms: float = NO_WAKE_ALLOWANCE_MS
     contention_split_share: tuple[tuple[float, float], ...] = ()
     """``fair``: (frame period ms, share of frames split on a held core), by period; empty: none."""
+    scheduler_tick_ms: float | None = None
+    """``fair``: the kernel's scheduler tick, whose phase at a frame's wake-up decides whether a held
+    core splits it; None: not known (each frame's outcome drawn on its own)."""
     lines: dict[tuple, int] = field(default_factory=dict, compare=False, repr=False)
     """The line of every key path in the file, e.g. ``("pes", 0, "model")`` (empty when built in memory)."""
 
@@ -137,6 +140,8 @@ def check_descriptor(
     allowance = (checker.number(data, ("contention_allowance_ms",))
                  if "contention_allowance_ms" in data else None)
     split_share = _check_split_share(checker, data)
+    tick_ms = (checker.number(data, ("scheduler_tick_ms",), low=1e-3, high=MAX_FRAME_PERIOD_MS)
+               if "scheduler_tick_ms" in data else None)
     if checker.problems:
         return None, checker.problems
     assert name is not None and table is not None and kind is not None and groups is not None
@@ -153,6 +158,7 @@ def check_descriptor(
         contention_stretch=FULL_CORE_STRETCH if stretch is None else stretch,
         contention_allowance_ms=NO_WAKE_ALLOWANCE_MS if allowance is None else allowance,
         contention_split_share=split_share,
+        scheduler_tick_ms=tick_ms,
         lines=lines or {},
     )
     return descriptor, []

@@ -76,6 +76,8 @@ class PlatformModel:
         contention_split_share: ``fair``: (frame period ms, share of frames whose inference a held
             CPU core splits from the start), by period (the descriptor's ``contention_split_share``,
             measured by calibration; else none: every frame runs ahead for the allowance).
+        scheduler_tick_ms: ``fair``: the kernel's scheduler tick (the descriptor's
+            ``scheduler_tick_ms``, read by calibration from the kernel's configuration; else None).
         descriptor: the whole descriptor mapping (provenance, DNN, derivation constants).
         path, table_path: the files it was loaded from.
         rows: the table's rows as read (before interpolation).
@@ -94,6 +96,7 @@ class PlatformModel:
         self.contention_stretch = descriptor.contention_stretch
         self.contention_allowance_ms = descriptor.contention_allowance_ms
         self.contention_split_share = descriptor.contention_split_share
+        self.scheduler_tick_ms = descriptor.scheduler_tick_ms
         self.descriptor = descriptor.raw
         self.path = descriptor.path
         self.table_path = descriptor.table_path

@@ -168,10 +168,10 @@ def test_the_held_core_fit_recovers_them_with_a_share_of_the_frames_split_from_t
         fit_held_core(t, held, split_share=1.5)
 
 
-def _split_platform(tmp_path, shares: str = "{20: 0.1, 50: 0.5}"):
+def _split_platform(tmp_path, shares: str = "{20: 0.1, 50: 0.5}", extra: str = ""):
     path = _tiny("fair", tmp_path)
     path.write_text(path.read_text() + "contention_stretch: 3.0\ncontention_allowance_ms: 100.0\n"
-                    f"contention_split_share: {shares}\n")
+                    f"contention_split_share: {shares}\n{extra}")
     return load_platform(path)
 
 
@@ -218,26 +218,33 @@ def test_a_bad_split_share_is_refused_with_its_field(tmp_path, shares):
         _split_platform(tmp_path, shares)
 
 
-def test_the_simulator_draws_each_held_frame_ahead_or_split_with_the_measured_share(tmp_path):
+def _held_latencies(platform, frame_period_ms: float, noise: bool, seed: int,
+                    n_frames: int = 600) -> np.ndarray:
+    """Inference latency (no agent) of ``static:1:big:2000`` frames with both big cores held."""
     import gymnasium
 
     import envs  # noqa: F401  (registers the env id)
     from controllers import make_controller
     from traces import Trace
 
+    trace = Trace(platform="tiny", kind="steady", split="eval", frame_period_ms=frame_period_ms,
+                  duration_s=n_frames * frame_period_ms / 1000.0, time_s=[0.0],
+                  load={"little": [0.0], "big": [2.0], "gpu": [0.0]})
+    env = gymnasium.make("dynscale/DynamicDNN-v0", platform=platform, trace=trace, latency_noise=noise)
+    controller = make_controller("static:1:big:2000", platform, env)
+    obs, info = env.reset(seed=seed)
+    out = []
+    for _ in range(n_frames):
+        obs, _, _, _, info = env.step(controller.act(obs, info))
+        out.append(info["latency_ms"] - info["agent_ms"])
+    return np.array(out)
+
+
+def test_the_simulator_draws_each_held_frame_ahead_or_split_with_the_measured_share(tmp_path):
     platform = _split_platform(tmp_path)
-    trace = Trace(platform="tiny", kind="steady", split="eval", frame_period_ms=50.0, duration_s=30.0,
-                  time_s=[0.0], load={"little": [0.0], "big": [2.0], "gpu": [0.0]})
 
     def latencies(noise: bool, seed: int) -> np.ndarray:
-        env = gymnasium.make("dynscale/DynamicDNN-v0", platform=platform, trace=trace, latency_noise=noise)
-        controller = make_controller("static:1:big:2000", platform, env)
-        obs, info = env.reset(seed=seed)
-        out = []
-        for _ in range(600):
-            obs, _, _, _, info = env.step(controller.act(obs, info))
-            out.append(info["latency_ms"] - info["agent_ms"])
-        return np.array(out)
+        return _held_latencies(platform, 50.0, noise, seed)
 
     alone_ms = platform.latency_ms("big", 2000, 1, 1)  # 3 ms ahead, 9 ms split (stretch 3)
     drawn = latencies(True, seed=1)
@@ -248,6 +255,39 @@ def test_the_simulator_draws_each_held_frame_ahead_or_split_with_the_measured_sh
     assert np.array_equal(drawn, latencies(True, seed=1))  # the same seed, the same frames
     # noise-free: every frame the expectation
     assert latencies(False, seed=0)[1:] == pytest.approx(0.5 * alone_ms + 0.5 * 3.0 * alone_ms)
+
+
+def test_with_the_scheduler_tick_known_a_held_frame_splits_by_its_phase_in_the_tick(tmp_path):
+    """Live, frames every whole number of ticks all split or none in a run, and frames every half
+    tick more alternate (docs/sim-to-real.md): the simulator draws one phase per episode and follows
+    each frame's arrival through the tick."""
+    platform = _split_platform(tmp_path, "{20: 0.5, 50: 0.5}", "scheduler_tick_ms: 4.0\n")
+    assert platform.scheduler_tick_ms == 4.0
+    alone_ms = platform.latency_ms("big", 2000, 1, 1)
+    whole_ticks = [_held_latencies(platform, 20.0, True, seed, n_frames=40) > 2.0 * alone_ms
+                   for seed in range(40)]
+    assert all(split.all() or not split.any() for split in whole_ticks)  # one phase: the episode's
+    assert 0.3 < np.mean([split.all() for split in whole_ticks]) < 0.7  # the phase lands in the split half
+    half_ticks = _held_latencies(platform, 22.0, True, seed=3, n_frames=40) > 2.0 * alone_ms
+    assert np.all(half_ticks[1:] != half_ticks[:-1])  # two phases half a tick apart, one under 0.5
+    with pytest.raises(PlatformError, match="scheduler_tick_ms"):
+        _split_platform(tmp_path, extra="scheduler_tick_ms: 0\n")
+
+
+def test_the_kernel_tick_is_read_from_its_build_configuration(tmp_path):
+    import gzip
+
+    from hw_agents.agent_timing import kernel_tick_ms
+
+    packed = tmp_path / "config.gz"
+    with gzip.open(packed, "wt") as f:
+        f.write("CONFIG_NO_HZ=y\nCONFIG_HZ_250=y\nCONFIG_HZ=250\n")
+    plain = tmp_path / "config-6.1"
+    plain.write_text("# CONFIG_HZ_100 is not set\nCONFIG_HZ=1000\n")
+    assert kernel_tick_ms((packed, plain)) == 4.0
+    assert kernel_tick_ms((tmp_path / "absent.gz", plain)) == 1.0
+    (tmp_path / "none").write_text("CONFIG_NO_HZ=y\n")
+    assert kernel_tick_ms((tmp_path / "none",)) is None
 
 
 def test_the_held_core_fit_refuses_what_it_cannot_fit():
