@@ -178,7 +178,9 @@ def _calibrate(args: argparse.Namespace, board, base) -> int:
         split = ", ".join(f"{share:.0%} at {period_ms:g} ms"
                           for period_ms, share in platform.contention_split_share)
         print(f"  a core held by other work: the DNN's first {platform.contention_allowance_ms:g} ms at full "
-              f"speed, the rest x {platform.contention_stretch:g}; frames split from the start: {split}")
+              f"speed, the rest x {platform.contention_stretch:g}; frames split from the start: {split}"
+              + (f", by their phase in the {platform.scheduler_tick_ms:g} ms scheduler tick"
+                 if platform.scheduler_tick_ms else ""))
     print(f"  kept: {calibration['kept']}")
     return 0
 

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import gzip
 import math
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,8 +31,9 @@ import numpy as np
 from hw_agents.agent import LOG_NAME, deploy
 from hw_agents.inference import DEFAULT_GAP_MS
 
-__all__ = ["AGENT_METHOD", "DEFAULT_AGENT_FRAMES", "HELD_CORE_METHOD", "SPLIT_PERIODS_MS", "measure_agent_ms",
-           "measure_held_ms", "measure_split_share", "set_agent_overheads", "set_held_core"]
+__all__ = ["AGENT_METHOD", "DEFAULT_AGENT_FRAMES", "HELD_CORE_METHOD", "SPLIT_PERIODS_MS", "kernel_tick_ms",
+           "measure_agent_ms", "measure_held_ms", "measure_split_share", "set_agent_overheads",
+           "set_held_core"]
 
 DEFAULT_AGENT_FRAMES = 100
 AGENT_METHOD = ("agent_overhead_ms: median over {frames} frames of the live agent (lookup controller, no "
@@ -44,7 +47,9 @@ HELD_CORE_METHOD = ("contention_allowance_ms and contention_stretch: per k, the 
                     "split share at that period); contention_split_share: per frame period, the share of "
                     "{frames} such frames of k = 1 over {threshold:g}x the table's latency, the periods "
                     "taking turns in {rounds} rounds; contention_stretch: the median of those split frames "
-                    "over the table's latency (fitted with the allowance where fewer than {min_split} split)")
+                    "over the table's latency (fitted with the allowance where fewer than {min_split} "
+                    "split); scheduler_tick_ms: 1000 / CONFIG_HZ of the running kernel's configuration, "
+                    "where readable")
 SPLIT_PERIODS_MS = (21.618, 51.618, 101.618)
 """Frame periods the held core's split share is measured at (the simulator interpolates between
 them; the host traces' frames come every 20 or 50 ms): whether a frame is split depends on the phase
@@ -114,6 +119,9 @@ def set_held_core(board: Any, descriptor: dict[str, Any], rows: list[dict[str, A
                                              gap_ms=gap_ms), 3))
                    for k in range(1, platform.groups + 1)}
     descriptor["contention_split_share"] = split_share
+    tick_ms = kernel_tick_ms()
+    if tick_ms is not None:
+        descriptor["scheduler_tick_ms"] = tick_ms
     held_period_ms = _period_ms(platform, pe, gap_ms)
     held_split_share = split_share_at(sorted(split_share.items()), held_period_ms)
     allowance_ms, stretch = fit_held_core(*zip(*figures.values(), strict=True), split_share=held_split_share,
@@ -125,6 +133,22 @@ def set_held_core(board: Any, descriptor: dict[str, Any], rows: list[dict[str, A
     return (f"allowance {descriptor['contention_allowance_ms']} ms, stretch "
             f"{descriptor['contention_stretch']}, split share by frame period {split_share}: {method}; per k "
             f"at {held_period_ms:g} ms frames (table ms, held ms): {figures}")
+
+
+def kernel_tick_ms(config_paths: tuple[Path, ...] | None = None) -> float | None:
+    """The running kernel's scheduler tick in ms, ``1000 / CONFIG_HZ`` from its build configuration
+    (``/proc/config.gz``, else ``/boot/config-<release>``); None where neither is readable."""
+    paths = config_paths or (Path("/proc/config.gz"), Path("/boot") / f"config-{os.uname().release}")
+    for path in paths:
+        try:
+            opener = gzip.open if path.suffix == ".gz" else open
+            with opener(path, "rt") as f:
+                found = re.search(r"^CONFIG_HZ=(\d+)$", f.read(), re.MULTILINE)
+        except OSError:
+            continue
+        if found and int(found.group(1)) > 0:
+            return 1000.0 / int(found.group(1))
+    return None
 
 
 def measure_agent_ms(board: Any, platform: Any, pe: str, *, checkpoint: str | Path | None = None,

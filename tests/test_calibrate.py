@@ -10,7 +10,7 @@ import pytest
 from hw_agents import calibrate as calibrate_module
 from hw_agents import open_board
 from hw_agents import profiler as profiler_module
-from hw_agents.agent_timing import SPLIT_PERIODS_MS
+from hw_agents.agent_timing import SPLIT_PERIODS_MS, kernel_tick_ms
 from platform_models import load_platform, validate_platform
 from tests.fake_sysfs import make_host_tree, make_nano_tree, make_xu3_tree, snapshot
 from tests.support import TINY, scaled_copy
@@ -54,6 +54,7 @@ def test_calibrate_brings_a_wrong_table_back_to_this_board_and_restores_it(
     # and the share of frames split on the held core, at each frame period the simulator reads it at
     assert [period for period, _ in calibrated.contention_split_share] == list(SPLIT_PERIODS_MS)
     assert all(0.0 <= share <= 1.0 for _, share in calibrated.contention_split_share)
+    assert calibrated.scheduler_tick_ms == kernel_tick_ms()  # this kernel's, where its configuration says
     per_k = calibration["contention"].split("(table ms, held ms): ")[1]
     assert per_k.startswith("{1: (") and "4: (" in per_k
     assert str(slow) in calibration["base"]
