@@ -71,9 +71,11 @@ BASELINE_KEYS = ("baseline_median_abs_err", "baseline_median_excess_err", "basel
                  "baseline_sim_energy_mj", "baseline_sim_latency_ms_mean")
 """``--baseline``: per run, the figures of the same name without the prefix, simulated on that platform."""
 DEFAULT_TRACE = REPO / "traces" / "data" / "host" / "recorded-mixed-eval.csv"
-NOISY_RUNS = 8
-"""Simulations with the latency noise drawn (seeds 0..7) whose mean budget-met rate is the simulated
-one: a live run is one draw of the machine's noise, and a held core's frame has two outcomes."""
+NOISY_RUNS = 32
+"""Simulations with the latency noise drawn (seeds 0..31) whose mean budget-met rate is the simulated
+one: a live run is one draw of the machine's noise, and a held core's frame has two outcomes. Where
+the platform knows its scheduler tick one draw is the episode's phase in it, which at a frame period
+of whole ticks splits every held frame of the episode or none, so the mean takes many episodes."""
 AGREEMENT_CONTROLLERS = ["lookup", "lookup-adaptive", "static:1:cpu", "static:4:cpu"]
 AGREEMENT_TRACES = [str(REPO / "traces" / "data" / "host" / name) for name in (
     "recorded-mixed-eval.csv", "ramp-eval-s122.csv", "concurrent-dnn-eval-s121.csv")]
