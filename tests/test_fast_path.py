@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -144,6 +145,7 @@ def test_the_policy_without_normalisation_scores_as_the_normalising_path(tmp_pat
         sys.path.pop(0)
     platform = load_platform("host")
     policy = make_controller(str(seeded_policy(platform, tmp_path / "policy.npz")), platform)
+    assert policy._fast is None  # 64 x 64: too small for the float32 pass to pay (controllers._policy)
     spec = ObservationSpec(platform)
     for state in _states(platform, n=30):
         obs = spec.build(**state)
@@ -153,6 +155,134 @@ def test_the_policy_without_normalisation_scores_as_the_normalising_path(tmp_pat
             x = x @ weight.T + bias
             x = np.tanh(x) if i < len(policy._layers) - 1 else x
         np.testing.assert_array_equal(policy.scores(obs), x)
+
+
+def _policy_file(path, platform, sizes, activation, seed, normalised=False):
+    """An exported policy of seeded random layers ``sizes`` (input first) for ``platform``; normalised
+    with seeded means and variances when asked (variances spread down to ``1e-6``, so that the clip
+    acts), else not. float64 weights: the float32 pass rounds them too."""
+    import json
+
+    from controllers._policy import POLICY_FORMAT
+    from platform_models import OBSERVATION_VERSION
+
+    rng = np.random.default_rng(seed)
+    size = sizes[0]
+    meta = {"format": POLICY_FORMAT, "algo": "ppo", "platform": platform.name, "observation_version":
+            OBSERVATION_VERSION, "n_actions": sizes[-1], "obs_size": size, "activation": activation,
+            "output": "logits", "n_layers": len(sizes) - 1, "normalised": normalised}
+    arrays = {"meta": np.array(json.dumps(meta)), "obs_mean": np.zeros(size), "obs_var": np.ones(size),
+              "obs_clip": np.array(INF), "obs_eps": np.array(0.0)}
+    if normalised:
+        arrays.update(obs_mean=rng.uniform(0.0, 1.0, size), obs_var=10.0 ** rng.uniform(-6, 0, size),
+                      obs_clip=np.array(10.0), obs_eps=np.array(1e-8))
+    for i in range(len(sizes) - 1):
+        arrays[f"w{i}"] = rng.standard_normal((sizes[i + 1], sizes[i])) / np.sqrt(sizes[i])
+        arrays[f"b{i}"] = rng.standard_normal(sizes[i + 1]) * 0.1
+    np.savez(path, **arrays)
+    return str(path)
+
+
+def _policies(tmp_path):
+    """The shipped policies (float32 weights, normalised, tanh) and three made here (float64 weights):
+    tanh without normalisation, relu normalised (as DQN exports), and one hidden layer; all large
+    enough for the float32 pass."""
+    for name in ("host", "odroid-xu3", "jetson-nano"):
+        platform = load_platform(name)
+        yield name, platform, make_controller("learned", platform)
+    for label, name, hidden, activation, normalised in (("tanh", "host", [256, 256], "tanh", False),
+                                                        ("relu", "host", [256, 256], "relu", True),
+                                                        ("one-hidden", "odroid-xu3", [256], "tanh", True)):
+        platform = load_platform(name)
+        sizes = [ObservationSpec(platform).size, *hidden, len(platform.configs())]
+        path = _policy_file(tmp_path / f"{label}.npz", platform, sizes, activation, seed=len(label),
+                            normalised=normalised)
+        yield label, platform, make_controller(path, platform)
+
+
+def _observations(platform, rng, n_random: int = 300):
+    """The builder's observations of ``_states`` and random vectors past its bounds (negative, past
+    10: what ``act`` accepts besides)."""
+    spec = ObservationSpec(platform)
+    built = [spec.build(**state) for state in _states(platform, n=150)]
+    return [*built, *rng.uniform(-2.0, 12.0, (n_random, spec.size)).astype(np.float32)]
+
+
+def test_the_float32_pass_picks_what_the_float64_reference_picks(tmp_path):
+    """A policy acts on its float32 pass where that certainly picks the float64 argmax: on the
+    builder's observations and random ones, with and without masks, every choice is the reference's
+    (the argmax of ``scores``, itself the formula computed here), and the float32 pass decided most
+    of them (it is not dead weight)."""
+    for label, platform, policy in _policies(tmp_path):
+        rng = np.random.default_rng(7)
+        observations = _observations(platform, rng)
+        batch = np.array(observations)
+        x = np.clip((batch.astype(np.float64) - policy._mean) / policy._std, -policy._clip, policy._clip)
+        x = x.astype(np.float32).astype(np.float64)
+        for i, (weight, bias) in enumerate(policy._layers):
+            x = x @ weight.T + bias
+            x = policy._activation(x) if i < len(policy._layers) - 1 else x
+        np.testing.assert_array_equal(policy.scores(batch), x)
+        n_actions = len(platform.configs())
+        assert policy._fast is not None, label
+        certain = 0
+        for obs, scores in zip(observations, x, strict=True):
+            mask = rng.random(n_actions) < 0.5 if rng.random() < 0.5 else None
+            if mask is not None and (mask.all() or not mask.any()):
+                mask = None  # a mask that rules out all or nothing is no mask
+            expected = int(np.argmax(scores if mask is None else np.where(mask, scores, -INF)))
+            assert policy.act(obs, {} if mask is None else {"action_mask": mask}) == expected, label
+            policy._normalise(obs, policy._fast.input(), policy._work)
+            certain += policy._fast.certain_argmax(mask) is not None
+        assert certain >= 0.8 * len(observations), label  # 86-100 % of them today
+
+
+def test_the_float32_scores_lie_within_their_bound(tmp_path):
+    """Each float32 score is within its bound of the float64 one (the bound before its margin of 2):
+    the certificate's premise, on the policies and observations above."""
+    from controllers._float32 import _MARGIN
+
+    for label, platform, policy in _policies(tmp_path):
+        for obs in _observations(platform, np.random.default_rng(8)):
+            policy._normalise(obs, policy._fast.input(), policy._work)
+            scores, bound = policy._fast.scores()
+            error = np.abs(scores.astype(np.float64) - policy.scores(obs))
+            assert np.all(error <= bound / _MARGIN), label
+
+
+def test_a_tie_or_a_nan_goes_to_the_float64_reference(tmp_path):
+    """Where two actions score alike (the same output weights) and lead, the float32 pass cannot tell
+    them apart: the reference picks, the first of them, as argmax does. A NaN in the observation
+    makes every score NaN: the reference's choice (argmax's first NaN), not the float32 pass's."""
+    platform = load_platform("host")
+    size, n_actions = ObservationSpec(platform).size, len(platform.configs())
+    path = Path(_policy_file(tmp_path / "tie.npz", platform, [size, 256, 256, n_actions], "tanh", seed=3))
+    arrays = dict(np.load(path))
+    for action, shift in ((1, 1.0), (2, 1.0), (3, -1.0)):  # 1 and 2 tie, 1.0 over 0, 2.0 over 3
+        arrays["w2"][action], arrays["b2"][action] = arrays["w2"][0], arrays["b2"][0] + shift
+    np.savez(path, **arrays)
+    policy = make_controller(str(path), platform)
+    obs = ObservationSpec(platform).build(**next(_states(platform)))
+    for mask, certain, chosen in ((None, None, 1), ([False, True, True, False], None, 1),
+                                  ([True, False, True, True], 2, 2), ([True, True, False, False], 1, 1)):
+        mask = None if mask is None else np.array(mask)
+        policy._normalise(obs, policy._fast.input(), policy._work)
+        assert policy._fast.certain_argmax(mask) == certain
+        assert policy.act(obs, {} if mask is None else {"action_mask": mask}) == chosen
+    obs[3] = np.nan
+    assert policy.act(obs) == int(np.argmax(policy.scores(obs))) == 0
+
+
+def test_numpy_float32_tanh_is_well_within_the_error_the_bound_assumes():
+    """numpy's float32 tanh against float64's on a dense grid over where tanh is not yet +-1 and on
+    random float32 numbers: within 4 ulp of 1 (2**-22), 16 times under what the bound assumes."""
+    from controllers._float32 import _TANH_ERROR
+
+    rng = np.random.default_rng(9)
+    x = np.concatenate([np.linspace(-10.0, 10.0, 2_000_001, dtype=np.float32),
+                        rng.standard_normal(1_000_000).astype(np.float32) * 3.0])
+    error = np.abs(np.tanh(x).astype(np.float64) - np.tanh(x.astype(np.float64)))
+    assert error.max() <= 2.0**-22 <= _TANH_ERROR[np.float32] / 16
 
 
 def test_apply_keeps_torch_at_the_threads_it_reports():
