@@ -46,10 +46,10 @@ def _gamma(n: int, u: float) -> float:
     return n * u / (1.0 - n * u)
 
 
-def _score_bounds(layers: list[tuple[np.ndarray, np.ndarray]], dtypes: list[type], activation: str,
-                  input_bound: float) -> np.ndarray:
-    """Per output, how far the fast pass's score can be from the float64 one when every input of the
-    network is within ``input_bound`` of 0, layer i computed in ``dtypes[i]`` (see the module doc)."""
+def _score_bound(layers: list[tuple[np.ndarray, np.ndarray]], dtypes: list[type], activation: str,
+                 input_bound: float) -> float:
+    """How far any score of the fast pass can be from the float64 one when every input of the network
+    is within ``input_bound`` of 0, layer i computed in ``dtypes[i]`` (see the module doc)."""
     a = np.full(layers[0][0].shape[1], input_bound)
     d = np.zeros_like(a)
     for i, ((weight, bias), dtype) in enumerate(zip(layers, dtypes, strict=True)):
@@ -62,7 +62,7 @@ def _score_bounds(layers: list[tuple[np.ndarray, np.ndarray]], dtypes: list[type
               + _gamma(n, float(np.finfo(dtype).eps) / 2.0) * (np.abs(fast_w) @ (a + d))
               + _gamma(n, _U64) * (np.abs(w) @ a) + n * float(np.finfo(dtype).smallest_subnormal))
         if i == len(layers) - 1:
-            return _MARGIN * dz
+            return _MARGIN * float(dz.max())
         if activation == "tanh":  # in float32 in the fast pass, float64 in the reference
             a, d = np.ones_like(dz), dz + _TANH_ERROR[np.float32] + _TANH_ERROR[np.float64]
         else:  # relu: exact in both passes
@@ -90,17 +90,17 @@ class Float32Forward:
         self._inputs = [np.ones(w.shape[1] + 1, dtype=dtype) for (w, _), dtype in typed]
         self._x = np.empty(layers[0][0].shape[1], dtype=np.float32)
         self._relu = activation == "relu"
-        at_zero = _score_bounds(layers, dtypes, activation, 0.0)
+        at_zero = _score_bound(layers, dtypes, activation, 0.0)
         self._bound_at_zero = at_zero
-        self._bound_per_input = _score_bounds(layers, dtypes, activation, 1.0) - at_zero
+        self._bound_per_input = _score_bound(layers, dtypes, activation, 1.0) - at_zero
         self._bound = None if input_bound is None else at_zero + input_bound * self._bound_per_input
 
     def input(self) -> np.ndarray:
         """The float32 array to write the network's input into before :meth:`certain_argmax`."""
         return self._x
 
-    def scores(self) -> tuple[np.ndarray, np.ndarray]:
-        """(the scores in float32, how far each can be from the float64 pass's) for the input written
+    def scores(self) -> tuple[np.ndarray, float]:
+        """(the scores in float32, how far any can be from the float64 pass's) for the input written
         into :meth:`input`."""
         inputs, weights = self._inputs, self._weights
         inputs[0][:-1] = self._x
@@ -122,8 +122,8 @@ class Float32Forward:
         scores, bound = self.scores()
         if mask is not None:
             scores = np.where(mask, scores, -np.inf)
-        best = int(scores.argmax())
-        floor = float(scores[best]) - bound[best]  # the lowest the best's float64 score can be
-        high = scores + bound  # float64: the highest each other's can be
-        high[best] = -np.inf
-        return best if high.max() < floor else None  # NaN anywhere: not certain
+        best = int(scores.argmax())  # a NaN's, where there is one
+        top = float(scores[best])
+        scores[best] = -np.inf
+        # Ahead of the next by more than twice the bound: its float64 score is still ahead. NaN: not.
+        return best if top - float(scores.max()) > 2.0 * bound else None
