@@ -5,9 +5,9 @@ reference). Its hidden and output layers in float32 cost about half as much on t
 frame (half the bytes of weights to bring back into the caches, twice the numbers per vector
 instruction), but round differently, so on their own they could pick another action where two
 scores are within rounding of each other. :class:`Float32Forward` therefore bounds, once per policy,
-how far each of its scores can be from the float64 one, and answers only where the best allowed
-score stands clear of every other allowed one by more than both their bounds: the float64 argmax is
-then the same action. Elsewhere it answers None and the caller computes the reference. The first
+how far any of its scores can be from the float64 one, and answers only where the best allowed score
+leads every other allowed one by more than twice that bound: the float64 argmax is then the same
+action. Elsewhere it answers None and the caller computes the reference. The first
 layer stays in float64: its input is the widest (125-176 observations on the boards' policies) and
 the largest (normalised, up to the clip of 10), so its float32 rounding would dominate the bound.
 
@@ -30,6 +30,8 @@ a = 0 and a = 1 once.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 _U32, _U64 = 2.0**-24, 2.0**-53  # unit roundoff of float32 and float64
@@ -46,10 +48,10 @@ def _gamma(n: int, u: float) -> float:
     return n * u / (1.0 - n * u)
 
 
-def _score_bound(layers: list[tuple[np.ndarray, np.ndarray]], dtypes: list[type], activation: str,
-                 input_bound: float) -> float:
-    """How far any score of the fast pass can be from the float64 one when every input of the network
-    is within ``input_bound`` of 0, layer i computed in ``dtypes[i]`` (see the module doc)."""
+def _score_bounds(layers: list[tuple[np.ndarray, np.ndarray]], dtypes: list[type], activation: str,
+                  input_bound: float) -> np.ndarray:
+    """Per output, how far the fast pass's score can be from the float64 one when every input of the
+    network is within ``input_bound`` of 0, layer i computed in ``dtypes[i]`` (see the module doc)."""
     a = np.full(layers[0][0].shape[1], input_bound)
     d = np.zeros_like(a)
     for i, ((weight, bias), dtype) in enumerate(zip(layers, dtypes, strict=True)):
@@ -62,7 +64,7 @@ def _score_bound(layers: list[tuple[np.ndarray, np.ndarray]], dtypes: list[type]
               + _gamma(n, float(np.finfo(dtype).eps) / 2.0) * (np.abs(fast_w) @ (a + d))
               + _gamma(n, _U64) * (np.abs(w) @ a) + n * float(np.finfo(dtype).smallest_subnormal))
         if i == len(layers) - 1:
-            return _MARGIN * float(dz.max())
+            return _MARGIN * dz
         if activation == "tanh":  # in float32 in the fast pass, float64 in the reference
             a, d = np.ones_like(dz), dz + _TANH_ERROR[np.float32] + _TANH_ERROR[np.float64]
         else:  # relu: exact in both passes
@@ -90,10 +92,12 @@ class Float32Forward:
         self._inputs = [np.ones(w.shape[1] + 1, dtype=dtype) for (w, _), dtype in typed]
         self._x = np.empty(layers[0][0].shape[1], dtype=np.float32)
         self._relu = activation == "relu"
-        at_zero = _score_bound(layers, dtypes, activation, 0.0)
-        self._bound_at_zero = at_zero
-        self._bound_per_input = _score_bound(layers, dtypes, activation, 1.0) - at_zero
-        self._bound = None if input_bound is None else at_zero + input_bound * self._bound_per_input
+        at_zero = _score_bounds(layers, dtypes, activation, 0.0)
+        per_input = _score_bounds(layers, dtypes, activation, 1.0) - at_zero  # each output's is affine
+        # One bound for every score: the largest (where the input bound is known only per call, the
+        # largest part of each, which is at least the largest sum).
+        self._bound = None if input_bound is None else float((at_zero + input_bound * per_input).max())
+        self._bound_at_zero, self._bound_per_input = float(at_zero.max()), float(per_input.max())
 
     def input(self) -> np.ndarray:
         """The float32 array to write the network's input into before :meth:`certain_argmax`."""
@@ -109,8 +113,10 @@ class Float32Forward:
             z = inputs[i] @ weights[i]
             if self._relu:
                 np.maximum(z, 0.0, out=inputs[i + 1][:-1], dtype=np.float32)
-            else:  # float32 in: numpy's float32 tanh, not float64's (half the time)
-                np.tanh(z, out=inputs[i + 1][:-1], dtype=np.float32)
+            elif i == 0:  # float32 in: numpy's float32 tanh, not float64's (half the time)
+                np.tanh(z, out=inputs[1][:-1], dtype=np.float32)
+            else:
+                np.tanh(z, out=inputs[i + 1][:-1])
         bound = self._bound
         if bound is None:  # NaN or inf in the input: a NaN or inf bound, and no certainty
             bound = self._bound_at_zero + float(np.abs(self._x).max()) * self._bound_per_input
@@ -122,8 +128,12 @@ class Float32Forward:
         scores, bound = self.scores()
         if mask is not None:
             scores = np.where(mask, scores, -np.inf)
-        best = int(scores.argmax())  # a NaN's, where there is one
-        top = float(scores[best])
-        scores[best] = -np.inf
-        # Ahead of the next by more than twice the bound: its float64 score is still ahead. NaN: not.
-        return best if top - float(scores.max()) > 2.0 * bound else None
+        # In Python floats: each numpy call on a handful of numbers costs more than the arithmetic.
+        values = scores.tolist()
+        top = max(values)
+        best = values.index(top)
+        values[best] = -math.inf
+        # Ahead of the next by more than twice the bound: its float64 score is still ahead. A NaN (which
+        # max may pass over) makes the difference or the sum NaN: not certain.
+        total = sum(values)
+        return best if top - max(values) > 2.0 * bound and total == total else None
