@@ -18,6 +18,9 @@ array              meaning
 
 The action is the argmax of the output over the allowed actions (``info["action_mask"]`` when
 given): for PPO the most likely action, for DQN the greedy one, as ``predict(deterministic=True)``.
+The output is computed in float64 (:meth:`PolicyController.scores`); a large policy (the shipped
+ones) first tries a pass mostly in float32 and takes its answer only where a bound on its rounding
+shows the float64 argmax is the same (``_float32``), so both give the same actions.
 """
 
 from __future__ import annotations
