@@ -48,6 +48,7 @@ def _gamma(n: int, u: float) -> float:
     return n * u / (1.0 - n * u)
 
 
+@np.errstate(over="ignore", invalid="ignore")  # an inf or NaN bound: never certain, rightly
 def _score_bounds(layers: list[tuple[np.ndarray, np.ndarray]], dtypes: list[type], activation: str,
                   input_bound: float) -> np.ndarray:
     """Per output, how far the fast pass's score can be from the float64 one when every input of the

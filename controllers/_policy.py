@@ -52,6 +52,7 @@ _CORRUPT = "corrupt or not a dynscale policy file"
 # in float64 against 0.0140 in float32, 128 x 128 0.0148 against 0.0149, 256 x 256 0.0222 against
 # 0.0192).
 _FLOAT32_BYTES = 128 << 10
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 MAX_POLICY_BYTES = 256 << 20
 
 
@@ -178,10 +179,12 @@ class PolicyController(Controller):
         self._identity = (not self._mean.any() and bool(np.all(self._std == 1.0))
                           and self._clip == np.inf)
         # The float32 pass where its weights past the first layer would take more than _FLOAT32_BYTES
-        # in float64; below, its extra steps cost more than the bytes it saves.
+        # in float64 (below, its extra steps cost more than the bytes it saves) and every weight fits
+        # in a float32.
         past_first_bytes = sum(w.nbytes + b.nbytes for w, b in self._layers[1:])
-        self._fast = None if past_first_bytes <= _FLOAT32_BYTES else Float32Forward(
-            self._layers, meta["activation"], None if self._clip == np.inf else self._clip)
+        largest = max(float(np.abs(array).max()) for layer in self._layers for array in layer)
+        self._fast = None if past_first_bytes <= _FLOAT32_BYTES or largest > _FLOAT32_MAX else (
+            Float32Forward(self._layers, meta["activation"], None if self._clip == np.inf else self._clip))
         self._work = np.empty(meta["obs_size"])
 
     def scores(self, obs: np.ndarray) -> np.ndarray:
