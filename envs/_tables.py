@@ -81,10 +81,11 @@ def build_operating_table(platform: Any, trace: Any, min_share: float) -> Operat
     load = np.stack([np.asarray(trace.load[pe.name], dtype=np.float64) for pe in pes], axis=1)
     contention = Contention(platform, trace.frame_period_ms)
     loaded = [contention.config_metrics(busy) for busy in load]
-    outcomes = [contention.outcomes(busy) for busy in load]
+    outcomes = [segment.outcomes for segment in loaded]
     share_left = np.array([segment.allocation.share for segment in loaded])  # (segments, PEs)
     latency_ms = np.array([segment.metrics.latency_ms for segment in loaded])
     ahead_ms = np.array([segment.ahead.latency_ms for segment in outcomes])
+    ahead_rate = 1.0 / ahead_ms
     cv = np.array([segment.ahead.latency_std_ms for segment in outcomes]) / ahead_ms
     power_w = np.array([segment.metrics.power_w for segment in loaded])
     rate = 1.0 / latency_ms
@@ -101,8 +102,7 @@ def build_operating_table(platform: Any, trace: Any, min_share: float) -> Operat
     ends = np.append(starts[1:], np.inf)
     budget_nan = np.stack([trace.latency_budget_ms, trace.power_budget_w, trace.energy_budget_mj], axis=1)
     budgets = np.where(np.isnan(budget_nan), np.inf, budget_nan)
-    arrays = [starts, ends, rate, 1.0 / ahead_ms, split_rate, split_share, power_w, cv, mask, share_left,
-              budgets]
+    arrays = [starts, ends, rate, ahead_rate, split_rate, split_share, power_w, cv, mask, share_left, budgets]
     for array in arrays:
         array.setflags(write=False)
     names = [pe.name for pe in pes]

@@ -40,7 +40,7 @@ the one place that rule lives. A platform's descriptor picks the rule with ``con
     calibration at periods that spread the frames over the phases (the split frames give ``S`` too,
     their inference over the table's, and ``A`` is fitted to it), and a frame on a core held ``d`` of
     the time is split with that share times ``d``. The simulator, which knows its trace's period,
-    draws each frame's outcome (:meth:`Contention.outcomes`), independently: its expectation over
+    draws each frame's outcome (``LoadedMetrics.outcomes``), independently: its expectation over
     runs, not one run's phase, is what it reproduces, and :meth:`Contention.config_metrics` reports
     it there. The controllers do not know the period and price every frame ahead. A GPU with busy
     share ``b`` is time-sliced the same way, with ``d = b`` and no allowance. Measured: on the 2-vCPU
@@ -87,6 +87,17 @@ class Allocation(NamedTuple):
     """Cores (GPU: fraction of the GPU) the DNN effectively runs on: ``cores / stretch``."""
 
 
+class Outcomes(NamedTuple):
+    """Every configuration under one load, two ways (``Contention._outcomes``)."""
+
+    ahead: ConfigMetrics
+    """The inference ahead of the other work for the allowance, stretched past it."""
+    split: ConfigMetrics
+    """The inference split with the other work from the start."""
+    split_share: np.ndarray
+    """The share of frames split, per configuration (0 where the PE is free)."""
+
+
 class LoadedMetrics(NamedTuple):
     """Every configuration (arrays aligned with ``platform.configs()``) under one competing load."""
 
@@ -97,17 +108,9 @@ class LoadedMetrics(NamedTuple):
     ``priority``, 1 on a GPU)."""
     allocation: Allocation
     """Per PE, as :meth:`Contention.allocate` gives it."""
-
-
-class Outcomes(NamedTuple):
-    """Every configuration under one load, two ways (see :meth:`Contention.outcomes`)."""
-
-    ahead: ConfigMetrics
-    """The inference ahead of the other work for the allowance, stretched past it."""
-    split: ConfigMetrics
-    """The inference split with the other work from the start."""
-    split_share: np.ndarray
-    """The share of frames split, per configuration (0 where the PE is free)."""
+    outcomes: Outcomes
+    """The two outcomes on a held core whose expectation ``metrics`` is (the simulator draws one per
+    frame)."""
 
 
 class _Fastest(NamedTuple):
@@ -181,7 +184,7 @@ class Contention:
 
     ``frame_period_ms``: the frames' period, where it is known (the simulator knows its trace's): on a
     ``fair`` platform that measured ``contention_split_share``, a held core's frame then has two
-    outcomes (see :meth:`outcomes`), and the metrics are their expectation. Without it (the
+    outcomes (``LoadedMetrics.outcomes``), and the metrics are their expectation. Without it (the
     controllers, which do not know the period) every frame runs ahead for the allowance."""
 
     def __init__(self, platform: Any, frame_period_ms: float | None = None) -> None:
@@ -191,19 +194,20 @@ class Contention:
         self._n_cores = np.array([float(pe.n_cores) for pe in platform.pes])
         self._slowed = 1.0 - 1.0 / getattr(platform, "contention_stretch", FULL_CORE_STRETCH)
         allowance_ms = getattr(platform, "contention_allowance_ms", NO_WAKE_ALLOWANCE_MS)
-        # Per configuration: the wake-up allowance of its PE (a CPU's scheduler; a GPU has none).
-        self._allowance_of_config = (
-            np.array([0.0 if is_gpu else allowance_ms for is_gpu, _ in self._pes])[platform.config_pe_index]
-            if self.model == "fair" and allowance_ms > 0.0 else None)
-        # Per configuration: the share of frames a held core splits from the start, at the frame
-        # period given (a CPU's scheduler; a GPU has none).
-        split_share = (split_share_at(getattr(platform, "contention_split_share", ()), frame_period_ms)
-                       if self.model == "fair" else 0.0)
-        self._split_share_of_config = (
-            np.array([0.0 if is_gpu else split_share for is_gpu, _ in self._pes])[platform.config_pe_index]
-            if split_share > 0.0 else None)
+        split_share = split_share_at(getattr(platform, "contention_split_share", ()), frame_period_ms)
+        # Per configuration, where the rule is ``fair``: its PE's wake-up allowance and the share of
+        # frames a held core splits from the start at the period given (None where 0 everywhere).
+        self._allowance_of_config = self._on_cpu_configs(allowance_ms)
+        self._split_share_of_config = self._on_cpu_configs(split_share)
         self._fastest_of_cores = Memo()  # ``priority``: cores vary continuously
         self._rows_of_busy = Memo()  # loads vary continuously
+
+    def _on_cpu_configs(self, value: float) -> np.ndarray | None:
+        """``value`` for every configuration on a CPU PE, 0 on a GPU (a CPU scheduler's figure); None
+        where it is 0 or the rule is not ``fair``."""
+        if self.model != "fair" or value <= 0.0:
+            return None
+        return np.array([0.0 if is_gpu else value for is_gpu, _ in self._pes])[self.platform.config_pe_index]
 
     def allocation_of(self, busy: Sequence[float]) -> tuple[tuple[float, ...], tuple[float, ...]]:
         """(cores, stretch) per PE under one load ``busy`` (per PE: busy cores, GPU busy share), in
@@ -236,8 +240,8 @@ class Contention:
         stretched."""
         allocation = self.allocate(np.zeros(len(self._n_cores)) if busy is None else busy)
         fastest = self._fastest(allocation.cores)
-        metrics = self._stretched(fastest.metrics, allocation.stretch.tolist())
-        return LoadedMetrics(metrics, fastest.threads, allocation)
+        outcomes = self._outcomes(fastest.metrics, allocation.stretch.tolist())
+        return LoadedMetrics(_expectation(outcomes), fastest.threads, allocation, outcomes)
 
     def metrics_of(self, allocation: tuple[tuple[float, ...], tuple[float, ...]]) -> ConfigMetrics:
         """``config_metrics(busy).metrics`` for the ``allocation_of(busy)`` given, its arrays
@@ -283,18 +287,15 @@ class Contention:
                 threads = np.where(faster, fewer[pe_of_config], threads)
         return _Fastest(threads, best, (threads.tolist(), best.power_w.tolist()))
 
-    def outcomes(self, busy: np.ndarray) -> Outcomes:
-        """Every configuration's two outcomes under ``busy`` (shape (PEs,)): run ahead of the other
-        work for the allowance, or split from the start, and the share of frames split."""
-        allocation = self.allocate(busy)
-        return self._outcomes(self._fastest(allocation.cores).metrics, allocation.stretch.tolist())
-
     def _outcomes(self, best: ConfigMetrics, stretch: Sequence[float]) -> Outcomes:
         """``best`` stretched by each configuration's PE's ``stretch`` two ways (the std by the same
         factor as the mean): ``ahead``, past the wake-up allowance on a ``fair`` CPU PE, and
         ``split``, from the start; a frame is split with the platform's split share at the period
         times the share of the time the other work holds the core (``d``, from the stretch
-        ``1 / (1 - d (1 - 1 / S))``). Without an allowance the two are the same."""
+        ``1 / (1 - d (1 - 1 / S))``). Without an allowance the two are the same; where every stretch
+        is 1, both are ``best`` itself (the products would equal it)."""
+        if all(s == 1.0 for s in stretch):
+            return Outcomes(best, best, np.zeros_like(best.latency_ms))
         stretch_of_config = np.array(stretch)[self.platform.config_pe_index]
         latency_ms = best.latency_ms * stretch_of_config
         power_w = best.power_w
@@ -313,16 +314,19 @@ class Contention:
         return Outcomes(ahead, split, self._split_share_of_config * held_share)
 
     def _stretched(self, best: ConfigMetrics, stretch: Sequence[float]) -> ConfigMetrics:
-        """``best`` with each configuration's latency (mean and std) stretched by its PE's ``stretch``:
-        the expectation of the two :meth:`outcomes` (with their spread and the gap between them in the
-        std); ``best`` itself where every stretch is 1 (the products would equal it)."""
-        if all(s == 1.0 for s in stretch):
-            return best
-        ahead, split, share = self._outcomes(best, stretch)
-        if not share.any():
-            return ahead
-        gap_ms = split.latency_ms - ahead.latency_ms
-        latency_ms = ahead.latency_ms + share * gap_ms
-        std_ms = np.sqrt((1.0 - share) * ahead.latency_std_ms**2 + share * split.latency_std_ms**2
-                         + share * (1.0 - share) * gap_ms**2)
-        return best._make((latency_ms, std_ms, best.power_w, best.power_w * latency_ms))
+        """``best`` with each configuration's latency (mean and std) stretched by its PE's
+        ``stretch``: the expectation of its two outcomes."""
+        return _expectation(self._outcomes(best, stretch))
+
+
+def _expectation(outcomes: Outcomes) -> ConfigMetrics:
+    """The expectation of the two outcomes (their spread and the gap between them in the std);
+    ``ahead`` itself where no frame is split."""
+    ahead, split, share = outcomes
+    if not share.any():
+        return ahead
+    gap_ms = split.latency_ms - ahead.latency_ms
+    latency_ms = ahead.latency_ms + share * gap_ms
+    std_ms = np.sqrt((1.0 - share) * ahead.latency_std_ms**2 + share * split.latency_std_ms**2
+                     + share * (1.0 - share) * gap_ms**2)
+    return ahead._make((latency_ms, std_ms, ahead.power_w, ahead.power_w * latency_ms))

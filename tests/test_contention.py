@@ -194,8 +194,8 @@ def test_a_held_core_splits_a_share_of_the_frames_and_the_metrics_are_the_expect
     without_period = Contention(platform).config_metrics(np.array([0.0, 1.5, 0.0]))
     for busy, held_share in (([0.0, 2.0, 0.0], 1.0), ([0.0, 1.5, 0.0], 0.5), ([0.0, 0.0, 0.0], 0.0)):
         rule = Contention(platform, frame_period_ms=50.0)
-        outcomes = rule.outcomes(np.array(busy))
         loaded = rule.config_metrics(np.array(busy))
+        outcomes = loaded.outcomes
         for i, c in enumerate(configs):
             p = platform.config_pe_index[i]
             s = loaded.allocation.stretch[p]
