@@ -46,7 +46,7 @@ With several controllers, traces or passes, one row per run (``pass``, ``utc``),
 turn on each trace, and under ``--json`` the runs plus ``medians``: per controller and table, the
 median over the runs of the error figures and budget-met rates. ``--calibrate`` follows each run on
 the platform as shipped (``table: shipped``) with the same run on the platform calibrated to this
-machine just before it (``table: calibrated``, ``hw_agents.calibrate``, 20-35 s; its
+machine just before it (``table: calibrated``, ``hw_agents.calibrate``, about 40 s; its
 ``latency_factor``), side by side.
 """
 
@@ -236,7 +236,6 @@ def _compare(args: argparse.Namespace, spec: str, platform, trace, path: str, ou
         live = list(csv.DictReader(f))
     sim = _simulate(spec, platform, trace, len(live))
     n = min(len(live), len(sim["latency_ms"]))
-    noisy = [_simulate(spec, platform, trace, n, seed) for seed in range(NOISY_RUNS)]
     real_ms = np.array([float(r["latency_ms"]) for r in live[:n]])
     sim_ms = np.asarray(sim["latency_ms"][:n], dtype=float)
     error = np.abs(sim_ms - real_ms) / real_ms
@@ -245,12 +244,11 @@ def _compare(args: argparse.Namespace, spec: str, platform, trace, path: str, ou
     baseline = {}
     if args.baseline_platform is not None:
         other = _simulate(spec, args.baseline_platform, trace, n)
-        other_noisy = [_simulate(spec, args.baseline_platform, trace, n, seed) for seed in range(NOISY_RUNS)]
         other_ms = np.asarray(other["latency_ms"][:n], dtype=float)
         other_error = float(np.median(np.abs(other_ms - real_ms) / real_ms))
         baseline = dict(zip(BASELINE_KEYS, (
             other_error, other_error - float(np.median(floor)),
-            float(np.mean([run["budget_met"][:n] for run in other_noisy])),
+            _noisy_budget_met_rate(spec, args.baseline_platform, trace, n),
             float(np.mean(other["energy_mj"][:n])), float(other_ms.mean())), strict=True))
     same_config = np.mean([(int(r["groups"]), r["pe"], float(r["freq_mhz"])) == c
                            for r, c in zip(live[:n], sim["config"][:n], strict=True)])
@@ -266,7 +264,7 @@ def _compare(args: argparse.Namespace, spec: str, platform, trace, path: str, ou
         "median_abs_err": float(np.median(error)),
         "p90_abs_err": float(np.percentile(error, 90)),
         "real_budget_met_rate": live_summary.budget_met_rate,
-        "sim_budget_met_rate": float(np.mean([run["budget_met"][:n] for run in noisy])),
+        "sim_budget_met_rate": _noisy_budget_met_rate(spec, platform, trace, n),
         "sim_noise_free_budget_met_rate": float(np.mean(sim["budget_met"][:n])),
         "real_latency_ms_mean": float(real_ms.mean()),
         "sim_latency_ms_mean": float(sim_ms.mean()),
@@ -314,6 +312,13 @@ def _simulate(spec: str, platform, trace, n_frames: int, seed: int | None = None
         columns["config"].append((int(info["groups"]), info["pe"], float(info["freq_mhz"])))
     env.close()
     return columns
+
+
+def _noisy_budget_met_rate(spec: str, platform, trace, n_frames: int) -> float:
+    """The budget-met rate of the first ``n_frames`` frames over ``NOISY_RUNS`` simulations with the
+    noise drawn (seeds 0, 1, ...)."""
+    return float(np.mean([_simulate(spec, platform, trace, n_frames, seed)["budget_met"][:n_frames]
+                          for seed in range(NOISY_RUNS)]))
 
 
 def _model_error(platform, trace, rows: list[dict[str, str]]) -> np.ndarray:

@@ -9,9 +9,10 @@ On a ``fair`` platform the agent's inference on a core other work keeps busy is 
 and how long it runs ahead of the burners is the board's (its kernel's scheduler), so the
 ``contention_allowance_ms`` and ``contention_stretch`` the simulator prices a held core with are
 fitted to what the live agent gets there. A frame there either runs ahead of the burners or is
-split with them from the start, with odds that depend on the frame period
-(:func:`measure_split_share`, at ``SPLIT_PERIODS_MS``: the ``contention_split_share`` the simulator
-draws each frame's outcome with)."""
+split with them from the start, by the phase of its wake-up in the kernel's scheduler tick
+(:func:`measure_split_share`, over the tick's phases: the ``contention_split_share`` the simulator
+draws each frame's outcome with; :func:`kernel_tick_ms`, the ``scheduler_tick_ms`` it follows the
+phase with)."""
 
 from __future__ import annotations
 
@@ -96,10 +97,11 @@ def set_held_core(board: Any, descriptor: dict[str, Any], rows: list[dict[str, A
                   gap_ms: float = DEFAULT_GAP_MS) -> str | None:
     """On a ``fair`` platform, time the live agent's inference with every core held
     (:func:`measure_held_ms`), each k, on the first of ``pes`` that is a CPU PE this process may run on,
-    and write the descriptor's ``contention_allowance_ms`` and ``contention_stretch`` fitted to it
-    against the table's 1-core latency at the top frequency. Returns the provenance note (None, and
-    nothing written, on a ``priority`` platform or where no such PE is this machine's: a fake sysfs
-    tree)."""
+    and write the descriptor's ``contention_split_share`` (:func:`measure_split_share`),
+    ``scheduler_tick_ms`` (:func:`kernel_tick_ms`, where readable), and ``contention_allowance_ms``
+    and ``contention_stretch`` fitted to it against the table's 1-core latency at the top frequency.
+    Returns the provenance note (None, and nothing written, on a ``priority`` platform or where no
+    such PE is this machine's: a fake sysfs tree)."""
     from platform_models.contention import fit_held_core, split_share_at
 
     if descriptor.get("contention", "priority") != "fair":
