@@ -217,11 +217,13 @@ def _check_split_share(checker: _Checker, data: dict) -> tuple[tuple[float, floa
     pairs = []
     for period in shares or {}:
         period_ms = as_number(period)
+        # the key as the file spells it (the line index keeps keys as text; YAML read 20 as a number)
+        keys = ("contention_split_share", str(period))
         if period_ms is None or not 0.0 < period_ms <= MAX_FRAME_PERIOD_MS:
-            checker.add(("contention_split_share", period),
-                        f"expected a frame period ms > 0 and <= {MAX_FRAME_PERIOD_MS:g}, got {short(period)}")
+            checker.add(keys, f"expected a frame period ms > 0 and <= {MAX_FRAME_PERIOD_MS:g}, "
+                              f"got {short(period)}")
             continue
-        number = checker.number(shares, ("contention_split_share", period), high=1.0)
+        number = checker.number({str(period): shares[period]}, keys, high=1.0)
         if number is not None:
             pairs.append((period_ms, number))
     return tuple(sorted(pairs))

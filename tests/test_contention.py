@@ -240,6 +240,14 @@ def _held_latencies(platform, frame_period_ms: float, noise: bool, seed: int,
     return np.array(out)
 
 
+def test_a_bad_split_share_is_refused_at_its_own_line(tmp_path):
+    with pytest.raises(PlatformError) as refused:
+        _split_platform(tmp_path, "\n  20: 0.1\n  50: 1.5")
+    lines = (tmp_path / "tiny.yaml").read_text().splitlines()
+    assert str(refused.value).startswith(f"{tmp_path / 'tiny.yaml'}:{lines.index('  50: 1.5') + 1}: ")
+    assert "contention_split_share.50" in str(refused.value)
+
+
 def test_the_simulator_draws_each_held_frame_ahead_or_split_with_the_measured_share(tmp_path):
     platform = _split_platform(tmp_path)
 
