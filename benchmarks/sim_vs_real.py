@@ -143,6 +143,9 @@ def main(argv: list[str] | None = None) -> int:
         "median_excess_err": float(np.median([r["median_excess_err"] for r in runs])),
         **(_agreement(runs, args.controller) if len(args.controller) > 1 else {}),
     }
+    shipped = [r for r in runs if r["table"] == "shipped"]
+    if len(args.controller) > 1 and all("drawn_sim_budget_met_rate" in r for r in shipped):
+        result.update(_agreement(runs, args.controller, sim="drawn_sim"))
     if args.baseline and len(runs) > 1:
         excess = [r["baseline_median_excess_err"] for r in runs]
         result["baseline_median_excess_err"] = float(np.median(excess))
@@ -166,8 +169,8 @@ def _medians(runs: list[dict]) -> dict[str, float]:
 
 def _agreement(runs: list[dict], controllers: list[str], sim: str = "sim") -> dict:
     """The policy-level comparison of the module docstring, over the runs on the shipped table; ``sim``
-    names the simulated side (``baseline_sim``: the ``--baseline`` platform's), its keys prefixed
-    ``baseline_`` then."""
+    names the simulated side (``baseline_sim``: the ``--baseline`` platform's; ``drawn_sim``: at
+    drawn phases), its keys prefixed ``baseline_`` or ``drawn_`` then."""
     shipped = [r for r in runs if r["table"] == "shipped"]
     per = {}
     for spec in controllers:
@@ -186,7 +189,7 @@ def _agreement(runs: list[dict], controllers: list[str], sim: str = "sim") -> di
     # them in the order they were given, and neither order can contradict the other side's.
     contradicted = [(a, b) for a in controllers for b in controllers
                     if key("real", a) < key("real", b) and key(sim, b) < key(sim, a)]
-    prefix = "baseline_" if sim != "sim" else ""
+    prefix = sim.removesuffix("sim")
     spread = _live_spread(shipped)
     return {
         **({"agreement": per, "real_ranking": ranking("real")} if not prefix else {}),
@@ -199,7 +202,7 @@ def _agreement(runs: list[dict], controllers: list[str], sim: str = "sim") -> di
         f"{prefix}max_controller_budget_met_diff": float(max(
             abs(rates["real_budget_met_rate"] - rates[f"{sim}_budget_met_rate"]) for rates in per.values())),
         **({"max_real_budget_met_spread": spread} if not prefix and spread is not None else {}),
-        **({"baseline_agreement": per} if prefix else {}),
+        **({f"{prefix}agreement": per} if prefix else {}),
     }
 
 
@@ -234,7 +237,8 @@ def _compare(args: argparse.Namespace, spec: str, platform, trace, path: str, ou
                           duration_s=duration_s, platform=platform, load_nice=args.load_nice)
     with (out / "deploy-log.csv").open(newline="") as f:
         live = list(csv.DictReader(f))
-    sim = _simulate(spec, platform, trace, len(live))
+    phase_ms = _tick_phase_ms(platform, live)
+    sim = _simulate(spec, platform, trace, len(live), phase_ms=phase_ms)
     n = min(len(live), len(sim["latency_ms"]))
     real_ms = np.array([float(r["latency_ms"]) for r in live[:n]])
     sim_ms = np.asarray(sim["latency_ms"][:n], dtype=float)
@@ -243,13 +247,18 @@ def _compare(args: argparse.Namespace, spec: str, platform, trace, path: str, ou
     floor = _noise_floor(trace, live[:n], real_ms)
     baseline = {}
     if args.baseline_platform is not None:
-        other = _simulate(spec, args.baseline_platform, trace, n)
+        other_phase_ms = _tick_phase_ms(args.baseline_platform, live)
+        other = _simulate(spec, args.baseline_platform, trace, n, phase_ms=other_phase_ms)
         other_ms = np.asarray(other["latency_ms"][:n], dtype=float)
         other_error = float(np.median(np.abs(other_ms - real_ms) / real_ms))
         baseline = dict(zip(BASELINE_KEYS, (
             other_error, other_error - float(np.median(floor)),
-            _noisy_budget_met_rate(spec, args.baseline_platform, trace, n),
+            _noisy_budget_met_rate(spec, args.baseline_platform, trace, n, other_phase_ms),
             float(np.mean(other["energy_mj"][:n])), float(other_ms.mean())), strict=True))
+    drawn = {}
+    if phase_ms is not None:  # the same without the live run's phase: the model's spread over phases
+        drawn = {"drawn_sim_budget_met_rate": _noisy_budget_met_rate(spec, platform, trace, n),
+                 "drawn_sim_energy_mj": float(np.mean(_simulate(spec, platform, trace, n)["energy_mj"][:n]))}
     same_config = np.mean([(int(r["groups"]), r["pe"], float(r["freq_mhz"])) == c
                            for r, c in zip(live[:n], sim["config"][:n], strict=True)])
     return {
@@ -263,8 +272,9 @@ def _compare(args: argparse.Namespace, spec: str, platform, trace, path: str, ou
         "n_frames": n,
         "median_abs_err": float(np.median(error)),
         "p90_abs_err": float(np.percentile(error, 90)),
+        "tick_phase_ms": phase_ms,
         "real_budget_met_rate": live_summary.budget_met_rate,
-        "sim_budget_met_rate": _noisy_budget_met_rate(spec, platform, trace, n),
+        "sim_budget_met_rate": _noisy_budget_met_rate(spec, platform, trace, n, phase_ms),
         "sim_noise_free_budget_met_rate": float(np.mean(sim["budget_met"][:n])),
         "real_latency_ms_mean": float(real_ms.mean()),
         "sim_latency_ms_mean": float(sim_ms.mean()),
@@ -281,13 +291,16 @@ def _compare(args: argparse.Namespace, spec: str, platform, trace, path: str, ou
         "live_load_excess": float(np.mean([float(r["load_cpu"]) - trace.load_at(float(r["time_s"]))["cpu"]
                                            for r in live[:n]])) if "load_cpu" in live[0] else math.nan,
         "load_avg_1min": _loadavg(),
+        **drawn,
         **baseline,
     }
 
 
-def _simulate(spec: str, platform, trace, n_frames: int, seed: int | None = None) -> dict[str, list]:
+def _simulate(spec: str, platform, trace, n_frames: int, seed: int | None = None,
+              phase_ms: float | None = None) -> dict[str, list]:
     """The simulator's frames: noise-free (``seed`` None: every latency the model's expectation) or
-    with the latency noise drawn from ``seed``."""
+    with the latency noise drawn from ``seed``; at the scheduler tick's phase ``phase_ms`` (a live
+    run's replayed: each held frame's outcome its phase's) or, None, at one drawn from ``seed``."""
     import gymnasium
 
     import envs  # noqa: F401  (registers the env id)
@@ -298,7 +311,7 @@ def _simulate(spec: str, platform, trace, n_frames: int, seed: int | None = None
     controller = make_controller(spec, platform, env)
     keys = ("latency_ms", "budget_met", "config", "agent_ms", "energy_mj")
     columns: dict[str, list] = {key: [] for key in keys}
-    obs, info = env.reset(seed=seed or 0)
+    obs, info = env.reset(seed=seed or 0, options={"tick_phase_ms": phase_ms})
     controller.reset()
     done = False
     while not done:
@@ -314,11 +327,22 @@ def _simulate(spec: str, platform, trace, n_frames: int, seed: int | None = None
     return columns
 
 
-def _noisy_budget_met_rate(spec: str, platform, trace, n_frames: int) -> float:
+def _noisy_budget_met_rate(spec: str, platform, trace, n_frames: int, phase_ms: float | None = None) -> float:
     """The budget-met rate of the first ``n_frames`` frames over ``NOISY_RUNS`` simulations with the
-    noise drawn (seeds 0, 1, ...)."""
-    return float(np.mean([_simulate(spec, platform, trace, n_frames, seed)["budget_met"][:n_frames]
+    noise drawn (seeds 0, 1, ...), at the tick's phase ``phase_ms`` (None: drawn too)."""
+    return float(np.mean([_simulate(spec, platform, trace, n_frames, seed, phase_ms)["budget_met"][:n_frames]
                           for seed in range(NOISY_RUNS)]))
+
+
+def _tick_phase_ms(platform, rows: list[dict[str, str]]) -> float | None:
+    """The live run's phase in the kernel's scheduler tick: its first frame's arrival on the monotonic
+    clock (``arrival_s``), to which the kernel aligns its tick, modulo the tick; None where the
+    platform does not know where in the tick a held core splits (nothing to replay it against) or
+    the log has no arrival times."""
+    arrival_s = rows[0].get("arrival_s") if rows else None
+    if getattr(platform, "contention_split_window_end_ms", None) is None or not arrival_s:
+        return None
+    return float(arrival_s) * 1000.0 % platform.scheduler_tick_ms
 
 
 def _model_error(platform, trace, rows: list[dict[str, str]]) -> np.ndarray:

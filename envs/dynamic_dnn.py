@@ -59,8 +59,11 @@ class DynamicDNNEnv(gym.Env):
     changes mid-inference. On a platform that measured a held core's split share at frame periods
     (``contention_split_share``), each frame on a held core is either ahead of the competing work or
     split with it, by the phase of its arrival in the kernel's scheduler tick (``scheduler_tick_ms``;
-    one phase drawn per episode from ``self.np_random``) or, where the tick is not known, by a
-    uniform draw per frame (``latency_noise=False``: at the two outcomes' expected rate).
+    one phase drawn per episode from ``self.np_random``, or a live run's replayed:
+    ``options={"tick_phase_ms": p}``, the phase of its first frame's arrival, where the platform
+    measured where in the tick the split phases lie, ``contention_split_window_end_ms``) or, where
+    the tick is not known, by a uniform draw per frame (``latency_noise=False``: at the two outcomes'
+    expected rate, unless a phase is given).
 
     **Observation.** ``platform_models.ObservationSpec(platform).build(...)`` (see that module for the
     table of entries and bounds), ``Box(spec.low, spec.high)``, float32: budgets in force, the last
@@ -199,12 +202,14 @@ class DynamicDNNEnv(gym.Env):
     ) -> tuple[np.ndarray, dict[str, Any]]:
         super().reset(seed=seed)
         index = self._trace_index(options)
+        phase_ms = self._tick_phase_ms(options)
         self.trace = self._traces[index]
         self._table = self._operating_table(index)
         n_frames = n_frames_of(self.trace.duration_s, self.trace.frame_period_ms)
         n_noise = min(n_frames, self.max_frames or n_frames)
         noise_z = self.np_random.standard_normal(n_noise).tolist() if self.latency_noise else [0.0] * n_noise
-        noise_u = self._split_draws(n_noise) if self.latency_noise and self._table.split_share.any() else None
+        drawn = self.latency_noise or phase_ms is not None  # a phase given is no draw: noise-free too
+        noise_u = self._split_draws(n_noise, phase_ms) if drawn and self._table.split_share.any() else None
         self._sim = SocSimulation(
             self._table,
             n_frames=n_frames,
@@ -227,19 +232,38 @@ class DynamicDNNEnv(gym.Env):
         self._timeline.clear()
         return self._observe(), {"trace_index": index, "n_frames": n_frames}
 
-    def _split_draws(self, n_frames: int) -> list[float]:
+    def _split_draws(self, n_frames: int, phase_ms: float | None = None) -> list[float]:
         """Per frame, a number in [0, 1): a frame on a held core is split where it falls under the
-        split share. Where the kernel's scheduler tick is known, the phase of the frame's arrival in
-        the tick (whose phase decides it live), from one phase drawn per episode: at a period of
-        whole ticks every frame of an episode falls alike, as every frame of a live run does;
-        otherwise one uniform per frame. Drawn only on platforms with a split share, so that other
-        platforms' episodes stay as they were for a seed."""
+        split share. Where the kernel's scheduler tick is known, how far the frame's arrival falls
+        before the end of the tick's split phases, in ticks (the phase decides it live), from the
+        first frame's phase: ``phase_ms`` (a live run's, replayed) or one drawn per episode. At a
+        period of whole ticks every frame of an episode then falls alike, as every frame of a live
+        run does. Otherwise one uniform per frame. Drawn only on platforms with a split share, so
+        that other platforms' episodes stay as they were for a seed."""
         tick_ms = getattr(self.platform, "scheduler_tick_ms", None)
         if not tick_ms:
             return self.np_random.random(n_frames).tolist()
         ticks_per_frame = self.trace.frame_period_ms / tick_ms
-        start = float(self.np_random.random())
-        return [(start + i * ticks_per_frame) % 1.0 for i in range(n_frames)]
+        if phase_ms is None:
+            first = float(self.np_random.random())
+        else:
+            first = (self.platform.contention_split_window_end_ms - phase_ms) / tick_ms
+        return [(first - i * ticks_per_frame) % 1.0 for i in range(n_frames)]
+
+    def _tick_phase_ms(self, options: dict[str, Any] | None) -> float | None:
+        """``options["tick_phase_ms"]``: the first frame's arrival phase in the scheduler tick, to
+        replay a live run (its log's ``arrival_s``, modulo the tick); None where not given."""
+        if not options or options.get("tick_phase_ms") is None:
+            return None
+        phase_ms = options["tick_phase_ms"]
+        if getattr(self.platform, "contention_split_window_end_ms", None) is None:
+            raise EnvError(f"field 'tick_phase_ms': platform {self.platform.name} has no "
+                           "contention_split_window_end_ms, where in the tick a phase replayed splits")
+        tick_ms = self.platform.scheduler_tick_ms  # (the window needs the tick)
+        number = isinstance(phase_ms, (int, float)) and not isinstance(phase_ms, bool)
+        if not number or not 0.0 <= phase_ms < tick_ms:
+            raise EnvError(f"field 'tick_phase_ms': expected a number in [0, {tick_ms:g}), got {phase_ms!r}")
+        return float(phase_ms)
 
     def render(self) -> str | np.ndarray | None:
         if self.render_mode == "rgb_array":

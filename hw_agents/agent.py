@@ -433,7 +433,7 @@ class _LiveRun:
         self._pinned_cpus: frozenset[int] = frozenset()
         self._busy = BusyMeter(proc_root, {pe.name: pe.cpus for pe in platform.pes})
         self.columns = [
-            "frame", "time_s", "latency_budget_ms", "power_budget_w", "energy_budget_mj",
+            "frame", "time_s", "arrival_s", "latency_budget_ms", "power_budget_w", "energy_budget_mj",
             *(f"load_{name}" for name in self.spec.pe_names), "groups", "pe", "freq_mhz", "cores",
             "backlog", "wake_ms", "prepare_ms", *STAGE_COLUMNS, "agent_ms", "infer_ms", "latency_ms",
             "power_w", "power_source", "energy_mj", "budget_met", "accuracy", "fallback",
@@ -493,6 +493,7 @@ class _LiveRun:
         config, budgets = decision.config, sensed.budgets
         row = {
             "frame": sensed.index, "time_s": round(sensed.trace_time_s, 4),
+            "arrival_s": round(sensed.arrival_s, 6),  # the clock the kernel's tick follows: its phase
             "latency_budget_ms": budgets.latency_ms, "power_budget_w": budgets.power_w,
             "energy_budget_mj": budgets.energy_mj,
             **{f"load_{name}": round(v, 3) for name, v in sensed.load.items()},

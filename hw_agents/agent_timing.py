@@ -25,16 +25,16 @@ import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from hw_agents.agent import LOG_NAME, deploy
 from hw_agents.inference import DEFAULT_GAP_MS
 
-__all__ = ["AGENT_METHOD", "DEFAULT_AGENT_FRAMES", "HELD_CORE_METHOD", "SPLIT_PERIODS_MS", "kernel_tick_ms",
-           "measure_agent_ms", "measure_held_ms", "measure_split_share", "set_agent_overheads",
-           "set_held_core"]
+__all__ = ["AGENT_METHOD", "DEFAULT_AGENT_FRAMES", "HELD_CORE_METHOD", "MIN_WINDOW_TOLD", "SPLIT_PERIODS_MS",
+           "SplitShare", "kernel_tick_ms", "measure_agent_ms", "measure_held_ms", "measure_split_share",
+           "set_agent_overheads", "set_held_core"]
 
 DEFAULT_AGENT_FRAMES = 100
 AGENT_METHOD = ("agent_overhead_ms: median over {frames} frames of the live agent (lookup controller, no "
@@ -50,7 +50,9 @@ HELD_CORE_METHOD = ("contention_allowance_ms and contention_stretch: per k, the 
                     "taking turns in {rounds} rounds; contention_stretch: the median of those split frames "
                     "over the table's latency (fitted with the allowance where fewer than {min_split} "
                     "split); scheduler_tick_ms: 1000 / CONFIG_HZ of the running kernel's configuration, "
-                    "where readable")
+                    "where readable; contention_split_window_end_ms: the end of the window of arrival phases "
+                    "in the tick (CLOCK_MONOTONIC) of the split k = 1 frames, written where it tells "
+                    "{min_told:g} of those frames' outcomes right")
 SPLIT_PERIODS_MS = (21.618, 51.618, 101.618)
 """Frame periods the held core's split share is measured at (the simulator interpolates between
 them; the host traces' frames come every 20 or 50 ms): whether a frame is split depends on the phase
@@ -62,6 +64,11 @@ SPLIT_ROUNDS = 3
 """Rounds over ``SPLIT_PERIODS_MS`` that :func:`measure_split_share` takes."""
 MIN_SPLIT_FRAMES = 5
 """Split frames :func:`measure_split_share` needs to report their stretch."""
+MIN_WINDOW_TOLD = 0.85
+"""The share of the split measurement's frames whose outcome the tick's split window must tell right
+for calibration to write the window: well over what "none split" tells (0.6-0.7 on the EPYC VM,
+whose windows told 0.90-0.97), and over what a kernel whose tick does not follow the monotonic clock
+would tell."""
 SPLIT_THRESHOLD = 1.5
 """A frame over this many times its 1-core latency alone counts as split: the two outcomes lie near
 1x and near the held core's stretch (2-2.4x on the EPYC VM), never between."""
@@ -102,7 +109,7 @@ def set_held_core(board: Any, descriptor: dict[str, Any], rows: list[dict[str, A
     and ``contention_stretch`` fitted to it against the table's 1-core latency at the top frequency.
     Returns the provenance note (None, and nothing written, on a ``priority`` platform or where no
     such PE is this machine's: a fake sysfs tree)."""
-    from platform_models.contention import fit_held_core, split_share_at
+    from platform_models.contention import fit_held_core, split_share_at, split_share_of
 
     if descriptor.get("contention", "priority") != "fair":
         return None
@@ -114,27 +121,36 @@ def set_held_core(board: Any, descriptor: dict[str, Any], rows: list[dict[str, A
     pe = runnable[0]
     with _aside(descriptor, rows) as platform:
         top_mhz = max(platform.pe(pe).freqs_mhz)
-        split_share, split_stretch = measure_split_share(board, platform, pe, checkpoint=checkpoint,
-                                                         frames=frames)
+        tick_ms = kernel_tick_ms()
+        measured = measure_split_share(board, platform, pe, checkpoint=checkpoint, frames=frames,
+                                       tick_ms=tick_ms)
         figures = {k: (round(platform.latency_ms(pe, top_mhz, 1, k), 3),
                        round(measure_held_ms(board, platform, pe, k, checkpoint=checkpoint, frames=frames,
                                              gap_ms=gap_ms), 3))
                    for k in range(1, platform.groups + 1)}
-    descriptor["contention_split_share"] = split_share
-    tick_ms = kernel_tick_ms()
+    descriptor["contention_split_share"] = measured.by_period
     if tick_ms is not None:
         descriptor["scheduler_tick_ms"] = tick_ms
+    descriptor.pop("contention_split_window_end_ms", None)  # a stale window would replay wrong
+    if measured.window_end_ms is not None:
+        descriptor["contention_split_window_end_ms"] = measured.window_end_ms
     held_period_ms = _period_ms(platform, pe, gap_ms)
-    held_split_share = split_share_at(sorted(split_share.items()), held_period_ms)
-    allowance_ms, stretch = fit_held_core(*zip(*figures.values(), strict=True), split_share=held_split_share,
-                                          stretch=split_stretch)
+    alone_ms, held_ms = zip(*figures.values(), strict=True)
+    # each k's share where the window is known (as the simulator prices it), else the period's
+    held_split_share = (split_share_at(sorted(measured.by_period.items()), held_period_ms)
+                        if measured.window_end_ms is None else
+                        split_share_of(np.array(alone_ms), tick_ms - measured.window_end_ms, tick_ms))
+    allowance_ms, stretch = fit_held_core(alone_ms, held_ms, split_share=held_split_share,
+                                          stretch=measured.stretch)
     descriptor["contention_allowance_ms"] = round(allowance_ms, 3)
     descriptor["contention_stretch"] = round(stretch, 3)
     method = HELD_CORE_METHOD.format(frames=frames, pe=pe, threshold=SPLIT_THRESHOLD, rounds=SPLIT_ROUNDS,
-                                     min_split=MIN_SPLIT_FRAMES)
+                                     min_split=MIN_SPLIT_FRAMES, min_told=MIN_WINDOW_TOLD)
     return (f"allowance {descriptor['contention_allowance_ms']} ms, stretch "
-            f"{descriptor['contention_stretch']}, split share by frame period {split_share}: {method}; per k "
-            f"at {held_period_ms:g} ms frames (table ms, held ms): {figures}")
+            f"{descriptor['contention_stretch']}, split share by frame period {measured.by_period}, split "
+            f"window ending {measured.window_end_ms} ms into the tick (telling {measured.window_told} of "
+            f"the frames right): {method}; per k at {held_period_ms:g} ms frames (table ms, held ms): "
+            f"{figures}")
 
 
 def kernel_tick_ms(config_paths: tuple[Path, ...] | None = None) -> float | None:
@@ -183,29 +199,58 @@ def measure_held_ms(board: Any, platform: Any, pe: str, groups: int, *, checkpoi
     return float(np.mean([float(r["infer_ms"]) for r in rows]))
 
 
+class SplitShare(NamedTuple):
+    """What :func:`measure_split_share` measured."""
+
+    by_period: dict[float, float]
+    """Frame period ms -> share of the frames split."""
+    stretch: float | None
+    """The median of the split frames' inference over the table's (None: fewer than
+    ``MIN_SPLIT_FRAMES`` split)."""
+    window_end_ms: float | None
+    """Where in the tick the split frames' arrival phases end (None: the tick not known, no frame or
+    every frame split, or the window told fewer than ``MIN_WINDOW_TOLD`` of the frames right)."""
+    window_told: float | None
+    """The share of the frames the window tells right (None where the tick is not known)."""
+
+
 def measure_split_share(board: Any, platform: Any, pe: str, *, checkpoint: str | Path | None = None,
-                        frames: int = DEFAULT_AGENT_FRAMES) -> tuple[dict[float, float], float | None]:
+                        frames: int = DEFAULT_AGENT_FRAMES, tick_ms: float | None = None) -> SplitShare:
     """Per frame period of ``SPLIT_PERIODS_MS``: the share of ``frames`` frames of the live agent
     running k = 1 on ``pe`` at its top frequency, with every core of ``pe`` held as in
     :func:`measure_held_ms`, whose inference took over ``SPLIT_THRESHOLD`` times the table's 1-core
     latency: split with the burners from the start rather than run ahead of them. The periods take
     turns in ``SPLIT_ROUNDS`` rounds, so that the machine's state of one moment does not make one
     period's figure. Also the median over the split frames of their inference over the
-    table's: the held core's stretch from the start (None where fewer than ``MIN_SPLIT_FRAMES`` split)."""
+    table's: the held core's stretch from the start; and, with the kernel's tick (``tick_ms``), where
+    in it the split frames' arrival phases end (``platform_models.contention.split_window_end``: the
+    kernel aligns its tick to the monotonic clock the log's ``arrival_s`` reads)."""
+    from platform_models.contention import split_window_end
+
     alone_ms = platform.latency_ms(pe, max(platform.pe(pe).freqs_mhz), 1, 1)
     per_round = max(math.ceil(frames / SPLIT_ROUNDS), 1)
     ratios: dict[float, list[float]] = {period_ms: [] for period_ms in SPLIT_PERIODS_MS}
+    arrivals_ms: list[float] = []  # and whether each frame split, in the order they ran
+    every: list[bool] = []
     for _ in range(SPLIT_ROUNDS):
         for period_ms in SPLIT_PERIODS_MS:
             rows = _held(board, platform, pe, 1, checkpoint=checkpoint, frames=per_round + 1,
                          period_ms=period_ms)
             # a deploy's first frame may run cold (1.8x its table figure in one live log on the EPYC
             # VM), split or not: left out
-            ratios[period_ms] += [float(r["infer_ms"]) / alone_ms for r in rows[1:]]
+            ran = [float(r["infer_ms"]) / alone_ms for r in rows[1:]]
+            ratios[period_ms] += ran
+            arrivals_ms += [float(r["arrival_s"]) * 1000.0 for r in rows[1:]]
+            every += [ratio > SPLIT_THRESHOLD for ratio in ran]
     split = [ratio for by_period in ratios.values() for ratio in by_period if ratio > SPLIT_THRESHOLD]
     shares = {period_ms: round(float(np.mean(np.array(by_period) > SPLIT_THRESHOLD)), 3)
               for period_ms, by_period in ratios.items()}
-    return shares, (round(float(np.median(split)), 3) if len(split) >= MIN_SPLIT_FRAMES else None)
+    end_ms = told = None
+    if tick_ms is not None and 0 < sum(every) < len(every):
+        end_ms, told = split_window_end(arrivals_ms, every, tick_ms, alone_ms)
+    return SplitShare(shares, round(float(np.median(split)), 3) if len(split) >= MIN_SPLIT_FRAMES else None,
+                      round(end_ms, 3) if told is not None and told >= MIN_WINDOW_TOLD else None,
+                      None if told is None else round(told, 3))
 
 
 def _held(board: Any, platform: Any, pe: str, groups: int, *, checkpoint: str | Path | None, frames: int,

@@ -42,7 +42,15 @@ the one place that rule lives. A platform's descriptor picks the rule with ``con
     the time is split with that share times ``d``. The simulator, which knows its trace's period,
     draws each frame's outcome (``LoadedMetrics.outcomes``), independently: its expectation over
     runs, not one run's phase, is what it reproduces, and :meth:`Contention.config_metrics` reports
-    it there. The controllers do not know the period and price every frame ahead. A GPU with busy
+    it there. The controllers do not know the period and price every frame ahead. Where calibration
+    also found where in the tick the split frames arrive (``contention_split_window_end_ms``; the
+    kernel aligns its tick to the monotonic clock, so a live log's ``arrival_s`` gives each frame's
+    phase), the share is each configuration's own, at any period, and the controllers price its
+    expectation too: a frame is split where a tick falls after its first ``grace`` ms (the tick less
+    the window's end; about 0.6 ms on the EPYC VM, where the agent woke 0.7 ms before the arrival)
+    and before it is done, so on a held core ``(t - grace) / tick`` of the phases split it
+    (:func:`split_share_of`): k = 1 (1.8 ms) 0.3 of them, k = 4 (4.2 ms) 0.9, live 0.95-1.00. A
+    simulated episode may then replay a live run's phase. A GPU with busy
     share ``b`` is time-sliced the same way, with ``d = b`` and no allowance. Measured: on the 2-vCPU
     development VM (Intel), the DNN's one thread with both cores held by burners at nice 0 took 1.98x its idle
     one-core time for every k (``priority`` predicts the 5 % floor, 20x; an even split of two cores
@@ -137,11 +145,13 @@ MAX_FITTED_STRETCH = 10.0
 """The largest stretch :func:`fit_held_core` reports: past it a fit rests on noise, not on sharing."""
 
 
-def fit_held_core(alone_ms: Sequence[float], held_ms: Sequence[float], split_share: float = 0.0,
+def fit_held_core(alone_ms: Sequence[float], held_ms: Sequence[float],
+                  split_share: float | Sequence[float] = 0.0,
                   stretch: float | None = None) -> tuple[float, float]:
     """The ``fair`` rule's (allowance ms, stretch) on a held core that best fit measured latencies: the
     DNN alone on a core, ``alone_ms`` (one per k, say), and the mean on the same core held by other
-    work, ``held_ms``, with ``split_share`` of the frames split from the start. The model: a frame
+    work, ``held_ms``, with ``split_share`` of the frames split from the start (one for every point,
+    or one each). The model: a frame
     runs its first ``allowance`` ms at full speed and the rest ``stretch`` times slower, or, split, all
     of it ``stretch`` times slower, ``held = (1 - q) (min(t, A) + S max(t - A, 0)) + q S t``; least
     squares in relative error, ``A`` on a grid of 1/400 of the longest ``t``, ``S`` in closed form at
@@ -153,11 +163,12 @@ def fit_held_core(alone_ms: Sequence[float], held_ms: Sequence[float], split_sha
     held = np.asarray(held_ms, dtype=np.float64)
     if t.shape != held.shape or t.size == 0 or not (np.all(t > 0.0) and np.all(held > 0.0)):
         raise ValueError("fit_held_core: expected as many positive held as alone latencies, at least one")
-    if not 0.0 <= split_share <= 1.0:
-        raise ValueError(f"fit_held_core: expected a split share in [0, 1], got {split_share:g}")
+    share = np.broadcast_to(np.asarray(split_share, dtype=np.float64), t.shape)
+    if not np.all((share >= 0.0) & (share <= 1.0)):
+        raise ValueError(f"fit_held_core: expected split shares in [0, 1], got {share.tolist()}")
     allowance = np.linspace(0.0, t.max(), 401)[:-1, None]  # (A, points): below the longest, S is seen
     # held = head + S beyond, with the split frames' share moved from the head to the stretched part
-    head = (1.0 - split_share) * np.minimum(t, allowance)
+    head = (1.0 - share) * np.minimum(t, allowance)
     beyond = t - head
     weight = 1.0 / held**2
     stretches = (np.full(len(allowance), stretch) if stretch is not None else
@@ -177,6 +188,33 @@ def split_share_at(pairs: Sequence[tuple[float, float]], frame_period_ms: float 
         return 0.0
     periods_ms, shares = zip(*pairs, strict=True)
     return float(np.interp(math.log(frame_period_ms), np.log(periods_ms), shares))
+
+
+def split_window_end(phases_ms: Sequence[float], split: Sequence[bool], tick_ms: float,
+                     latency_ms: float) -> tuple[float, float]:
+    """Where in the scheduler tick the arrival phases of the frames a held core splits end, from
+    frames of ``latency_ms`` alone: their phases (ms past a tick) and whether each was split. A
+    frame is split where a tick falls after its first ``grace`` ms and before it is done
+    (:func:`split_share_of`): its phase lies in the ``latency - grace`` ms before ``tick - grace``,
+    the window's end. The end is placed (on a grid of 1/400 tick) where it tells the most frames'
+    outcomes right. Returns (end ms, the share of the frames it tells right)."""
+    phases = np.asarray(phases_ms, dtype=np.float64) % tick_ms
+    was_split = np.asarray(split, dtype=bool)
+    ends_ms = np.arange(400) * (tick_ms / 400.0)
+    width_ms = split_share_of(np.full(len(ends_ms), latency_ms), tick_ms - ends_ms, tick_ms) * tick_ms
+    inside = (ends_ms[:, None] - phases[None, :]) % tick_ms < width_ms[:, None]
+    told = np.mean(inside == was_split[None, :], axis=1)
+    best = int(np.argmax(told))
+    return float(ends_ms[best]), float(told[best])
+
+
+def split_share_of(latency_ms: np.ndarray, grace_ms: float, tick_ms: float,
+                   on_cpu: np.ndarray | float = 1.0) -> np.ndarray:
+    """The share of the tick's phases at which a frame of ``latency_ms`` alone arriving on a held
+    core is split: where a tick falls after its first ``grace_ms`` (the tick less where the split
+    window ends) and before it is done, so ``(latency - grace) / tick`` within [0, 1] (``on_cpu``: 0
+    for a GPU's configurations, which no CPU tick splits)."""
+    return np.clip((np.asarray(latency_ms, dtype=np.float64) - grace_ms) / tick_ms, 0.0, 1.0) * on_cpu
 
 
 class Contention:
@@ -199,6 +237,11 @@ class Contention:
         # frames a held core splits from the start at the period given (None where 0 everywhere).
         self._allowance_of_config = self._on_cpu_configs(allowance_ms)
         self._split_share_of_config = self._on_cpu_configs(split_share)
+        # Where the tick's split window was measured, each configuration's own share, at any period.
+        end_ms = getattr(platform, "contention_split_window_end_ms", None)
+        self._split_window = (None if end_ms is None or self.model != "fair" else
+                              (platform.scheduler_tick_ms - end_ms, platform.scheduler_tick_ms,
+                               self._on_cpu_configs(1.0)))
         self._fastest_of_cores = Memo()  # ``priority``: cores vary continuously
         self._rows_of_busy = Memo()  # loads vary continuously
 
@@ -308,10 +351,16 @@ class Contention:
         ahead_ms = latency_ms - head_ms * (stretch_of_config - 1.0)
         ahead = best._make((ahead_ms, best.latency_std_ms * (ahead_ms / best.latency_ms), power_w,
                             power_w * ahead_ms))
-        if self._split_share_of_config is None or self._slowed == 0.0:
+        if self._split_window is not None:
+            share_of_config = split_share_of(best.latency_ms, *self._split_window)
+        elif self._split_share_of_config is not None:
+            share_of_config = self._split_share_of_config
+        else:
+            return Outcomes(ahead, split, np.zeros_like(latency_ms))
+        if self._slowed == 0.0:
             return Outcomes(ahead, split, np.zeros_like(latency_ms))
         held_share = (1.0 - 1.0 / stretch_of_config) / self._slowed
-        return Outcomes(ahead, split, self._split_share_of_config * held_share)
+        return Outcomes(ahead, split, share_of_config * held_share)
 
     def _stretched(self, best: ConfigMetrics, stretch: Sequence[float]) -> ConfigMetrics:
         """``best`` with each configuration's latency (mean and std) stretched by its PE's

@@ -98,6 +98,11 @@ class Descriptor:
     scheduler_tick_ms: float | None = None
     """``fair``: the kernel's scheduler tick, whose phase at a frame's wake-up decides whether a held
     core splits it; None: not known (each frame's outcome drawn on its own)."""
+    contention_split_window_end_ms: float | None = None
+    """``fair``, with the tick: where in the tick (ms past a tick of the monotonic clock, to which the
+    kernel aligns its ticks) the phases of the arrivals a held core splits end: a frame arriving within
+    its split share of the tick before it is split; None: not measured (a replayed run's phase then
+    says nothing)."""
     lines: dict[tuple, int] = field(default_factory=dict, compare=False, repr=False)
     """The line of every key path in the file, e.g. ``("pes", 0, "model")`` (empty when built in memory)."""
 
@@ -142,6 +147,7 @@ def check_descriptor(
     split_share = _check_split_share(checker, data)
     tick_ms = (checker.number(data, ("scheduler_tick_ms",), low=1e-3, high=MAX_FRAME_PERIOD_MS)
                if "scheduler_tick_ms" in data else None)
+    window_end_ms = _check_window_end(checker, data, tick_ms)
     if checker.problems:
         return None, checker.problems
     assert name is not None and table is not None and kind is not None and groups is not None
@@ -159,6 +165,7 @@ def check_descriptor(
         contention_allowance_ms=NO_WAKE_ALLOWANCE_MS if allowance is None else allowance,
         contention_split_share=split_share,
         scheduler_tick_ms=tick_ms,
+        contention_split_window_end_ms=window_end_ms,
         lines=lines or {},
     )
     return descriptor, []
@@ -209,6 +216,18 @@ class _Checker:
             self.add(keys, f"expected a mapping, got {short(value)}")
             return None
         return value
+
+
+def _check_window_end(checker: _Checker, data: dict, tick_ms: float | None) -> float | None:
+    """``contention_split_window_end_ms``: a phase in the scheduler tick, so only with the tick."""
+    keys = ("contention_split_window_end_ms",)
+    if keys[0] not in data:
+        return None
+    if tick_ms is None:
+        if "scheduler_tick_ms" not in data:  # (a bad tick has its own problem)
+            checker.add(keys, "a phase in the scheduler tick needs scheduler_tick_ms")
+        return None
+    return checker.number(data, keys, high=tick_ms)
 
 
 def _check_split_share(checker: _Checker, data: dict) -> tuple[tuple[float, float], ...]:

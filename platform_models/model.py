@@ -78,6 +78,9 @@ class PlatformModel:
             measured by calibration; else none: every frame runs ahead for the allowance).
         scheduler_tick_ms: ``fair``: the kernel's scheduler tick (the descriptor's
             ``scheduler_tick_ms``, read by calibration from the kernel's configuration; else None).
+        contention_split_window_end_ms: ``fair``: where in the tick the arrival phases a held core
+            splits end (the descriptor's ``contention_split_window_end_ms``, measured by calibration;
+            else None).
         descriptor: the whole descriptor mapping (provenance, DNN, derivation constants).
         path, table_path: the files it was loaded from.
         rows: the table's rows as read (before interpolation).
@@ -97,6 +100,7 @@ class PlatformModel:
         self.contention_allowance_ms = descriptor.contention_allowance_ms
         self.contention_split_share = descriptor.contention_split_share
         self.scheduler_tick_ms = descriptor.scheduler_tick_ms
+        self.contention_split_window_end_ms = descriptor.contention_split_window_end_ms
         self.descriptor = descriptor.raw
         self.path = descriptor.path
         self.table_path = descriptor.table_path

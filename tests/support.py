@@ -12,6 +12,8 @@ import sys
 import termios
 from pathlib import Path
 
+import numpy as np
+
 DATA = Path(__file__).parent / "data"
 TINY = DATA / "tiny.yaml"
 """The test platform: three PEs (little, big, gpu), G = 4, a hand-written table."""
@@ -120,3 +122,27 @@ def start_child(board: str, root: Path, journal: Path, *extra: str) -> subproces
     line = child.stdout.readline()
     assert line == "changed\n", line + child.stderr.read()
     return child
+
+
+def held_latencies(platform, frame_period_ms: float, noise: bool, seed: int, n_frames: int = 600,
+                   phase_ms: float | None = None) -> np.ndarray:
+    """Inference latency (no agent) of ``static:1:big:2000`` frames in the simulator on a TINY-based
+    ``platform`` with both big cores held, the episode at the scheduler tick's phase ``phase_ms``
+    (None: drawn)."""
+    import gymnasium
+
+    import envs  # noqa: F401  (registers the env id)
+    from controllers import make_controller
+    from traces import Trace
+
+    trace = Trace(platform="tiny", kind="steady", split="eval", frame_period_ms=frame_period_ms,
+                  duration_s=n_frames * frame_period_ms / 1000.0, time_s=[0.0],
+                  load={"little": [0.0], "big": [2.0], "gpu": [0.0]})
+    env = gymnasium.make("dynscale/DynamicDNN-v0", platform=platform, trace=trace, latency_noise=noise)
+    controller = make_controller("static:1:big:2000", platform, env)
+    obs, info = env.reset(seed=seed, options={"tick_phase_ms": phase_ms})
+    out = []
+    for _ in range(n_frames):
+        obs, _, _, _, info = env.step(controller.act(obs, info))
+        out.append(info["latency_ms"] - info["agent_ms"])
+    return np.array(out)

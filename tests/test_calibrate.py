@@ -10,7 +10,7 @@ import pytest
 from hw_agents import calibrate as calibrate_module
 from hw_agents import open_board
 from hw_agents import profiler as profiler_module
-from hw_agents.agent_timing import SPLIT_PERIODS_MS, kernel_tick_ms
+from hw_agents.agent_timing import MIN_WINDOW_TOLD, SPLIT_PERIODS_MS, kernel_tick_ms
 from platform_models import load_platform, validate_platform
 from tests.fake_sysfs import make_host_tree, make_nano_tree, make_xu3_tree, snapshot
 from tests.support import TINY, scaled_copy
@@ -55,6 +55,11 @@ def test_calibrate_brings_a_wrong_table_back_to_this_board_and_restores_it(
     assert [period for period, _ in calibrated.contention_split_share] == list(SPLIT_PERIODS_MS)
     assert all(0.0 <= share <= 1.0 for _, share in calibrated.contention_split_share)
     assert calibrated.scheduler_tick_ms == kernel_tick_ms()  # this kernel's, where its configuration says
+    # where in the tick the split frames arrived, written only where it tells enough frames right
+    told = calibration["contention"].split("(telling ")[1].split(" ")[0]  # None: no tick, or nothing split
+    end_ms = calibrated.contention_split_window_end_ms
+    assert (end_ms is not None) == (told != "None" and float(told) >= MIN_WINDOW_TOLD)
+    assert end_ms is None or 0.0 <= end_ms < calibrated.scheduler_tick_ms
     per_k = calibration["contention"].split("(table ms, held ms): ")[1]
     assert per_k.startswith("{1: (") and "4: (" in per_k
     assert str(slow) in calibration["base"]

@@ -10,7 +10,7 @@ import pytest
 from dynscale.cli import main
 from platform_models import Contention, PlatformError, dnn_threads, load_platform
 from platform_models.contention import fit_held_core, split_share_at
-from tests.support import TINY
+from tests.support import TINY, held_latencies
 from traces import load_trace
 
 DATA = Path(__file__).parent / "data"
@@ -218,28 +218,6 @@ def test_a_bad_split_share_is_refused_with_its_field(tmp_path, shares):
         _split_platform(tmp_path, shares)
 
 
-def _held_latencies(platform, frame_period_ms: float, noise: bool, seed: int,
-                    n_frames: int = 600) -> np.ndarray:
-    """Inference latency (no agent) of ``static:1:big:2000`` frames with both big cores held."""
-    import gymnasium
-
-    import envs  # noqa: F401  (registers the env id)
-    from controllers import make_controller
-    from traces import Trace
-
-    trace = Trace(platform="tiny", kind="steady", split="eval", frame_period_ms=frame_period_ms,
-                  duration_s=n_frames * frame_period_ms / 1000.0, time_s=[0.0],
-                  load={"little": [0.0], "big": [2.0], "gpu": [0.0]})
-    env = gymnasium.make("dynscale/DynamicDNN-v0", platform=platform, trace=trace, latency_noise=noise)
-    controller = make_controller("static:1:big:2000", platform, env)
-    obs, info = env.reset(seed=seed)
-    out = []
-    for _ in range(n_frames):
-        obs, _, _, _, info = env.step(controller.act(obs, info))
-        out.append(info["latency_ms"] - info["agent_ms"])
-    return np.array(out)
-
-
 def test_a_bad_split_share_is_refused_at_its_own_line(tmp_path):
     with pytest.raises(PlatformError) as refused:
         _split_platform(tmp_path, "\n  20: 0.1\n  50: 1.5")
@@ -252,7 +230,7 @@ def test_the_simulator_draws_each_held_frame_ahead_or_split_with_the_measured_sh
     platform = _split_platform(tmp_path)
 
     def latencies(noise: bool, seed: int) -> np.ndarray:
-        return _held_latencies(platform, 50.0, noise, seed)
+        return held_latencies(platform, 50.0, noise, seed)
 
     alone_ms = platform.latency_ms("big", 2000, 1, 1)  # 3 ms ahead, 9 ms split (stretch 3)
     drawn = latencies(True, seed=1)
@@ -272,11 +250,11 @@ def test_with_the_scheduler_tick_known_a_held_frame_splits_by_its_phase_in_the_t
     platform = _split_platform(tmp_path, "{20: 0.5, 50: 0.5}", "scheduler_tick_ms: 4.0\n")
     assert platform.scheduler_tick_ms == 4.0
     alone_ms = platform.latency_ms("big", 2000, 1, 1)
-    whole_ticks = [_held_latencies(platform, 20.0, True, seed, n_frames=40) > 2.0 * alone_ms
+    whole_ticks = [held_latencies(platform, 20.0, True, seed, n_frames=40) > 2.0 * alone_ms
                    for seed in range(40)]
     assert all(split.all() or not split.any() for split in whole_ticks)  # one phase: the episode's
     assert 0.3 < np.mean([split.all() for split in whole_ticks]) < 0.7  # the phase lands in the split half
-    half_ticks = _held_latencies(platform, 22.0, True, seed=3, n_frames=40) > 2.0 * alone_ms
+    half_ticks = held_latencies(platform, 22.0, True, seed=3, n_frames=40) > 2.0 * alone_ms
     assert np.all(half_ticks[1:] != half_ticks[:-1])  # two phases half a tick apart, one under 0.5
     with pytest.raises(PlatformError, match="scheduler_tick_ms"):
         _split_platform(tmp_path, extra="scheduler_tick_ms: 0\n")

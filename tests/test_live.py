@@ -8,8 +8,10 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from dynscale.cli import main
@@ -50,6 +52,9 @@ def test_deploy_logs_every_inference_and_reports_the_evaluate_metrics(
         rows = list(csv.DictReader(f))
     assert len(rows) == FRAMES
     assert [int(r["frame"]) for r in rows] == list(range(FRAMES))
+    # arrivals on the monotonic clock (the kernel's tick follows it), a frame period apart, before now
+    arrivals_s = np.array([float(r["arrival_s"]) for r in rows])
+    assert np.diff(arrivals_s) == pytest.approx(0.1, abs=2e-6) and arrivals_s[-1] < time.monotonic()
     # frames rehearsed in the idle time before them (all of them on a quiet machine), unless asked not to
     rehearsed = [float(r["prepare_ms"]) > 0 for r in rows]
     assert any(rehearsed) if "--no-rehearse" not in extra else not any(rehearsed)

@@ -120,3 +120,30 @@ def test_two_live_passes_report_how_far_the_machine_moves_a_budget_met_rate():
     # a's runs are 0.10, 0.25 and 0.90 off the simulator's 1.0, its mean (0.583) 0.417
     assert report["max_budget_met_diff"] == pytest.approx(0.9)
     assert report["max_controller_budget_met_diff"] == pytest.approx(1.0 - (0.90 + 0.75 + 0.1) / 3)
+
+
+def test_a_live_runs_tick_phase_is_its_first_arrival_modulo_the_tick_where_the_window_is_known(tmp_path):
+    from platform_models import load_platform
+    from tests.support import TINY
+
+    phase_ms = _benchmark()._tick_phase_ms
+    rows = [{"arrival_s": "12345.678901"}, {"arrival_s": "12345.698901"}]
+    path = tmp_path / "tiny.yaml"
+    (tmp_path / "tiny.csv").write_bytes(TINY.with_suffix(".csv").read_bytes())
+    path.write_text(TINY.read_text() + "contention: fair\nscheduler_tick_ms: 4.0\n")
+    assert phase_ms(load_platform(path), rows) is None  # no window: nothing to replay the phase against
+    path.write_text(path.read_text() + "contention_split_window_end_ms: 3.4\n")
+    assert phase_ms(load_platform(path), rows) == pytest.approx(12345678.901 % 4.0)  # 2.901
+    assert phase_ms(load_platform(path), [{"arrival_s": ""}]) is None  # a log from before the column
+
+
+def test_the_agreement_at_drawn_phases_is_reported_beside_the_replayed_one():
+    agreement = _benchmark()._agreement
+    runs = _runs({"a": (0.90, 1.0, 0.88, 2.0), "b": (0.5, 1.0, 0.4, 1.0)})
+    for run, drawn in zip(runs, (1.0, 0.3), strict=True):
+        run.update(drawn_sim_budget_met_rate=drawn, drawn_sim_energy_mj=1.0)
+    replayed, at_drawn = agreement(runs, ["a", "b"]), agreement(runs, ["a", "b"], sim="drawn_sim")
+    assert replayed["max_budget_met_diff"] == pytest.approx(0.1)
+    assert at_drawn["drawn_max_budget_met_diff"] == pytest.approx(0.2)  # b: 0.5 live, 0.3 drawn
+    assert at_drawn["drawn_same_ranking"] and set(at_drawn["drawn_agreement"]) == {"a", "b"}
+    assert "max_budget_met_diff" not in at_drawn  # each side under its own keys
