@@ -384,3 +384,65 @@ def test_a_rehearsed_controller_decides_as_one_never_rehearsed(platform, name):
     assert len(chosen) > 1 or name == "static" or (name == "schedutil" and platform.name == "host")
     if name == "lookup-adaptive":
         assert plain.scale != 1.0  # it did learn
+
+
+RECORDED_CHOICES = Path(__file__).parent / "data" / "frame-choices.json"
+
+
+def _recorded_sequence(platform):
+    """The frames of ``frame-choices.json`` for a shipped platform: the builder's inputs of
+    ``_states`` (seed 11), each with the info the live agent gives (none on the first frame) and an
+    action mask as the agent gives it (one read-only array, reused) or none, then 200 random vectors
+    past the builder's bounds with random masks (the learned policy only: they exercise its float32
+    pass and its float64 fallback)."""
+    rng = np.random.default_rng(12)
+    spec = ObservationSpec(platform)
+    n_actions = len(platform.configs())
+    shared = rng.random(n_actions) < 0.7
+    shared.flags.writeable = False
+    frames = []
+    for i, state in enumerate(_states(platform, seed=11, n=150)):
+        info = {"latency_ms": float(rng.uniform(0.5, 3.0) * spec.scales[0]),
+                "queue_ms": float(rng.uniform(0, 2)), "latency_budget_ms": state["budgets"][0]} if i else {}
+        if i % 3:
+            info["action_mask"] = shared
+        frames.append((state, info))
+    randoms = [(obs, {"action_mask": rng.random(n_actions) < 0.5} if rng.random() < 0.5 else {})
+               for obs in rng.uniform(-2.0, 12.0, (200, spec.size)).astype(np.float32)]
+    return frames, randoms
+
+
+def _choices(platform, name, frames, rehearse):
+    controller = make_controller(name, platform)
+    spec = ObservationSpec(platform)
+    chosen = []
+    for state, info in frames:
+        obs = spec.build(**state) if isinstance(state, dict) else state
+        if rehearse:
+            controller.rehearse(obs, info)
+        chosen.append(controller.act(obs, info))
+    return chosen
+
+
+@pytest.mark.parametrize("name", ["host", "odroid-xu3", "jetson-nano"])
+def test_the_observations_and_choices_are_those_recorded_before_the_frame_was_cut(name):
+    """``frame-choices.json``, recorded with the code before the agent's frame was made cheaper
+    (docs/live-agent.md): the builder's observations of a sequence of frames (their bytes' SHA-256)
+    and what lookup, lookup-adaptive and the shipped learned policy chose on them, acting alone and
+    rehearsing each frame first, as the live agent does. Today's code builds the same bytes and
+    chooses the same."""
+    import hashlib
+    import json
+
+    platform = load_platform(name)
+    recorded = json.loads(RECORDED_CHOICES.read_text())["platforms"][name]
+    frames, randoms = _recorded_sequence(platform)
+    spec = ObservationSpec(platform)
+    digest = hashlib.sha256(b"".join(spec.build(**state).tobytes() for state, _ in frames)).hexdigest()
+    assert digest == recorded["observations_sha256"]
+    for controller in ("lookup", "lookup-adaptive", "learned"):
+        for rehearse in (False, True):
+            chosen = _choices(platform, controller, frames, rehearse)
+            assert chosen == recorded[controller], (controller, rehearse)
+    for rehearse in (False, True):
+        assert _choices(platform, "learned", randoms, rehearse) == recorded["learned-random"]
