@@ -90,8 +90,14 @@ class Float32Forward:
         dtypes = [np.float64] + [np.float32] * (len(layers) - 1)
         typed = list(zip(layers, dtypes, strict=True))
         self._weights = [np.vstack([w.T, b[None, :]]).astype(dtype) for (w, b), dtype in typed]
-        self._inputs = [np.ones(w.shape[1] + 1, dtype=dtype) for (w, _), dtype in typed]
-        self._x = np.empty(layers[0][0].shape[1], dtype=np.float32)
+        # Each layer's input with a last entry fixed at 1, and a view of the rest, the previous layer's
+        # activation writes into; each layer's output: made once, so that a pass allocates nothing and
+        # makes no view (each costs a numpy call, and a frame's numpy calls are its cost). The network's
+        # input stays float32: the first layer's float64 product converts it exactly.
+        self._inputs = [np.ones(w.shape[1] + 1, dtype=np.float32) for w, _ in layers]
+        self._heads = [x[:-1] for x in self._inputs]
+        self._outputs = [np.empty(w.shape[0], dtype=dtype) for (w, _), dtype in typed]
+        self._x = self._heads[0]
         self._relu = activation == "relu"
         at_zero = _score_bounds(layers, dtypes, activation, 0.0)
         per_input = _score_bounds(layers, dtypes, activation, 1.0) - at_zero  # each output's is affine
@@ -106,22 +112,19 @@ class Float32Forward:
 
     def scores(self) -> tuple[np.ndarray, float]:
         """(the scores in float32, how far any can be from the float64 pass's) for the input written
-        into :meth:`input`."""
-        inputs, weights = self._inputs, self._weights
-        inputs[0][:-1] = self._x
+        into :meth:`input`; the scores' array is the instance's, written over by the next pass."""
+        inputs, heads, weights, outputs = self._inputs, self._heads, self._weights, self._outputs
         last = len(weights) - 1
         for i in range(last):
-            z = inputs[i] @ weights[i]
+            z = np.matmul(inputs[i], weights[i], out=outputs[i])
             if self._relu:
-                np.maximum(z, 0.0, out=inputs[i + 1][:-1], dtype=np.float32)
-            elif i == 0:  # float32 in: numpy's float32 tanh, not float64's (half the time)
-                np.tanh(z, out=inputs[1][:-1], dtype=np.float32)
-            else:
-                np.tanh(z, out=inputs[i + 1][:-1])
+                np.maximum(z, 0.0, out=heads[i + 1], dtype=np.float32)
+            else:  # float32 out of the first layer too: numpy's float32 tanh, not float64's (half the time)
+                np.tanh(z, out=heads[i + 1], dtype=np.float32)
         bound = self._bound
         if bound is None:  # NaN or inf in the input: a NaN or inf bound, and no certainty
             bound = self._bound_at_zero + float(np.abs(self._x).max()) * self._bound_per_input
-        return inputs[last] @ weights[last], bound
+        return np.matmul(inputs[last], weights[last], out=outputs[last]), bound
 
     def certain_argmax(self, mask: np.ndarray | None) -> int | None:
         """The argmax of the scores over the actions ``mask`` allows (all where None) for the input
