@@ -39,6 +39,11 @@ class Controller:
         self._masks = Memo(kept=256)  # distinct action masks (see ``_checked_mask``)
         self._mask_given: Any = None
         self._mask_checked = _NO_MASK
+        # The last question a controller that decides from what it is asked alone answered, and its
+        # answer: the live agent asks each frame's twice, rehearsing it just before it arrives and
+        # then in the frame (see ``rehearse``), and the second asking then costs a comparison of bytes.
+        self._last_question: tuple = ()
+        self._last_answer: Any = None
 
     def reset(self) -> None:
         """Forget everything seen so far (a new episode or a new run on the board)."""

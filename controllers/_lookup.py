@@ -73,23 +73,30 @@ class LookupController(Controller):
         self._choices = Memo()  # loads and scales vary continuously (see ``_choose``)
 
     def _act(self, obs: np.ndarray, info: dict | None) -> int:
-        return self._choose(self.view(obs), info)[0]
+        return self._choose(obs, info)[0]
 
-    _rehearse = _act  # a choice changes nothing but the memo of choices, which it reads the same
+    _rehearse = _act  # a choice changes nothing but the memos of choices, which it reads the same
 
-    def _choose(self, view: ObservationView, info: dict | None, scale: float = 1.0) -> tuple[int, float]:
+    def _choose(self, obs: np.ndarray, info: dict | None, scale: float = 1.0) -> tuple[int, float]:
         """(the pick, its predicted frame latency in ms: the agent's work, then the mean inference),
         with every latency and energy of the table multiplied by ``scale``.
 
-        A choice depends on the prediction (one per allocation of the load), the budgets in force,
-        the agent's work, the scale and the mask alone: it is remembered per those, so that frames
-        under the same budgets and a load that leaves the same cores free cost a look-up."""
-        prediction = self._predictor.predict(view.load)
+        A choice depends on the observation, the scale and the mask alone: the last one is kept with
+        them (the live agent asks each frame's twice, rehearsing it first). Within the observation,
+        on the prediction (one per allocation of the load), the budgets in force and the agent's work:
+        it is remembered per those, so that frames under the same budgets and a load that leaves the
+        same cores free cost a look-up."""
         mask, mask_key = self._checked_mask(info)
+        question = (obs.tobytes(), scale, mask_key)
+        if question == self._last_question:
+            return self._last_answer
+        view = self.view(obs)
+        prediction = self._predictor.predict(view.load)
         key = (prediction, view.pe, view.freq_mhz[view.pe], scale, mask_key, budgets_key(view.budgets))
         choice = self._choices.get(key)
         if choice is None:
             choice = self._choices.keep(key, self._pick(prediction, view, mask, scale))
+        self._last_question, self._last_answer = question, choice
         return choice
 
     def _pick(self, prediction: Prediction, view: ObservationView, mask: np.ndarray | None,
@@ -127,13 +134,13 @@ class AdaptiveLookupController(LookupController):
     def _act(self, obs: np.ndarray, info: dict | None) -> int:
         self._log_scale = self._log_scale_after(info)
         scale = self.scale
-        action, predicted_ms = self._choose(self.view(obs), info, scale)
+        action, predicted_ms = self._choose(obs, info, scale)
         self._predicted_ms = predicted_ms / scale  # the table's own figure: the next ratio is against it
         return action
 
     def _rehearse(self, obs: np.ndarray, info: dict | None) -> int:
         # The choice act will make (it is remembered), with nothing learnt and no prediction kept.
-        return self._choose(self.view(obs), info, math.exp(self._log_scale_after(info)))[0]
+        return self._choose(obs, info, math.exp(self._log_scale_after(info)))[0]
 
     def _log_scale_after(self, info: dict | None) -> float:
         """The log of the scale once the last frame's latency in ``info`` is learnt from."""

@@ -125,11 +125,43 @@ def test_a_lookup_remembering_its_choices_chooses_as_one_that_remembers_nothing(
         forgetful._choices.clear()
         forgetful._masks.clear()
         forgetful._mask_given = None
+        forgetful._last_question = ()
         action = kept.act(obs, info)
         assert action == forgetful.act(obs, info), f"frame {i}"
         assert mask is None or not mask.any() or mask[action], f"frame {i}: a masked choice"
         chosen.add(action)
     assert len(chosen) > 1  # the frames were not all one decision
+
+
+@pytest.mark.parametrize("name", ["lookup", "lookup-adaptive", "learned"])
+def test_a_question_asked_again_is_answered_as_by_a_controller_that_keeps_no_last_answer(name):
+    """Each observation asked again and again, as the live agent asks a frame's after rehearsing it,
+    but with the mask changed between the askings (another array, none, the same array changed in
+    place) and, for the adaptive lookup, its scale moved by the latency it is told: every answer is
+    the one of a twin that forgets its last question before each."""
+    platform = load_platform("odroid-xu3")
+    kept, forgetful = make_controller(name, platform), make_controller(name, platform)
+    spec = ObservationSpec(platform)
+    rng = np.random.default_rng(13)
+    n_actions = len(platform.configs())
+    changing = np.ones(n_actions, dtype=bool)
+    answers = set()
+    for i, state in enumerate(_states(platform, seed=14, n=40)):
+        obs = spec.build(**state)
+        for asking in range(4):
+            info = {"latency_ms": float(rng.uniform(0.2, 3.0) * spec.scales[0]), "queue_ms": 0.0,
+                    "latency_budget_ms": state["budgets"][0]} if i or asking else {}
+            if asking == 2:
+                changing[rng.integers(n_actions)] = rng.random() < 0.5
+            if asking:
+                info["action_mask"] = (changing, changing, rng.random(n_actions) < 0.5)[asking - 1]
+            forgetful._last_question = ()
+            guess = forgetful.rehearse(obs, info)
+            forgetful._last_question = ()
+            expected = forgetful.act(obs, info)
+            assert kept.rehearse(obs, info) == guess and kept.act(obs, info) == expected, (i, asking)
+            answers.add(expected)
+    assert len(answers) > 1
 
 
 def test_the_policy_without_normalisation_scores_as_the_normalising_path(tmp_path):
