@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from pathlib import Path
 
 import gymnasium as gym
@@ -67,7 +68,7 @@ class _Spy:
     name = "spy"
 
     def __init__(self, inner=None, answers=None) -> None:
-        self.inner, self.answers, self.seen = inner, list(answers or []), []
+        self.inner, self.answers, self.seen, self.rehearsed = inner, list(answers or []), [], []
 
     def reset(self) -> None:
         if self.inner is not None:
@@ -78,6 +79,7 @@ class _Spy:
         return self.inner.act(obs, info) if self.inner is not None else self.answers[len(self.seen) - 1]
 
     def rehearse(self, obs, info=None) -> None:
+        self.rehearsed.append(obs)
         self.inner.rehearse(obs, info)
 
 
@@ -186,3 +188,34 @@ def test_the_overhead_benchmark_times_every_stage_of_every_controller(capsys) ->
         assert set(figures["warm"]["stages"]) == set(stages) and figures["warm"]["median_ms"] > 0
         ratio = figures["median_ms"] / report["k1_inference_ms"]
         assert figures["ratio_to_k1_inference"] == pytest.approx(ratio)
+
+
+def test_a_frame_rehearsed_on_other_inputs_is_observed_afresh(host_run) -> None:
+    """The frame's observation and info are the rehearsal's again only where they are made of the same
+    (budgets, load, backlog, last outcome, configuration in force): rehearsed, then a frame whose load,
+    backlog or budgets differ, or whose frequency (changed in place, as apply does) or groups differ,
+    or after another frame's outcome, shows the controller what is built afresh for it."""
+    platform, trace, make = host_run
+    spy = _Spy(inner=make_controller("lookup", platform))
+    run = make(spy)
+    pe = platform.pes[0].name
+    budgets, other = trace.budgets_at(0.0), trace.budgets_at(1.0)
+    load = {pe: 0.5}
+    changes = [("nothing", lambda s: s), ("load", lambda s: s._replace(load={pe: 1.5})),
+               ("backlog", lambda s: s._replace(backlog=3)), ("budgets", lambda s: s._replace(budgets=other)),
+               ("frequency", lambda s: run.freq_mhz.update({pe: run.freq_mhz[pe] / 2.0}) or s),
+               ("groups", lambda s: setattr(run, "groups", 1) or s),
+               ("outcome", lambda s: run.record(s, _Ran(1, 5.0, 0.01, 10.0, "model")) and s)]
+    for i, (what, change) in enumerate(changes):
+        arrival_s = time.monotonic() + 60.0  # rehearsed before it arrives: trace time 0, no backlog
+        run.rehearse(i, arrival_s, arrival_s, load)
+        sensed = change(_Sensed(i, arrival_s, arrival_s, 0.0, 0.0, budgets, load, 0))
+        run.decide(sensed)
+        obs, info = spy.seen[-1]
+        assert (obs is spy.rehearsed[-1]) == (what == "nothing"), what  # the rehearsal's again, or not
+        last = run.last.last if run.last else (NAN, NAN, NAN)
+        expected = run.spec.build(budgets=sensed.budgets, last=last, load=sensed.load, freq_mhz=run.freq_mhz,
+                                  groups=run.groups, pe=run.pe, backlog=sensed.backlog)
+        np.testing.assert_array_equal(obs, expected, err_msg=what)
+        assert info == ({**run.last.controller_info(), "action_mask": run.action_mask} if run.last
+                        else {"action_mask": run.action_mask}), what
