@@ -50,6 +50,8 @@ SCALE_LIMITS = (0.25, 4.0)
 # What it reads of the previous frame in ``info``: the keys the simulator and the live agent both
 # give (``platform_models.frame``).
 LAST_FRAME_KEYS = CONTROLLER_INFO_KEYS
+_LAST_FRAME_KEY_SET = frozenset(LAST_FRAME_KEYS)
+_LOG_SCALE_LIMITS = (math.log(SCALE_LIMITS[0]), math.log(SCALE_LIMITS[1]))
 
 
 def pick_best(prediction: Prediction, ratio: np.ndarray) -> int:
@@ -145,7 +147,7 @@ class AdaptiveLookupController(LookupController):
     def _log_scale_after(self, info: dict | None) -> float:
         """The log of the scale once the last frame's latency in ``info`` is learnt from."""
         last = info or {}
-        if not all(key in last for key in LAST_FRAME_KEYS):  # nothing to learn from (the first frame)
+        if not last.keys() >= _LAST_FRAME_KEY_SET:  # nothing to learn from (the first frame)
             return self._log_scale
         observed_ms = float(last["latency_ms"])
         if not math.isfinite(float(last["latency_budget_ms"])):
@@ -153,5 +155,5 @@ class AdaptiveLookupController(LookupController):
         if not (observed_ms > 0 and self._predicted_ms > 0):  # NaN compares False
             return self._log_scale
         log_ratio = math.log(observed_ms / self._predicted_ms) - self._log_scale
-        low, high = (math.log(x) for x in SCALE_LIMITS)
+        low, high = _LOG_SCALE_LIMITS
         return min(max(self._log_scale + ADAPT_WEIGHT * log_ratio, low), high)
