@@ -55,9 +55,9 @@ class Controller:
     def rehearse(self, observation: np.ndarray, info: dict | None = None) -> int | None:
         """Go through the decision for ``observation`` without learning from it: the next ``act`` picks
         what it would have picked had this call not been made. The live agent rehearses just before a
-        frame arrives, so that the frame's own decision finds its code and data in the caches. Returns
-        the action ``act`` would pick for the same arguments (None where the controller does not
-        rehearse)."""
+        frame arrives, so that the frame's own decision finds its code and data in the caches (or, in a
+        controller that keeps its last question and answer, the answer). Returns the action ``act``
+        would pick for the same arguments (None where the controller does not rehearse)."""
         action = self._rehearse(self._checked(observation), info)
         return None if action is None else int(action)
 

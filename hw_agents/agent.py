@@ -35,7 +35,11 @@ wakes a little before the frame's arrival, reads the competing load (the frame's
 **rehearses** the frame's decision on it (:meth:`_LiveRun.rehearse`: ``Controller.rehearse`` changes
 nothing the frame's own decision reads), sets the DNN's groups and threads for the configuration
 rehearsed, and spins to the arrival. Its time awake before the arrival is the frame's
-``prepare_ms``: CPU time outside the frame, not in its latency.
+``prepare_ms``: CPU time outside the frame, not in its latency. Everything the decision is made of
+was read before the arrival, so the frame finds its observation and info made (the rehearsal's,
+where what they are made of is the same) and the controller's answer too where the controller keeps
+its last question and answer (lookup, lookup-adaptive, exported policies: ``Controller``); the
+frame still asks it (``act``: a controller that learns learns then).
 
 ``wake_ms`` is the time from a frame's arrival to the agent running again after sleeping for it
 (the operating system's, not the agent's, and 0 when the frame was already waiting or rehearsed). The
@@ -543,11 +547,12 @@ class _LiveRun:
 
     def rehearse(self, index: int, arrival_s: float, start_s: float, load: dict[str, float]) -> int | None:
         """Frame ``index``'s stages gone through just before it arrives, on the ``load`` it will read,
-        changing nothing the frame reads: the observation and the controller's decision
-        (``Controller.rehearse``). After the sleep between frames the same stages cost 5-10 times what
-        they cost back to back (the caches emptied); rehearsed, the frame finds them warm. (Not the
-        record stage: it follows the inference, which empties them again.) Returns the action
-        rehearsed (None where the controller does not rehearse)."""
+        changing nothing the frame decides on: the observation (kept: the frame's, where it is made of
+        the same, :meth:`_observed`) and the controller's decision (``Controller.rehearse``). After the
+        sleep between frames the same stages cost 5-10 times what they cost back to back (the caches
+        emptied); rehearsed, the frame finds them warm. (Not the record stage: it follows the
+        inference, which empties them again.) Returns the action rehearsed (None where the controller
+        does not rehearse)."""
         sensed = self.sense(index, arrival_s, arrival_s, 0.0, start_s, load)
         if self._rehearse_decision is None:
             return None
