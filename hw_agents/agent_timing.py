@@ -51,9 +51,9 @@ HELD_CORE_METHOD = ("contention_allowance_ms and contention_stretch: per k, the 
                     "over the table's latency (fitted with the allowance where fewer than {min_split} "
                     "split, or where the window below is known: then each k is split at its own share, "
                     "split_share_of); scheduler_tick_ms: 1000 / CONFIG_HZ of the running kernel's "
-                    "configuration, where readable; contention_split_window_end_ms: the end of the window of arrival phases "
-                    "in the tick (CLOCK_MONOTONIC) of the split k = 1 frames, written where it tells "
-                    "{min_told:g} of those frames' outcomes right")
+                    "configuration, where readable; contention_split_window_end_ms: the end of the window of "
+                    "arrival phases in the tick (CLOCK_MONOTONIC) of the split k = 1 frames, written where "
+                    "it tells {min_told:g} of those frames' outcomes right")
 SPLIT_PERIODS_MS = (21.618, 51.618, 101.618)
 """Frame periods the held core's split share is measured at (the simulator interpolates between
 them; the host traces' frames come every 20 or 50 ms): whether a frame is split depends on the phase
