@@ -153,10 +153,10 @@ def set_held_core(board: Any, descriptor: dict[str, Any], rows: list[dict[str, A
     method = HELD_CORE_METHOD.format(frames=frames, pe=pe, threshold=SPLIT_THRESHOLD, rounds=SPLIT_ROUNDS,
                                      min_split=MIN_SPLIT_FRAMES, min_told=MIN_WINDOW_TOLD)
     return (f"allowance {descriptor['contention_allowance_ms']} ms, stretch "
-            f"{descriptor['contention_stretch']}, split share by frame period {measured.by_period}, split "
-            f"window ending {measured.window_end_ms} ms into the tick (telling {measured.window_told} of "
-            f"the frames right): {method}; per k at {held_period_ms:g} ms frames (table ms, held ms): "
-            f"{figures}")
+            f"{descriptor['contention_stretch']}, split share by frame period {measured.by_period} (the "
+            f"split k = 1 frames {measured.stretch}x the table), split window ending "
+            f"{measured.window_end_ms} ms into the tick (telling {measured.window_told} of the frames "
+            f"right): {method}; per k at {held_period_ms:g} ms frames (table ms, held ms): {figures}")
 
 
 def kernel_tick_ms(config_paths: tuple[Path, ...] | None = None) -> float | None:
