@@ -2,6 +2,8 @@
 live frames' arrival phases, priced per configuration, and a live run's phase replayed in the
 simulator."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -10,6 +12,7 @@ from platform_models import Contention, PlatformError, load_platform
 from platform_models.contention import fit_held_core, split_share_of, split_window_end
 from tests.support import TINY, held_latencies
 
+REPO = Path(__file__).resolve().parents[1]
 WINDOW = "scheduler_tick_ms: 4.0\ncontention_split_window_end_ms: 3.0\n"
 """A 4 ms tick whose split window ends 3 ms past a tick: a tick within a frame's first 1 ms does not
 split it, one after does."""
@@ -111,3 +114,48 @@ def test_a_phase_that_cannot_be_replayed_is_refused(tmp_path):
     with pytest.raises(EnvError, match="contention_split_window_end_ms"):
         no_window = _platform(tmp_path, "scheduler_tick_ms: 4.0\n")  # nothing to replay a phase against
         held_latencies(no_window, 20.0, True, 0, 1, phase_ms=2.0)
+
+
+def test_each_recorded_runs_phase_replayed_tells_which_of_its_held_frames_split():
+    """Two live runs of `static:1:cpu` on the concurrent-dnn eval trace (20 ms frames: five ticks, so
+    a run's held frames all arrive at one phase), two minutes apart on the EPYC VM with the table
+    calibrated just before (tests/data/host-epyc-tick*): 0.98 of one run's held frames split, 0.10 of
+    the other's. The simulator at each run's phase tells most of both runs' held frames right (a
+    drawn phase splits an episode's held frames all or none, so no one episode could)."""
+    import csv
+
+    import gymnasium
+
+    import envs  # noqa: F401  (registers the env id)
+    from controllers import make_controller
+    from traces import load_trace
+
+    data = REPO / "tests" / "data"
+    platform = load_platform(data / "host-epyc-tick.yaml")
+    trace = load_trace(REPO / "traces" / "data" / "host" / "concurrent-dnn-eval-s121.csv")
+    with (data / "host-epyc-tick-frames.csv").open() as f:
+        rows = [r for r in csv.DictReader(line for line in f if not line.startswith("#"))]
+    alone_ms = platform.latency_ms("cpu", 2000, 1, 1)
+
+    def split_of(phase_ms: float, n_frames: int) -> np.ndarray:
+        env = gymnasium.make("dynscale/DynamicDNN-v0", platform=platform, trace=trace,
+                             max_frames=n_frames, latency_noise=False)
+        controller = make_controller("static:1:cpu", platform, env)
+        obs, info = env.reset(seed=0, options={"tick_phase_ms": phase_ms})
+        out = []
+        for _ in range(n_frames):
+            obs, _, _, _, info = env.step(controller.act(obs, info))
+            out.append(info["latency_ms"] - info["agent_ms"] - info["queue_ms"] > 1.5 * alone_ms)
+        return np.array(out)
+
+    told, splits = [], []
+    for run in ("1", "2"):
+        live = [r for r in rows if r["pass"] == run]
+        held = np.array([trace.load_at(float(r["time_s"]))["cpu"] > 1.9 for r in live])
+        live_split = np.array([float(r["infer_ms"]) > 1.5 * alone_ms for r in live])
+        phase_ms = float(live[0]["arrival_s"]) * 1000.0 % platform.scheduler_tick_ms
+        replayed = split_of(phase_ms, len(live))
+        told.append(np.mean(replayed[held] == live_split[held]))
+        splits.append(live_split[held].mean())
+    assert splits[0] > 0.9 and splits[1] < 0.2  # the same controller and trace, opposite outcomes live
+    assert min(told) > 0.85, told
