@@ -144,7 +144,7 @@ def set_held_core(board: Any, descriptor: dict[str, Any], rows: list[dict[str, A
     else:
         # each k split at its own share, as the simulator prices it; the stretch fitted to every k,
         # not the k = 1 frames' alone: k = 4 splits at every phase, and how much longer it takes
-        # split is the figure its mean gives (k = 1's overstated it by a quarter on the EPYC VM)
+        # split is the figure its mean gives (k = 1's overstated it by up to a quarter on the EPYC VM)
         grace_ms = tick_ms - measured.window_end_ms
         allowance_ms, stretch = fit_held_core(
             alone_ms, held_ms, split_share=split_share_of(np.array(alone_ms), grace_ms, tick_ms))
