@@ -45,12 +45,12 @@ HELD_CORE_METHOD = ("contention_allowance_ms and contention_stretch: per k, the 
                     "{pe} held by the load replayer's burners at nice 0, fitted to the calibrated table's "
                     "1-core latency by platform_models.contention.fit_held_core (the first allowance ms "
                     "at full speed, the rest stretch times slower, or split from the start with the "
-                    "split share at that period); contention_split_share: per frame period, the share of "
+                    "split share at that period, or each k's own, split_share_of, where the window below "
+                    "is known); contention_split_share: per frame period, the share of "
                     "{frames} such frames of k = 1 over {threshold:g}x the table's latency, the periods "
                     "taking turns in {rounds} rounds; contention_stretch: the median of those split frames "
                     "over the table's latency (fitted with the allowance where fewer than {min_split} "
-                    "split, or where the window below is known: then each k is split at its own share, "
-                    "split_share_of); scheduler_tick_ms: 1000 / CONFIG_HZ of the running kernel's "
+                    "split); scheduler_tick_ms: 1000 / CONFIG_HZ of the running kernel's "
                     "configuration, where readable; contention_split_window_end_ms: the end of the window of "
                     "arrival phases in the tick (CLOCK_MONOTONIC) of the split k = 1 frames, written where "
                     "it tells {min_told:g} of those frames' outcomes right")
@@ -137,26 +137,23 @@ def set_held_core(board: Any, descriptor: dict[str, Any], rows: list[dict[str, A
         descriptor["contention_split_window_end_ms"] = measured.window_end_ms
     held_period_ms = _period_ms(platform, pe, gap_ms)
     alone_ms, held_ms = zip(*figures.values(), strict=True)
-    if measured.window_end_ms is None:
-        allowance_ms, stretch = fit_held_core(
-            alone_ms, held_ms, split_share=split_share_at(sorted(measured.by_period.items()), held_period_ms),
-            stretch=measured.stretch)
-    else:
-        # each k split at its own share, as the simulator prices it; the stretch fitted to every k,
-        # not the k = 1 frames' alone: k = 4 splits at every phase, and how much longer it takes
-        # split is the figure its mean gives (k = 1's overstated it by up to a quarter on the EPYC VM)
-        grace_ms = tick_ms - measured.window_end_ms
-        allowance_ms, stretch = fit_held_core(
-            alone_ms, held_ms, split_share=split_share_of(np.array(alone_ms), grace_ms, tick_ms))
+    # each k split at its own share where the window is known (as the simulator prices it), else the
+    # period's; the stretch the split frames' own (fitting it to the per-k means instead gave 1.32
+    # against their 1.89 in a calibration on a busy EPYC VM, and the simulator met every split frame)
+    held_split_share = (split_share_at(sorted(measured.by_period.items()), held_period_ms)
+                        if measured.window_end_ms is None else
+                        split_share_of(np.array(alone_ms), tick_ms - measured.window_end_ms, tick_ms))
+    allowance_ms, stretch = fit_held_core(alone_ms, held_ms, split_share=held_split_share,
+                                          stretch=measured.stretch)
     descriptor["contention_allowance_ms"] = round(allowance_ms, 3)
     descriptor["contention_stretch"] = round(stretch, 3)
     method = HELD_CORE_METHOD.format(frames=frames, pe=pe, threshold=SPLIT_THRESHOLD, rounds=SPLIT_ROUNDS,
                                      min_split=MIN_SPLIT_FRAMES, min_told=MIN_WINDOW_TOLD)
     return (f"allowance {descriptor['contention_allowance_ms']} ms, stretch "
-            f"{descriptor['contention_stretch']}, split share by frame period {measured.by_period} (the "
-            f"split k = 1 frames {measured.stretch}x the table), split window ending "
-            f"{measured.window_end_ms} ms into the tick (telling {measured.window_told} of the frames "
-            f"right): {method}; per k at {held_period_ms:g} ms frames (table ms, held ms): {figures}")
+            f"{descriptor['contention_stretch']}, split share by frame period {measured.by_period}, split "
+            f"window ending {measured.window_end_ms} ms into the tick (telling {measured.window_told} of "
+            f"the frames right): {method}; per k at {held_period_ms:g} ms frames (table ms, held ms): "
+            f"{figures}")
 
 
 def kernel_tick_ms(config_paths: tuple[Path, ...] | None = None) -> float | None:
