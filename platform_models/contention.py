@@ -239,9 +239,10 @@ class Contention:
         self._split_share_of_config = self._on_cpu_configs(split_share)
         # Where the tick's split window was measured, each configuration's own share, at any period.
         end_ms = getattr(platform, "contention_split_window_end_ms", None)
+        grace_ms = getattr(platform, "contention_split_grace_ms", None)
         self._split_window = (None if end_ms is None or self.model != "fair" else
-                              (platform.scheduler_tick_ms - end_ms, platform.scheduler_tick_ms,
-                               self._on_cpu_configs(1.0)))
+                              (platform.scheduler_tick_ms - end_ms if grace_ms is None else grace_ms,
+                               platform.scheduler_tick_ms, self._on_cpu_configs(1.0)))
         self._fastest_of_cores = Memo()  # ``priority``: cores vary continuously
         self._rows_of_busy = Memo()  # loads vary continuously
 

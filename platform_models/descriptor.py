@@ -103,6 +103,10 @@ class Descriptor:
     kernel aligns its ticks) the phases of the arrivals a held core splits end: a frame arriving within
     its split share of the tick before it is split; None: not measured (a replayed run's phase then
     says nothing)."""
+    contention_split_grace_ms: float | None = None
+    """``fair``, with the window: how much of a frame's table latency runs before a tick can split it
+    (a configuration of ``t`` ms is split at ``(t - grace) / tick`` of the phases); None: the tick
+    less the window's end (right where the table's latencies are the live frames')."""
     lines: dict[tuple, int] = field(default_factory=dict, compare=False, repr=False)
     """The line of every key path in the file, e.g. ``("pes", 0, "model")`` (empty when built in memory)."""
 
@@ -148,6 +152,8 @@ def check_descriptor(
     tick_ms = (checker.number(data, ("scheduler_tick_ms",), low=1e-3, high=MAX_FRAME_PERIOD_MS)
                if "scheduler_tick_ms" in data else None)
     window_end_ms = _check_window_end(checker, data, tick_ms)
+    grace_ms = (checker.number(data, ("contention_split_grace_ms",), high=MAX_FRAME_PERIOD_MS)
+                if "contention_split_grace_ms" in data else None)
     if checker.problems:
         return None, checker.problems
     assert name is not None and table is not None and kind is not None and groups is not None
@@ -166,6 +172,7 @@ def check_descriptor(
         contention_split_share=split_share,
         scheduler_tick_ms=tick_ms,
         contention_split_window_end_ms=window_end_ms,
+        contention_split_grace_ms=grace_ms,
         lines=lines or {},
     )
     return descriptor, []

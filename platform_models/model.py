@@ -81,6 +81,9 @@ class PlatformModel:
         contention_split_window_end_ms: ``fair``: where in the tick the arrival phases a held core
             splits end (the descriptor's ``contention_split_window_end_ms``, measured by calibration;
             else None).
+        contention_split_grace_ms: ``fair``: how much of a frame's table latency runs before a tick
+            can split it (the descriptor's ``contention_split_grace_ms``, measured by calibration;
+            else None: the tick less the window's end).
         descriptor: the whole descriptor mapping (provenance, DNN, derivation constants).
         path, table_path: the files it was loaded from.
         rows: the table's rows as read (before interpolation).
@@ -101,6 +104,7 @@ class PlatformModel:
         self.contention_split_share = descriptor.contention_split_share
         self.scheduler_tick_ms = descriptor.scheduler_tick_ms
         self.contention_split_window_end_ms = descriptor.contention_split_window_end_ms
+        self.contention_split_grace_ms = descriptor.contention_split_grace_ms
         self.descriptor = descriptor.raw
         self.path = descriptor.path
         self.table_path = descriptor.table_path

@@ -60,6 +60,8 @@ def test_calibrate_brings_a_wrong_table_back_to_this_board_and_restores_it(
     end_ms = calibrated.contention_split_window_end_ms
     assert (end_ms is not None) == (told != "None" and float(told) >= MIN_WINDOW_TOLD)
     assert end_ms is None or 0.0 <= end_ms < calibrated.scheduler_tick_ms
+    # and with it how much of the table's latency runs before a tick can split a frame
+    assert (calibrated.contention_split_grace_ms is None) == (end_ms is None)
     per_k = calibration["contention"].split("(table ms, held ms): ")[1]
     assert per_k.startswith("{1: (") and "4: (" in per_k
     assert str(slow) in calibration["base"]

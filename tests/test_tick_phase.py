@@ -19,6 +19,7 @@ split it, one after does."""
 
 
 def _platform(tmp_path, extra: str = WINDOW):
+    tmp_path.mkdir(exist_ok=True)
     path = tmp_path / "tiny.yaml"
     path.write_text(TINY.read_text() + "contention: fair\ncontention_stretch: 3.0\n"
                     f"contention_allowance_ms: 100.0\ncontention_split_share: {{20: 0.1, 50: 0.5}}\n{extra}")
@@ -66,6 +67,11 @@ def test_with_the_window_known_each_configuration_splits_by_its_own_length_at_an
     # half held: half the share, as for the share per period
     half = Contention(platform).config_metrics(np.array([0.0, 1.5, 0.0])).outcomes.split_share
     assert half[big] == pytest.approx(0.5 * shares[0][big])
+    # a grace measured against the table (whose latencies the live frames need not run at) replaces
+    # the tick less the window's end
+    graced = _platform(tmp_path / "graced", WINDOW + "contention_split_grace_ms: 2.0\n")
+    share = Contention(graced).config_metrics(held).outcomes.split_share
+    assert share[big] == pytest.approx(np.clip((alone_ms - 2.0) / 4.0, 0.0, 1.0))
 
 
 def test_the_held_core_fit_takes_a_share_per_point():
@@ -81,12 +87,14 @@ def test_the_held_core_fit_takes_a_share_per_point():
     ("contention_split_window_end_ms: 3.0\n", "needs scheduler_tick_ms"),
     ("scheduler_tick_ms: 4.0\ncontention_split_window_end_ms: 4.5\n", "contention_split_window_end_ms"),
     ("scheduler_tick_ms: 4.0\ncontention_split_window_end_ms: -1\n", "contention_split_window_end_ms"),
+    (WINDOW + "contention_split_grace_ms: -0.5\n", "contention_split_grace_ms"),
 ])
 def test_a_bad_split_window_is_refused_at_its_line(tmp_path, extra, field):
     with pytest.raises(PlatformError, match=field) as refused:
         _platform(tmp_path, extra)
     lines = (tmp_path / "tiny.yaml").read_text().splitlines()
-    line = next(i for i, text in enumerate(lines) if text.startswith("contention_split_window_end_ms")) + 1
+    key = field if field.startswith("contention_") else "contention_split_window_end_ms"
+    line = next(i for i, text in enumerate(lines) if text.startswith(key)) + 1
     assert str(refused.value).startswith(f"{tmp_path / 'tiny.yaml'}:{line}: ")
 
 
