@@ -6,7 +6,6 @@ from __future__ import annotations
 import fcntl
 import math
 import pty
-import signal
 import struct
 import subprocess
 import sys
@@ -115,21 +114,11 @@ with board.session():
 """
 
 
-def as_at_a_terminal() -> None:
-    """``preexec_fn`` of a child a test interrupts as Ctrl-C would: SIGINT at its default, as a
-    terminal's foreground job has it, whatever the test process inherited. A shell's background job
-    starts with SIGINT ignored; a child then ignores a SIGINT that comes before the CLI sets its own
-    handler (five such tests failed, the child exiting 0, when the suite ran as a background job on a
-    loaded machine)."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 def start_child(board: str, root: Path, journal: Path, *extra: str) -> subprocess.Popen:
     """A process holding a board session with every PE's frequency changed (``extra``: it had its own
     SIGTERM handler first); returns once the change is made."""
     child = subprocess.Popen([sys.executable, "-c", CHILD, board, str(root), str(journal), *extra], cwd=REPO,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             preexec_fn=as_at_a_terminal)
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     line = child.stdout.readline()
     assert line == "changed\n", line + child.stderr.read()
     return child

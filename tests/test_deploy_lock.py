@@ -18,7 +18,7 @@ import pytest
 
 from dynscale.cli import main
 from tests.fake_sysfs import make_host_tree, make_nano_tree, snapshot
-from tests.support import REPO, as_at_a_terminal, start_child
+from tests.support import REPO, start_child
 from traces import Trace, save_trace
 
 # How many times the race is run: a few in CI, many under `make fuzz` (DYNSCALE_RACES=50).
@@ -57,8 +57,7 @@ def _deploy(root: Path, trace: Path, out: Path, duration_s: float) -> subprocess
     argv = [sys.executable, "-m", "dynscale", "deploy", "--board", "jetson-nano", "--sysfs-root", str(root),
             "--controller", "lookup", "--trace", str(trace), "--duration", str(duration_s), "--no-load",
             "--out", str(out), "--json"]
-    return subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=as_at_a_terminal)
+    return subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 @pytest.mark.slow
