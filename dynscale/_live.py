@@ -180,7 +180,9 @@ def _calibrate(args: argparse.Namespace, board, base) -> int:
         print(f"  a core held by other work: the DNN's first {platform.contention_allowance_ms:g} ms at full "
               f"speed, the rest x {platform.contention_stretch:g}; frames split from the start: {split}"
               + (f", by their phase in the {platform.scheduler_tick_ms:g} ms scheduler tick"
-                 if platform.scheduler_tick_ms else ""))
+                 if platform.scheduler_tick_ms else "")
+              + (f" (split where they arrive up to {platform.contention_split_window_end_ms:g} ms past one)"
+                 if platform.contention_split_window_end_ms is not None else ""))
     print(f"  kept: {calibration['kept']}")
     return 0
 
