@@ -13,7 +13,7 @@ from this class.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Any
 
 import numpy as np
@@ -47,6 +47,13 @@ class Controller:
 
     def reset(self) -> None:
         """Forget everything seen so far (a new episode or a new run on the board)."""
+
+    def _answer(self, question: tuple, answer_of: Callable[[], Any]) -> Any:
+        """The answer to ``question`` (everything the answer depends on): the last one again where it
+        was the last question asked, else ``answer_of()``, kept with it."""
+        if question != self._last_question:
+            self._last_question, self._last_answer = question, answer_of()
+        return self._last_answer
 
     def act(self, observation: np.ndarray, info: dict | None = None) -> int:
         """The index into ``platform.configs()`` of the configuration for the next inference."""

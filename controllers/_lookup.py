@@ -89,16 +89,18 @@ class LookupController(Controller):
         it is remembered per those, so that frames under the same budgets and a load that leaves the
         same cores free cost a look-up."""
         mask, mask_key = self._checked_mask(info)
-        question = (obs.tobytes(), scale, mask_key)
-        if question == self._last_question:
-            return self._last_answer
+        return self._answer((obs.tobytes(), scale, mask_key),
+                            lambda: self._remembered_choice(obs, mask, mask_key, scale))
+
+    def _remembered_choice(self, obs: np.ndarray, mask: np.ndarray | None, mask_key: Any,
+                           scale: float) -> tuple[int, float]:
+        """:meth:`_choose`'s answer from the memo of choices, or picked and kept there."""
         view = self.view(obs)
         prediction = self._predictor.predict(view.load)
         key = (prediction, view.pe, view.freq_mhz[view.pe], scale, mask_key, budgets_key(view.budgets))
         choice = self._choices.get(key)
         if choice is None:
             choice = self._choices.keep(key, self._pick(prediction, view, mask, scale))
-        self._last_question, self._last_answer = question, choice
         return choice
 
     def _pick(self, prediction: Prediction, view: ObservationView, mask: np.ndarray | None,

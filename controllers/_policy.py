@@ -214,10 +214,7 @@ class PolicyController(Controller):
 
     def _act(self, obs: np.ndarray, info: dict | None) -> int:
         mask, mask_key = self._checked_mask(info)
-        question = (obs.tobytes(), mask_key)
-        if question != self._last_question:  # else asked just before (``Controller``): the same answer
-            self._last_question, self._last_answer = question, self._choose(obs, mask)
-        return self._last_answer
+        return self._answer((obs.tobytes(), mask_key), lambda: self._choose(obs, mask))
 
     _rehearse = _act  # a forward pass of fixed weights changes nothing
 
