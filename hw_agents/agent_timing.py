@@ -240,31 +240,30 @@ def measure_split_share(board: Any, platform: Any, pe: str, *, checkpoint: str |
 
     alone_ms = platform.latency_ms(pe, max(platform.pe(pe).freqs_mhz), 1, 1)
     per_round = max(math.ceil(frames / SPLIT_ROUNDS), 1)
-    ratios: dict[float, list[float]] = {period_ms: [] for period_ms in SPLIT_PERIODS_MS}
-    arrivals_ms: list[float] = []  # and whether each frame split, in the order they ran
-    every: list[bool] = []
+    # every frame in the order they ran: its period, its arrival (ms), its inference over the table's
+    periods_ms, arrivals_ms, ratios = [], [], []
     for _ in range(SPLIT_ROUNDS):
         for period_ms in SPLIT_PERIODS_MS:
             rows = _held(board, platform, pe, 1, checkpoint=checkpoint, frames=per_round + 1,
                          period_ms=period_ms)
             # a deploy's first frame may run cold (1.8x its table figure in one live log on the EPYC
             # VM), split or not: left out
-            ran = [float(r["infer_ms"]) / alone_ms for r in rows[1:]]
-            ratios[period_ms] += ran
+            periods_ms += [period_ms] * len(rows[1:])
             arrivals_ms += [float(r["arrival_s"]) * 1000.0 for r in rows[1:]]
-            every += [ratio > SPLIT_THRESHOLD for ratio in ran]
-    split = [ratio for by_period in ratios.values() for ratio in by_period if ratio > SPLIT_THRESHOLD]
-    shares = {period_ms: round(float(np.mean(np.array(by_period) > SPLIT_THRESHOLD)), 3)
-              for period_ms, by_period in ratios.items()}
+            ratios += [float(r["infer_ms"]) / alone_ms for r in rows[1:]]
+    ratio, of_period = np.array(ratios), np.array(periods_ms)
+    split = ratio > SPLIT_THRESHOLD
+    shares = {period_ms: round(float(np.mean(split[of_period == period_ms])), 3)
+              for period_ms in SPLIT_PERIODS_MS}
     end_ms = told = ahead_ms = None
-    if tick_ms is not None and 0 < sum(every) < len(every):
+    if tick_ms is not None and 0 < split.sum() < split.size:
         # the frames' own time ahead (the machine's now; the table's may have drifted) places the
         # window's start, where a tick first falls before such a frame is done
-        ahead_ms = alone_ms * float(np.median([r for by_period in ratios.values() for r in by_period
-                                               if r <= SPLIT_THRESHOLD]))
-        end_ms, told = split_window_end(arrivals_ms, every, tick_ms, ahead_ms)
+        ahead_ms = alone_ms * float(np.median(ratio[~split]))
+        end_ms, told = split_window_end(arrivals_ms, split, tick_ms, ahead_ms)
     window = told is not None and told >= MIN_WINDOW_TOLD
-    return SplitShare(shares, round(float(np.median(split)), 3) if len(split) >= MIN_SPLIT_FRAMES else None,
+    stretch = round(float(np.median(ratio[split])), 3) if split.sum() >= MIN_SPLIT_FRAMES else None
+    return SplitShare(shares, stretch,
                       round(end_ms, 3) if window else None, None if told is None else round(told, 3),
                       round(alone_ms - ahead_ms + tick_ms - end_ms, 3) if window else None)
 
