@@ -151,9 +151,11 @@ def check_descriptor(
     split_share = _check_split_share(checker, data)
     tick_ms = (checker.number(data, ("scheduler_tick_ms",), low=1e-3, high=MAX_FRAME_PERIOD_MS)
                if "scheduler_tick_ms" in data else None)
-    window_end_ms = _check_window_end(checker, data, tick_ms)
-    grace_ms = (checker.number(data, ("contention_split_grace_ms",), high=MAX_FRAME_PERIOD_MS)
-                if "contention_split_grace_ms" in data else None)
+    # a phase in the tick needs the tick; the grace against the table, the window it is of
+    window_end_ms = _check_needing(checker, data, "contention_split_window_end_ms", "scheduler_tick_ms",
+                                   tick_ms, high=tick_ms)
+    grace_ms = _check_needing(checker, data, "contention_split_grace_ms", "contention_split_window_end_ms",
+                              window_end_ms, high=MAX_FRAME_PERIOD_MS)
     if checker.problems:
         return None, checker.problems
     assert name is not None and table is not None and kind is not None and groups is not None
@@ -225,16 +227,17 @@ class _Checker:
         return value
 
 
-def _check_window_end(checker: _Checker, data: dict, tick_ms: float | None) -> float | None:
-    """``contention_split_window_end_ms``: a phase in the scheduler tick, so only with the tick."""
-    keys = ("contention_split_window_end_ms",)
-    if keys[0] not in data:
+def _check_needing(checker: _Checker, data: dict, key: str, needed: str, needed_value: float | None,
+                   high: float | None) -> float | None:
+    """``key``: a number in [0, ``high``] that means something only beside ``needed`` (whose checked
+    value is ``needed_value``)."""
+    if key not in data:
         return None
-    if tick_ms is None:
-        if "scheduler_tick_ms" not in data:  # (a bad tick has its own problem)
-            checker.add(keys, "a phase in the scheduler tick needs scheduler_tick_ms")
+    if needed_value is None:
+        if needed not in data:  # (a bad one has its own problem)
+            checker.add((key,), f"needs {needed}")
         return None
-    return checker.number(data, keys, high=tick_ms)
+    return checker.number(data, (key,), high=high)
 
 
 def _check_split_share(checker: _Checker, data: dict) -> tuple[tuple[float, float], ...]:

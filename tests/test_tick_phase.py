@@ -83,17 +83,21 @@ def test_the_held_core_fit_takes_a_share_per_point():
         fit_held_core(t, held, split_share=[0.0, 0.5, 1.5, 0.0])
 
 
-@pytest.mark.parametrize(("extra", "field"), [
-    ("contention_split_window_end_ms: 3.0\n", "needs scheduler_tick_ms"),
-    ("scheduler_tick_ms: 4.0\ncontention_split_window_end_ms: 4.5\n", "contention_split_window_end_ms"),
-    ("scheduler_tick_ms: 4.0\ncontention_split_window_end_ms: -1\n", "contention_split_window_end_ms"),
-    (WINDOW + "contention_split_grace_ms: -0.5\n", "contention_split_grace_ms"),
+END = "contention_split_window_end_ms"
+GRACE = "contention_split_grace_ms"
+
+
+@pytest.mark.parametrize(("extra", "message", "key"), [
+    (f"{END}: 3.0\n", "needs scheduler_tick_ms", END),
+    (f"scheduler_tick_ms: 4.0\n{END}: 4.5\n", END, END),
+    (f"scheduler_tick_ms: 4.0\n{END}: -1\n", END, END),
+    (f"{WINDOW}{GRACE}: -0.5\n", GRACE, GRACE),
+    (f"scheduler_tick_ms: 4.0\n{GRACE}: 1.0\n", f"needs {END}", GRACE),
 ])
-def test_a_bad_split_window_is_refused_at_its_line(tmp_path, extra, field):
-    with pytest.raises(PlatformError, match=field) as refused:
+def test_a_bad_split_window_is_refused_at_its_line(tmp_path, extra, message, key):
+    with pytest.raises(PlatformError, match=message) as refused:
         _platform(tmp_path, extra)
     lines = (tmp_path / "tiny.yaml").read_text().splitlines()
-    key = field if field.startswith("contention_") else "contention_split_window_end_ms"
     line = next(i for i, text in enumerate(lines) if text.startswith(key)) + 1
     assert str(refused.value).startswith(f"{tmp_path / 'tiny.yaml'}:{line}: ")
 
