@@ -212,7 +212,8 @@ def split_share_of(latency_ms: np.ndarray, grace_ms: float, tick_ms: float,
                    on_cpu: np.ndarray | float = 1.0) -> np.ndarray:
     """The share of the tick's phases at which a frame of ``latency_ms`` alone arriving on a held
     core is split: where a tick falls after its first ``grace_ms`` (the tick less where the split
-    window ends) and before it is done, so ``(latency - grace) / tick`` within [0, 1] (``on_cpu``: 0
+    window ends, or as calibration measured it against the table: ``contention_split_grace_ms``) and
+    before it is done, so ``(latency - grace) / tick`` within [0, 1] (``on_cpu``: 0
     for a GPU's configurations, which no CPU tick splits)."""
     return np.clip((np.asarray(latency_ms, dtype=np.float64) - grace_ms) / tick_ms, 0.0, 1.0) * on_cpu
 
@@ -223,7 +224,9 @@ class Contention:
     ``frame_period_ms``: the frames' period, where it is known (the simulator knows its trace's): on a
     ``fair`` platform that measured ``contention_split_share``, a held core's frame then has two
     outcomes (``LoadedMetrics.outcomes``), and the metrics are their expectation. Without it (the
-    controllers, which do not know the period) every frame runs ahead for the allowance."""
+    controllers, which do not know the period) every frame runs ahead for the allowance, unless the
+    platform measured the tick's split window: then each configuration's share holds at any period,
+    and the metrics are the expectation with or without one."""
 
     def __init__(self, platform: Any, frame_period_ms: float | None = None) -> None:
         self.platform = platform
