@@ -24,6 +24,10 @@ mean; live frames scatter around it). ``live_load_excess`` is the mean of measur
 the machine's other work, which the simulator does not know of. ``median_excess_err`` is the
 median error less the noise floor of the same run: the part of the error a model of the mean could
 still remove (on a noisy machine the floor moves from run to run, the excess much less).
+``disagreement`` (per run, and summed over the runs) counts the frames whose budget the live run and
+the noise-free simulation at its phase meet differently, by cause: ``config`` (they chose
+differently), ``split`` (a held core split the frame on one side only), ``latency`` (the same choice
+and outcome, a latency on the other side of the budget); ``sim_met`` where the simulation met it.
 
 Policy-level agreement, with at least two controllers (``--agreement`` runs the default four:
 ``lookup``, ``lookup-adaptive``, ``static:1:cpu`` and ``static:4:cpu`` on the three host eval
@@ -35,9 +39,11 @@ energy, live and simulated, are in the same order: no two controllers ordered on
 simulated; two with exactly the same budget-met rate and energy on one side, listed in
 ``sim_ties``, have no order there). With ``--passes 2`` or more, ``max_real_budget_met_spread`` is the
 largest difference between two live passes of one controller on one trace: how far the machine
-itself moves a budget-met rate from run to run. ``--baseline PLATFORM`` simulates every run on a
-second platform too (the model before a change), against the same live frames and noise floor:
-``baseline_*``.
+itself moves a budget-met rate from run to run, and ``max_budget_met_excess`` how far the simulated
+rates of one controller on one trace lie outside the range of its live ones (0 where they overlap):
+the part of the budget-met gap that the machine's own spread does not cover. ``--baseline
+PLATFORM`` simulates every run on a second platform too (the model before a change), against the
+same live frames and noise floor: ``baseline_*``.
 
     .venv/bin/python benchmarks/sim_vs_real.py [--controller C ...] [--trace T ...] [--passes 1]
         [--duration 30] [--calibrate] [--agreement] [--baseline PLATFORM] [--json]
@@ -141,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
                     for spec in args.controller for table in ("shipped", "calibrated")
                     if (chosen := [r for r in runs if (r["controller"], r["table"]) == (spec, table)])],
         "median_excess_err": float(np.median([r["median_excess_err"] for r in runs])),
+        "disagreement": {cause: {side: sum(r["disagreement"][cause][side] for r in runs) for side in sides}
+                         for cause, sides in runs[0]["disagreement"].items()},
         **(_agreement(runs, args.controller) if len(args.controller) > 1 else {}),
     }
     shipped = [r for r in runs if r["table"] == "shipped"]
@@ -154,10 +162,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print_json(result)
     else:
-        hidden = ("trace", "controller", "platform", "load_nice", "latency_factor", *BASELINE_KEYS)
+        hidden = ("trace", "controller", "platform", "load_nice", "latency_factor", "disagreement",
+                  *BASELINE_KEYS)
         rows = [{"trace": Path(r["trace"]).stem, **{k: v for k, v in r.items() if k not in hidden}}
                 for r in runs]
         print(format_table(rows))
+        print("frames met on one side only (simulated met / live met): " + ", ".join(
+            f"{cause} {c['sim_met']} / {c['real_met']}" for cause, c in result["disagreement"].items()))
     return 0
 
 
@@ -191,6 +202,7 @@ def _agreement(runs: list[dict], controllers: list[str], sim: str = "sim") -> di
                     if key("real", a) < key("real", b) and key(sim, b) < key(sim, a)]
     prefix = sim.removesuffix("sim")
     spread = _live_spread(shipped)
+    excess = _budget_met_excess(shipped, sim)
     return {
         **({"agreement": per, "real_ranking": ranking("real")} if not prefix else {}),
         f"{prefix}sim_ranking": ranking(sim),
@@ -202,18 +214,36 @@ def _agreement(runs: list[dict], controllers: list[str], sim: str = "sim") -> di
         f"{prefix}max_controller_budget_met_diff": float(max(
             abs(rates["real_budget_met_rate"] - rates[f"{sim}_budget_met_rate"]) for rates in per.values())),
         **({"max_real_budget_met_spread": spread} if not prefix and spread is not None else {}),
+        **({f"{prefix}max_budget_met_excess": excess} if excess is not None else {}),
         **({f"{prefix}agreement": per} if prefix else {}),
     }
+
+
+def _passes(runs: list[dict], sim: str) -> list[tuple[list[float], list[float]]]:
+    """Per controller and trace run more than once: its live budget-met rates over the passes and its
+    simulated ones (each pass simulated at its own phase)."""
+    rates: dict[tuple[str, str], tuple[list[float], list[float]]] = {}
+    for r in runs:
+        real, simulated = rates.setdefault((r["controller"], r["trace"]), ([], []))
+        real.append(r["real_budget_met_rate"])
+        simulated.append(r[f"{sim}_budget_met_rate"])
+    return [pair for pair in rates.values() if len(pair[0]) > 1]
 
 
 def _live_spread(runs: list[dict]) -> float | None:
     """The largest max - min live budget-met rate of one controller on one trace over its passes (None
     with one pass)."""
-    rates: dict[tuple[str, str], list[float]] = {}
-    for r in runs:
-        rates.setdefault((r["controller"], r["trace"]), []).append(r["real_budget_met_rate"])
-    spreads = [max(v) - min(v) for v in rates.values() if len(v) > 1]
+    spreads = [max(real) - min(real) for real, _ in _passes(runs, "sim")]
     return float(max(spreads)) if spreads else None
+
+
+def _budget_met_excess(runs: list[dict], sim: str) -> float | None:
+    """The largest distance between the live budget-met rates of one controller on one trace over its
+    passes and its simulated ones, as ranges: 0 where they overlap. The budget-met rate's
+    ``median_excess_err``: what the model misses beyond what the machine moves between two runs of
+    the same thing (None with one pass)."""
+    gaps = [max(0.0, min(s) - max(real), min(real) - max(s)) for real, s in _passes(runs, sim)]
+    return float(max(gaps)) if gaps else None
 
 
 def _calibrated(platform, out: Path):
@@ -261,6 +291,7 @@ def _compare(args: argparse.Namespace, spec: str, platform, trace, path: str, ou
                  "drawn_sim_energy_mj": float(np.mean(_simulate(spec, platform, trace, n)["energy_mj"][:n]))}
     same_config = np.mean([(int(r["groups"]), r["pe"], float(r["freq_mhz"])) == c
                            for r, c in zip(live[:n], sim["config"][:n], strict=True)])
+    disagreement = _disagreement(platform, trace, live[:n], sim)
     return {
         "controller": spec,
         "trace": path,
@@ -279,6 +310,7 @@ def _compare(args: argparse.Namespace, spec: str, platform, trace, path: str, ou
         "real_latency_ms_mean": float(real_ms.mean()),
         "sim_latency_ms_mean": float(sim_ms.mean()),
         "same_config_rate": float(same_config),
+        "disagreement": disagreement,
         "model_median_abs_err": float(np.median(model_error)),
         "model_p90_abs_err": float(np.percentile(model_error, 90)),
         "noise_floor_median_abs_err": float(np.median(floor)),
@@ -296,6 +328,43 @@ def _compare(args: argparse.Namespace, spec: str, platform, trace, path: str, ou
     }
 
 
+def _disagreement(platform, trace, rows: list[dict[str, str]],
+                  sim: dict[str, list]) -> dict[str, dict[str, int]]:
+    """Why the live run and the simulation at its phase (noise-free) disagree on a frame's budget: per
+    cause, the frames the simulation met and the live run did not (``sim_met``), and the other way
+    (``real_met``). ``config``: the two chose different configurations. ``split``: a frame on a held
+    core split from the start on one side and ahead of the other work on the other (each side's
+    inference nearer the model's split or its ahead latency for the configuration at the trace's
+    load). ``latency``: the same configuration and outcome, a latency on the other side of the
+    budget (the machine's speed and noise, a split frame's length)."""
+    from platform_models.contention import Contention
+
+    contention = Contention(platform, trace.frame_period_ms)
+    index = {(c.groups, c.pe, float(c.freq_mhz)): i for i, c in enumerate(platform.configs())}
+    pe_names = [pe.name for pe in platform.pes]
+    counts = {cause: {"sim_met": 0, "real_met": 0} for cause in ("config", "split", "latency")}
+    for i, r in enumerate(rows):
+        real_met = r["budget_met"] == "True"
+        if real_met == bool(sim["budget_met"][i]):
+            continue
+        config = (int(r["groups"]), r["pe"], float(r["freq_mhz"]))
+        cause = "latency"
+        if config != sim["config"][i]:
+            cause = "config"
+        else:
+            load = trace.load_at(float(r["time_s"]))
+            busy = np.array([load.get(name, 0.0) for name in pe_names])
+            outcomes = contention.config_metrics(busy).outcomes
+            j = index[config]
+            if outcomes.split_share[j] > 0.0:
+                midway_ms = (outcomes.ahead.latency_ms[j] + outcomes.split.latency_ms[j]) / 2.0
+                sim_infer_ms = sim["latency_ms"][i] - sim["agent_ms"][i] - sim["queue_ms"][i]
+                if (float(r["infer_ms"]) > midway_ms) != (sim_infer_ms > midway_ms):
+                    cause = "split"
+        counts[cause]["real_met" if real_met else "sim_met"] += 1
+    return counts
+
+
 def _simulate(spec: str, platform, trace, n_frames: int, seed: int | None = None,
               phase_ms: float | None = None) -> dict[str, list]:
     """The simulator's frames: noise-free (``seed`` None: every latency the model's expectation) or
@@ -309,7 +378,7 @@ def _simulate(spec: str, platform, trace, n_frames: int, seed: int | None = None
     env = gymnasium.make("dynscale/DynamicDNN-v0", platform=platform, trace=trace, max_frames=n_frames,
                          latency_noise=seed is not None)
     controller = make_controller(spec, platform, env)
-    keys = ("latency_ms", "budget_met", "config", "agent_ms", "energy_mj")
+    keys = ("latency_ms", "budget_met", "config", "agent_ms", "queue_ms", "energy_mj")
     columns: dict[str, list] = {key: [] for key in keys}
     obs, info = env.reset(seed=seed or 0, options={"tick_phase_ms": phase_ms})
     controller.reset()
@@ -321,6 +390,7 @@ def _simulate(spec: str, platform, trace, n_frames: int, seed: int | None = None
         columns["latency_ms"].append(info["latency_ms"])
         columns["budget_met"].append(info["budget_met"])
         columns["agent_ms"].append(info["agent_ms"])
+        columns["queue_ms"].append(info["queue_ms"])
         columns["energy_mj"].append(info["energy_mj"])
         columns["config"].append((int(info["groups"]), info["pe"], float(info["freq_mhz"])))
     env.close()

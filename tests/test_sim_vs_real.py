@@ -73,6 +73,12 @@ def test_sim_vs_real_reports_the_policy_level_agreement_of_four_controllers(tmp_
         assert run["median_excess_err"] == pytest.approx(run["median_abs_err"] - floor)
         assert run["real_energy_mj"] > 0 and run["sim_energy_mj"] > 0
     assert math.isfinite(report["median_excess_err"])
+    for run in report["runs"]:  # every frame the two sides meet differently has one cause
+        counts = run["disagreement"]
+        assert set(counts) == {"config", "split", "latency"}
+        net = sum(c["real_met"] - c["sim_met"] for c in counts.values())
+        assert net == pytest.approx(run["n_frames"] * (run["real_budget_met_rate"]
+                                                       - run["sim_noise_free_budget_met_rate"]), abs=1.01)
     # the baseline is the platform itself here: the same live frames simulated alike give the same figures
     for run in report["runs"]:
         assert run["baseline_median_excess_err"] == pytest.approx(run["median_excess_err"])
@@ -122,6 +128,21 @@ def test_two_live_passes_report_how_far_the_machine_moves_a_budget_met_rate():
     assert report["max_controller_budget_met_diff"] == pytest.approx(1.0 - (0.90 + 0.75 + 0.1) / 3)
 
 
+def test_the_budget_met_excess_is_how_far_the_simulated_rates_lie_outside_the_live_passes_range():
+    agreement = _benchmark()._agreement
+    one = _runs({"a": (0.90, 1.0, 1.0, 2.0), "b": (0.5, 1.0, 0.4, 1.0)})
+    assert "max_budget_met_excess" not in agreement(one, ["a", "b"])  # one pass: no live range
+    # a on t: live 0.90 and 0.60, simulated 1.0 and 0.95 -> 0.05 above the live range; b: live 0.5 and
+    # 0.3, simulated 0.4 and 0.45 -> inside it, however far from either pass
+    again = _runs({"a": (0.60, 1.0, 0.95, 2.0), "b": (0.3, 1.0, 0.45, 1.0)})
+    report = agreement(one + again, ["a", "b"])
+    assert report["max_budget_met_excess"] == pytest.approx(0.05)
+    assert report["max_budget_met_diff"] == pytest.approx(0.35)  # a's second pass: 0.60 against 0.95
+    below = _runs({"a": (0.90, 1.0, 0.2, 2.0), "b": (0.5, 1.0, 0.4, 1.0)}, trace="u")
+    twice = below + _runs({"a": (0.70, 1.0, 0.1, 2.0), "b": (0.5, 1.0, 0.4, 1.0)}, trace="u")
+    assert agreement(one + again + twice, ["a", "b"])["max_budget_met_excess"] == pytest.approx(0.5)
+
+
 def test_a_live_runs_tick_phase_is_its_first_arrival_modulo_the_tick_where_the_window_is_known(tmp_path):
     from platform_models import load_platform
     from tests.support import TINY
@@ -147,3 +168,38 @@ def test_the_agreement_at_drawn_phases_is_reported_beside_the_replayed_one():
     assert at_drawn["drawn_max_budget_met_diff"] == pytest.approx(0.2)  # b: 0.5 live, 0.3 drawn
     assert at_drawn["drawn_same_ranking"] and set(at_drawn["drawn_agreement"]) == {"a", "b"}
     assert "max_budget_met_diff" not in at_drawn  # each side under its own keys
+
+
+def test_each_frame_the_two_sides_meet_differently_is_put_down_to_a_configuration_a_split_or_a_latency():
+    from platform_models import load_platform
+    from traces import load_trace
+
+    benchmark = _benchmark()
+    platform = load_platform(REPO / "tests" / "data" / "host-epyc-tick.yaml")
+    trace = load_trace(REPO / "traces" / "data" / "host" / "concurrent-dnn-eval-s121.csv", platform)
+    sim = benchmark._simulate("static:1:cpu", platform, trace, 400, phase_ms=0.0)
+    alone_ms = platform.latency_ms("cpu", 2000, 1, 1)
+
+    def row(i: int, infer_ms: float, met: bool, groups: int = 1) -> dict[str, str]:
+        return {"time_s": str(i * trace.frame_period_ms / 1000.0), "groups": str(groups), "pe": "cpu",
+                "freq_mhz": "2000.0", "infer_ms": str(infer_ms), "budget_met": str(met)}
+
+    # the live run as the simulation went: nothing to put down
+    rows = [row(i, lat - agent - queue, met) for i, (lat, agent, queue, met) in enumerate(zip(
+        sim["latency_ms"], sim["agent_ms"], sim["queue_ms"], sim["budget_met"], strict=True))]
+    assert benchmark._disagreement(platform, trace, rows, sim) == {
+        cause: {"sim_met": 0, "real_met": 0} for cause in ("config", "split", "latency")}
+
+    def load(r: dict[str, str]) -> float:
+        return trace.load_at(float(r["time_s"]))["cpu"]
+
+    met = [i for i in range(len(rows)) if sim["budget_met"][i]]
+    held = [i for i in met if load(rows[i]) > 1.9 and float(rows[i]["infer_ms"]) < 1.2 * alone_ms]  # ahead
+    free = [i for i in met if load(rows[i]) < 0.5]
+    assert held and len(free) > 1
+    rows[held[0]] = row(held[0], 3 * alone_ms, False)  # split live, ahead simulated
+    rows[free[0]] = row(free[0], 50.0, False)  # on a free core: slower than the budget
+    rows[free[1]] = row(free[1], 1.0, False, groups=4)  # another configuration
+    assert benchmark._disagreement(platform, trace, rows, sim) == {
+        "config": {"sim_met": 1, "real_met": 0}, "split": {"sim_met": 1, "real_met": 0},
+        "latency": {"sim_met": 1, "real_met": 0}}
