@@ -28,6 +28,9 @@ still remove (on a noisy machine the floor moves from run to run, the excess muc
 the noise-free simulation at its phase meet differently, by cause: ``config`` (they chose
 differently), ``split`` (a held core split the frame on one side only), ``latency`` (the same choice
 and outcome, a latency on the other side of the budget); ``sim_met`` where the simulation met it.
+``free_latency_ratio`` is the median, over the live frames on cores no other work shares, of their
+inference over the model's latency: the machine's speed against its table during the run (1.3 = 30 %
+slower), where contention has no part in it.
 
 Policy-level agreement, with at least two controllers (``--agreement`` runs the default four:
 ``lookup``, ``lookup-adaptive``, ``static:1:cpu`` and ``static:4:cpu`` on the three host eval
@@ -66,6 +69,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -291,7 +295,7 @@ def _compare(args: argparse.Namespace, spec: str, platform, trace, path: str, ou
                  "drawn_sim_energy_mj": float(np.mean(_simulate(spec, platform, trace, n)["energy_mj"][:n]))}
     same_config = np.mean([(int(r["groups"]), r["pe"], float(r["freq_mhz"])) == c
                            for r, c in zip(live[:n], sim["config"][:n], strict=True)])
-    disagreement = _disagreement(platform, trace, live[:n], sim)
+    models = _frame_models(platform, trace, live[:n])
     return {
         "controller": spec,
         "trace": path,
@@ -310,7 +314,8 @@ def _compare(args: argparse.Namespace, spec: str, platform, trace, path: str, ou
         "real_latency_ms_mean": float(real_ms.mean()),
         "sim_latency_ms_mean": float(sim_ms.mean()),
         "same_config_rate": float(same_config),
-        "disagreement": disagreement,
+        "disagreement": _disagreement(live[:n], models, sim),
+        "free_latency_ratio": _free_latency_ratio(live[:n], models),
         "model_median_abs_err": float(np.median(model_error)),
         "model_p90_abs_err": float(np.percentile(model_error, 90)),
         "noise_floor_median_abs_err": float(np.median(floor)),
@@ -328,41 +333,65 @@ def _compare(args: argparse.Namespace, spec: str, platform, trace, path: str, ou
     }
 
 
-def _disagreement(platform, trace, rows: list[dict[str, str]],
-                  sim: dict[str, list]) -> dict[str, dict[str, int]]:
-    """Why the live run and the simulation at its phase (noise-free) disagree on a frame's budget: per
-    cause, the frames the simulation met and the live run did not (``sim_met``), and the other way
-    (``real_met``). ``config``: the two chose different configurations. ``split``: a frame on a held
-    core split from the start on one side and ahead of the other work on the other (each side's
-    inference nearer the model's split or its ahead latency for the configuration at the trace's
-    load). ``latency``: the same configuration and outcome, a latency on the other side of the
-    budget (the machine's speed and noise, a split frame's length)."""
+class _FrameModel(NamedTuple):
+    """The model's two outcomes for a live frame's configuration at the trace's load then."""
+
+    ahead_ms: float
+    split_ms: float
+    split_share: float
+
+
+def _frame_models(platform, trace, rows: list[dict[str, str]]) -> list[_FrameModel]:
+    """Per live frame, the model's outcomes for its configuration at the trace's load (the simulator's
+    contention rule at the trace's frame period)."""
     from platform_models.contention import Contention
 
     contention = Contention(platform, trace.frame_period_ms)
     index = {(c.groups, c.pe, float(c.freq_mhz)): i for i, c in enumerate(platform.configs())}
     pe_names = [pe.name for pe in platform.pes]
+    models = []
+    for r in rows:
+        load = trace.load_at(float(r["time_s"]))
+        outcomes = contention.config_metrics(np.array([load.get(name, 0.0) for name in pe_names])).outcomes
+        j = index[(int(r["groups"]), r["pe"], float(r["freq_mhz"]))]
+        models.append(_FrameModel(float(outcomes.ahead.latency_ms[j]), float(outcomes.split.latency_ms[j]),
+                                  float(outcomes.split_share[j])))
+    return models
+
+
+def _disagreement(rows: list[dict[str, str]], models: list[_FrameModel],
+                  sim: dict[str, list]) -> dict[str, dict[str, int]]:
+    """Why the live run and the simulation at its phase (noise-free) disagree on a frame's budget: per
+    cause, the frames the simulation met and the live run did not (``sim_met``), and the other way
+    (``real_met``). ``config``: the two chose different configurations. ``split``: a frame on a held
+    core split from the start on one side and ahead of the other work on the other (each side's
+    inference nearer the model's split or its ahead latency, ``models``). ``latency``: the same
+    configuration and outcome, a latency on the other side of the budget (the machine's speed and
+    noise, a split frame's length)."""
     counts = {cause: {"sim_met": 0, "real_met": 0} for cause in ("config", "split", "latency")}
-    for i, r in enumerate(rows):
+    for i, (r, model) in enumerate(zip(rows, models, strict=True)):
         real_met = r["budget_met"] == "True"
         if real_met == bool(sim["budget_met"][i]):
             continue
-        config = (int(r["groups"]), r["pe"], float(r["freq_mhz"]))
         cause = "latency"
-        if config != sim["config"][i]:
+        if (int(r["groups"]), r["pe"], float(r["freq_mhz"])) != sim["config"][i]:
             cause = "config"
-        else:
-            load = trace.load_at(float(r["time_s"]))
-            busy = np.array([load.get(name, 0.0) for name in pe_names])
-            outcomes = contention.config_metrics(busy).outcomes
-            j = index[config]
-            if outcomes.split_share[j] > 0.0:
-                midway_ms = (outcomes.ahead.latency_ms[j] + outcomes.split.latency_ms[j]) / 2.0
-                sim_infer_ms = sim["latency_ms"][i] - sim["agent_ms"][i] - sim["queue_ms"][i]
-                if (float(r["infer_ms"]) > midway_ms) != (sim_infer_ms > midway_ms):
-                    cause = "split"
+        elif model.split_share > 0.0:
+            midway_ms = (model.ahead_ms + model.split_ms) / 2.0
+            sim_infer_ms = sim["latency_ms"][i] - sim["agent_ms"][i] - sim["queue_ms"][i]
+            if (float(r["infer_ms"]) > midway_ms) != (sim_infer_ms > midway_ms):
+                cause = "split"
         counts[cause]["real_met" if real_met else "sim_met"] += 1
     return counts
+
+
+def _free_latency_ratio(rows: list[dict[str, str]], models: list[_FrameModel]) -> float:
+    """The median over the live frames on cores no other work shares of their inference over the
+    model's latency (NaN without such frames): how much slower than its table (> 1) the machine ran
+    during the run, where contention has no part in it."""
+    ratios = [float(r["infer_ms"]) / model.ahead_ms for r, model in zip(rows, models, strict=True)
+              if model.split_ms == model.ahead_ms and model.split_share == 0.0]
+    return float(np.median(ratios)) if ratios else math.nan
 
 
 def _simulate(spec: str, platform, trace, n_frames: int, seed: int | None = None,

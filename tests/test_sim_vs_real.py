@@ -76,6 +76,7 @@ def test_sim_vs_real_reports_the_policy_level_agreement_of_four_controllers(tmp_
     for run in report["runs"]:  # every frame the two sides meet differently has one cause
         counts = run["disagreement"]
         assert set(counts) == {"config", "split", "latency"}
+        assert run["free_latency_ratio"] > 0  # the ramp trace leaves one core free throughout
         net = sum(c["real_met"] - c["sim_met"] for c in counts.values())
         assert net == pytest.approx(run["n_frames"] * (run["real_budget_met_rate"]
                                                        - run["sim_noise_free_budget_met_rate"]), abs=1.01)
@@ -187,7 +188,8 @@ def test_each_frame_the_two_sides_meet_differently_is_put_down_to_a_configuratio
     # the live run as the simulation went: nothing to put down
     rows = [row(i, lat - agent - queue, met) for i, (lat, agent, queue, met) in enumerate(zip(
         sim["latency_ms"], sim["agent_ms"], sim["queue_ms"], sim["budget_met"], strict=True))]
-    assert benchmark._disagreement(platform, trace, rows, sim) == {
+    models = benchmark._frame_models(platform, trace, rows)
+    assert benchmark._disagreement(rows, models, sim) == {
         cause: {"sim_met": 0, "real_met": 0} for cause in ("config", "split", "latency")}
 
     def load(r: dict[str, str]) -> float:
@@ -200,6 +202,27 @@ def test_each_frame_the_two_sides_meet_differently_is_put_down_to_a_configuratio
     rows[held[0]] = row(held[0], 3 * alone_ms, False)  # split live, ahead simulated
     rows[free[0]] = row(free[0], 50.0, False)  # on a free core: slower than the budget
     rows[free[1]] = row(free[1], 1.0, False, groups=4)  # another configuration
-    assert benchmark._disagreement(platform, trace, rows, sim) == {
+    assert benchmark._disagreement(rows, benchmark._frame_models(platform, trace, rows), sim) == {
         "config": {"sim_met": 1, "real_met": 0}, "split": {"sim_met": 1, "real_met": 0},
         "latency": {"sim_met": 1, "real_met": 0}}
+
+
+def test_the_free_latency_ratio_is_the_live_frames_on_unshared_cores_over_the_model():
+    from platform_models import load_platform
+    from traces import load_trace
+
+    benchmark = _benchmark()
+    platform = load_platform(REPO / "tests" / "data" / "host-epyc-tick.yaml")
+    trace = load_trace(REPO / "traces" / "data" / "host" / "concurrent-dnn-eval-s121.csv", platform)
+    times_s = [i * trace.frame_period_ms / 1000.0 for i in range(400)]
+    held = [trace.load_at(t)["cpu"] > 1.9 for t in times_s]
+    assert any(held) and not all(held)
+    alone_ms = platform.latency_ms("cpu", 2000, 1, 1)
+    # frames on the free core 1.3x the table, on the held core 5x (contention, left out)
+    rows = [{"time_s": str(t), "groups": "1", "pe": "cpu", "freq_mhz": "2000.0",
+             "infer_ms": str(alone_ms * (5.0 if h else 1.3))} for t, h in zip(times_s, held, strict=True)]
+    models = benchmark._frame_models(platform, trace, rows)
+    assert benchmark._free_latency_ratio(rows, models) == pytest.approx(1.3)
+    held_only = [r for r, h in zip(rows, held, strict=True) if h]
+    held_models = benchmark._frame_models(platform, trace, held_only)
+    assert math.isnan(benchmark._free_latency_ratio(held_only, held_models))  # nothing to tell it by
