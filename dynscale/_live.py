@@ -70,6 +70,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="instead of the sweep: measure a few reference points per PE (top frequency, 1 and "
                    "all cores, every k) and write PLATFORM with each PE's latency scaled to this board now "
                    "(and power, where a sensor reads it); the DNN is PLATFORM's")
+    p.add_argument("--watch-s", type=Number(float, 0), default=0.0, metavar="SEC",
+                   help="with --calibrate: measure the reference points again in rounds until SEC seconds "
+                   "have passed, and calibrate to their mean: the board's speed over minutes, not at one "
+                   "moment (default %(default)s: one round)")
     p.add_argument("--out", required=True, metavar="DIR", help="folder for the platform and the journal")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_json_flag(p)
@@ -132,6 +136,9 @@ def _profile(args: argparse.Namespace) -> int:
     if args.calibrate and (args.arch or args.accuracy_from):
         raise BoardError("field 'calibrate': --arch and --accuracy-from do not apply (the DNN and its "
                          "accuracy are the calibrated platform's)", field="calibrate")
+    if args.watch_s and not args.calibrate:
+        raise BoardError("field 'watch_s': --watch-s applies to --calibrate only (a full sweep measures "
+                         "every point once)", field="watch_s")
     board = open_board(args.board, sysfs_root=args.sysfs_root, monitor_only=args.monitor_only)
     if args.calibrate:
         return _calibrate(args, board, load_platform(args.calibrate))
@@ -159,7 +166,7 @@ def _calibrate(args: argparse.Namespace, board, base) -> int:
 
     yaml_path = calibrate(board, base, args.out, checkpoint=args.checkpoint, repeats=args.repeats,
                           warmup=args.warmup, gap_ms=args.gap_ms, agent_frames=args.agent_frames,
-                          progress=show_progress(not (args.no_progress or args.json)))
+                          watch_s=args.watch_s, progress=show_progress(not (args.no_progress or args.json)))
     platform = load_platform(yaml_path)
     calibration = platform.descriptor["provenance"]["calibration"]
     if args.json:
@@ -168,11 +175,15 @@ def _calibrate(args: argparse.Namespace, board, base) -> int:
         return 0
     print(f"wrote {yaml_path} and {platform.table_path}: {base.path} ({base.provenance_kind}) calibrated "
           f"to this board")
+    watched = calibration.get("watched")
     for pe, by_cores in calibration["latency_factor"].items():
         for cores, factor in by_cores.items():
             ratios = calibration["latency_ratios"][pe][cores].values()
+            rounds = (f"; per round, {watched['rounds']} over {watched['seconds']:g} s: "
+                      f"{min(watched['latency_factor_by_round'][pe][cores]):.2f}-"
+                      f"{max(watched['latency_factor_by_round'][pe][cores]):.2f}" if watched else "")
             print(f"  {pe}, {cores} core{'s' if cores > 1 else ''}: latency x {factor:.3f} "
-                  f"(per k: {min(ratios):.2f}-{max(ratios):.2f})")
+                  f"(per k: {min(ratios):.2f}-{max(ratios):.2f}{rounds})")
     print(f"  power: {calibration['power_factor']}")
     if "contention" in calibration:
         split = ", ".join(f"{share:.0%} at {period_ms:g} ms"

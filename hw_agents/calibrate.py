@@ -25,15 +25,23 @@ frequencies: where the per-point ratios spread widely (the provenance lists them
 ``profile``. A PE the board cannot run the DNN on (a GPU without a torch backend) keeps its rows,
 and the provenance says so.
 
+A board's speed also wanders while it runs: on the 2-vCPU AMD EPYC VM the same point ran 0.84-1.10x
+its calibrated figure within three minutes, and during the next minutes' runs about a tenth slower on
+average than at the moment it was calibrated (docs/sim-to-real.md). ``watch_s`` measures the reference
+points again in rounds over that many seconds and calibrates to each point's mean over the rounds.
+
 The provenance keeps its kind (a calibrated derived table stays ``derived``) and gains a
-``calibration`` mapping: when, where, how, the factors and the ratios behind them.
+``calibration`` mapping: when, where, how, the factors and the ratios behind them (and, watched, the
+factor of each round).
 """
 
 from __future__ import annotations
 
 import copy
 import datetime
+import math
 import platform as host_platform
+import time
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +61,12 @@ from hw_agents.profiler import DEFAULT_REPEATS, DEFAULT_WARMUP, ProfilePoint, me
 from hw_agents.provenance import tool
 from platform_models.progress import progress_bar
 
-__all__ = ["calibrate", "reference_points"]
+__all__ = ["WATCH_PAUSE_S", "calibrate", "reference_points"]
+
+WATCH_PAUSE_S = 5.0
+"""Idle seconds before each round of a watched calibration (``watch_s``): the rounds sample the board's
+speed through the watch instead of loading it throughout (a round of the host's eight points takes
+about 7 s)."""
 
 
 def reference_points(board: Any, platform: Any) -> list[ProfilePoint]:
@@ -98,6 +111,7 @@ def calibrate(
     warmup: int = DEFAULT_WARMUP,
     gap_ms: float = DEFAULT_GAP_MS,
     agent_frames: int = DEFAULT_AGENT_FRAMES,
+    watch_s: float = 0.0,
     progress: bool = False,
 ) -> Path:
     """Calibrate ``platform`` to ``board`` as it runs now (the module docstring) and write it.
@@ -110,7 +124,10 @@ def calibrate(
         repeats, warmup, gap_ms: per reference point, as ``profile`` measures.
         agent_frames: frames to time the live agent's own work per PE, and (``fair``) its inference on a
             held core per k (0: keep ``agent_overhead_ms`` and the held-core figures).
-        progress: a progress bar over the reference points on a terminal's stderr.
+        watch_s: measure the reference points again, a round every ``WATCH_PAUSE_S`` or so, until this
+            many seconds have passed since the first round began, and calibrate to each point's mean over
+            the rounds: the board's speed over that time, not at one moment (0: one round).
+        progress: a progress bar over the reference points (and the watch) on a terminal's stderr.
 
     Returns:
         The calibrated descriptor's path. Nothing is written on error.
@@ -124,25 +141,30 @@ def calibrate(
 
     if repeats < 1 or warmup < 0:
         raise BoardError(f"field 'repeats': expected repeats >= 1 and warmup >= 0, got {repeats}, {warmup}")
+    if not watch_s >= 0.0 or math.isinf(watch_s):
+        raise BoardError(f"field 'watch_s': expected seconds >= 0, got {watch_s}", field="watch_s")
     points = reference_points(board, platform)
     model, _, x = platform_dnn(platform, checkpoint)
-    with inference_state_restored(), board.session(), progress_bar(
-            "calibrate", len(points), "point", enabled=progress) as bar:
-        measured = {}
-        for p in points:
-            measured[p] = measure_point(board, model, x, p, repeats=repeats, warmup=warmup, gap_ms=gap_ms)
-            bar.update()
+    with inference_state_restored(), board.session():
+        started = time.monotonic()
+        with progress_bar("calibrate", len(points), "point", enabled=progress) as bar:
+            measured = {}
+            for p in points:
+                measured[p] = measure_point(board, model, x, p, repeats=repeats, warmup=warmup, gap_ms=gap_ms)
+                bar.update()
+        rounds = [{p: m["latency_ms_mean"] for p, m in measured.items()}]
+        rounds += _watched(board, model, x, points, started + watch_s, repeats=repeats, warmup=warmup,
+                           gap_ms=gap_ms, progress=progress)
 
-    # ratios[pe][cores][k]: measured over table latency at the PE's reference frequency
-    ratios: dict[str, dict[int, dict[int, float]]] = {}
+    # by_round[r][pe][cores][k]: measured over table latency at the PE's reference frequency in round r;
+    # ratios: each point's mean over the rounds
+    by_round = [_ratios(platform, latencies) for latencies in rounds]
+    ratios = _ratios(platform, {p: float(np.mean([latencies[p] for latencies in rounds])) for p in points})
     power_ratios: dict[str, list[float]] = {}
     for p, m in measured.items():
-        ratio = m["latency_ms_mean"] / platform.latency_ms(*p.key)
-        ratios.setdefault(p.pe, {}).setdefault(p.cores, {})[p.groups] = ratio
         if m["power_measured"]:
             power_ratios.setdefault(p.pe, []).append(m["power_w_mean"] / platform.power_w(*p.key))
-    latency_factor = {pe: {cores: float(np.median(list(by_k.values()))) for cores, by_k in by_cores.items()}
-                      for pe, by_cores in ratios.items()}
+    latency_factor = _median_over_k(ratios)
     # A sensor that read at only some points is flaky or shared: its median would be a guess.
     power_factor = {pe: float(np.median(power_ratios[pe])) for pe in ratios
                     if len(power_ratios.get(pe, ())) == len(_points_of(points, pe))}
@@ -159,6 +181,16 @@ def calibrate(
                                f"reference points)")
     provenance["calibration"] = _calibration_note(board, platform, points, ratios, latency_factor,
                                                   power_factor, repeats, warmup, agent_frames)
+    if len(rounds) > 1:
+        factors_by_round = [_median_over_k(r) for r in by_round]
+        provenance["calibration"]["watched"] = {
+            "rounds": len(rounds), "seconds": round(watch_s, 1),
+            "method": (f"every reference point measured in {len(rounds)} rounds over {watch_s:g} s (the "
+                       f"first, then one after each {WATCH_PAUSE_S:g} s idle), each point's latency the mean "
+                       f"over the rounds: the latency factor is the board's speed over the watch"),
+            "latency_factor_by_round": {pe: {cores: [round(f[pe][cores], 4) for f in factors_by_round]
+                                             for cores in by_cores}
+                                        for pe, by_cores in latency_factor.items()}}
     if agent_frames:
         set_agent_overheads(board, descriptor, rows, list(latency_factor), checkpoint=checkpoint,
                             frames=agent_frames, gap_ms=gap_ms)
@@ -169,6 +201,41 @@ def calibrate(
     yaml_path = Path(out_dir) / f"{platform.name}.yaml"
     save_platform(descriptor, rows, yaml_path)
     return yaml_path
+
+
+def _watched(board: Any, model: Any, x: Any, points: list[ProfilePoint], until: float, *, repeats: int,
+             warmup: int, gap_ms: float, progress: bool) -> list[dict[ProfilePoint, float]]:
+    """Rounds of every reference point's latency mean, each after up to ``WATCH_PAUSE_S`` idle, while
+    the monotonic clock reads before ``until`` (none where it already does)."""
+    rounds: list[dict[ProfilePoint, float]] = []
+    total_s = until - time.monotonic()
+    if total_s <= 0.0:
+        return rounds
+    with progress_bar("watch", math.ceil(total_s), "s", enabled=progress) as bar:
+        shown_s = 0
+        while not rounds or time.monotonic() < until:
+            time.sleep(min(WATCH_PAUSE_S, max(until - time.monotonic(), 0.0)))
+            rounds.append({p: measure_point(board, model, x, p, repeats=repeats, warmup=warmup,
+                                            gap_ms=gap_ms)["latency_ms_mean"] for p in points})
+            elapsed_s = min(math.ceil(total_s), math.floor(total_s - (until - time.monotonic())))
+            bar.update(max(elapsed_s - shown_s, 0))
+            shown_s = max(shown_s, elapsed_s)
+    return rounds
+
+
+def _ratios(platform: Any, latencies: dict[ProfilePoint, float]) -> dict[str, dict[int, dict[int, float]]]:
+    """ratios[pe][cores][k]: measured over table latency at each reference point."""
+    ratios: dict[str, dict[int, dict[int, float]]] = {}
+    for p, latency_ms in latencies.items():
+        by_k = ratios.setdefault(p.pe, {}).setdefault(p.cores, {})
+        by_k[p.groups] = latency_ms / platform.latency_ms(*p.key)
+    return ratios
+
+
+def _median_over_k(ratios: dict[str, dict[int, dict[int, float]]]) -> dict[str, dict[int, float]]:
+    """Per PE and core count, the median over k: the latency factor."""
+    return {pe: {cores: float(np.median(list(by_k.values()))) for cores, by_k in by_cores.items()}
+            for pe, by_cores in ratios.items()}
 
 
 def _points_of(points: list[ProfilePoint], pe: str) -> list[ProfilePoint]:

@@ -20,15 +20,21 @@ N_CPUS = min(2, len(os.sched_getaffinity(0)))
 DIGITS = {"arch": "alexnet-digits", "accuracy_from": TINY, "warmup": 0, "agent_frames": 0, "progress": False}
 
 
+def _one_core_board(tmp_path: Path, repeats: int):
+    """A fake host tree with one CPU, its board, and a table profiled on it with the digits net. One
+    core: a 2-thread row's time swings several-fold beside the other tests' work on a 2-vCPU CI."""
+    root = make_host_tree(tmp_path / "root", n_cpus=1, rapl=False)
+    board = open_board("host", sysfs_root=root, journal_path=tmp_path / "restore.journal")
+    return root, board, load_platform(profiler_module.profile(board, tmp_path / "profiled", repeats=repeats,
+                                                              **DIGITS))
+
+
 def test_calibrate_brings_a_wrong_table_back_to_this_board_and_restores_it(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from dynscale.cli import main
 
-    # One core: a 2-thread row's time swings several-fold beside the other tests' work on a 2-vCPU CI.
-    root = make_host_tree(tmp_path / "root", n_cpus=1, rapl=False)
-    board = open_board("host", sysfs_root=root, journal_path=tmp_path / "restore.journal")
-    profiled = load_platform(profiler_module.profile(board, tmp_path / "profiled", repeats=10, **DIGITS))
+    root, _, profiled = _one_core_board(tmp_path, repeats=10)
     slow = scaled_copy(profiled, 10.0, tmp_path / "slow")  # ten times this board's latency
     before = snapshot(root)
 
@@ -108,6 +114,66 @@ def test_calibrate_interpolates_between_one_and_every_core_and_scales_measured_p
         assert new.latency_ms_mean / old.latency_ms_mean == pytest.approx(expected[new.cores], rel=1e-3)
     assert {r.power_w_mean for r in calibrated.rows} == {3.0}
     assert calibrated.descriptor["provenance"]["calibration"]["power_factor"] == {"cpu": 1.5}
+
+
+def test_a_watched_calibration_takes_each_points_mean_over_its_rounds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A board that runs at its table's speed in the first round and twice as slow in every later one.
+    _, board, platform = _one_core_board(tmp_path, repeats=3)
+    rounds = []
+
+    def board_now(board, model, x, point, **kwargs):
+        slower = 1.0 if len(rounds) < len(calibrate_module.reference_points(board, platform)) else 2.0
+        rounds.append(point)
+        return {"latency_ms_mean": platform.latency_ms(*point.key) * slower, "latency_ms_std": 0.1,
+                "latency_ms_p95": 1.0, "latency_n": 3, "power_w_mean": 2.0, "power_w_std": 0.0,
+                "background_cores": 0.0, "power_measured": False}
+
+    monkeypatch.setattr(calibrate_module, "measure_point", board_now)
+    monkeypatch.setattr(calibrate_module, "WATCH_PAUSE_S", 0.05)
+    calibrated = load_platform(calibrate_module.calibrate(board, platform, tmp_path / "cal", agent_frames=0,
+                                                          watch_s=0.3))
+    watched = calibrated.descriptor["provenance"]["calibration"]["watched"]
+    n = watched["rounds"]
+    assert n >= 2 and len(rounds) == n * len(calibrate_module.reference_points(board, platform))
+    assert watched["latency_factor_by_round"] == {"cpu": {1: [1.0] + [2.0] * (n - 1)}}
+    for new, old in zip(calibrated.rows, platform.rows, strict=True):  # each point's mean over the rounds
+        assert new.latency_ms_mean / old.latency_ms_mean == pytest.approx((1.0 + 2.0 * (n - 1)) / n, rel=1e-3)
+    # unwatched: one round, as before
+    rounds.clear()
+    once = load_platform(calibrate_module.calibrate(board, platform, tmp_path / "once", agent_frames=0))
+    assert "watched" not in once.descriptor["provenance"]["calibration"]
+    assert [r.latency_ms_mean for r in once.rows] == [r.latency_ms_mean for r in platform.rows]
+
+
+def test_profile_calibrate_watch_s_measures_this_board_for_that_long_and_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import time
+
+    from dynscale.cli import main
+
+    root, _, profiled = _one_core_board(tmp_path, repeats=3)
+    started = time.monotonic()
+    code = main(["profile", "--board", "host", "--sysfs-root", str(root), "--calibrate", str(profiled.path),
+                 "--repeats", "3", "--warmup", "1", "--agent-frames", "0", "--watch-s", "6",
+                 "--out", str(tmp_path / "cal")])
+    assert code == 0 and time.monotonic() - started >= 6.0
+    out = capsys.readouterr().out
+    watched = load_platform(tmp_path / "cal" / "host.yaml").descriptor["provenance"]["calibration"]["watched"]
+    assert watched["rounds"] >= 2 and watched["seconds"] == 6.0
+    assert f"per round, {watched['rounds']} over 6 s: " in out
+    # --watch-s belongs to --calibrate (one line, exit 2); a negative one is a usage error; nothing written
+    bad = ["profile", "--board", "host", "--sysfs-root", str(root), "--out", str(tmp_path / "bad")]
+    assert main([*bad, "--watch-s", "6"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "field 'watch_s': --watch-s applies to --calibrate only" in err
+    with pytest.raises(SystemExit) as exit_info:  # argparse checks the range, before any work
+        main([*bad, "--calibrate", "host", "--watch-s", "-1"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1].endswith("--watch-s: expected a number >= 0, got '-1'")
+    assert not (tmp_path / "bad").exists()
 
 
 def test_calibrating_a_platform_of_another_board_is_one_line_and_exit_2(
