@@ -293,8 +293,7 @@ def _compare(args: argparse.Namespace, spec: str, platform, trace, path: str, ou
     if phase_ms is not None:  # the same without the live run's phase: the model's spread over phases
         drawn = {"drawn_sim_budget_met_rate": _noisy_budget_met_rate(spec, platform, trace, n),
                  "drawn_sim_energy_mj": float(np.mean(_simulate(spec, platform, trace, n)["energy_mj"][:n]))}
-    same_config = np.mean([(int(r["groups"]), r["pe"], float(r["freq_mhz"])) == c
-                           for r, c in zip(live[:n], sim["config"][:n], strict=True)])
+    same_config = np.mean([_config_of(r) == c for r, c in zip(live[:n], sim["config"][:n], strict=True)])
     models = _frame_models(platform, trace, live[:n])
     return {
         "controller": spec,
@@ -333,6 +332,16 @@ def _compare(args: argparse.Namespace, spec: str, platform, trace, path: str, ou
     }
 
 
+def _config_of(frame: dict) -> tuple[int, str, float]:
+    """A frame's configuration (k, PE, frequency) from a live log row or the simulator's info, alike."""
+    return int(frame["groups"]), frame["pe"], float(frame["freq_mhz"])
+
+
+def _config_index(platform) -> dict[tuple[int, str, float], int]:
+    """Each configuration's index in ``platform.configs()``, by :func:`_config_of`'s key."""
+    return {(c.groups, c.pe, float(c.freq_mhz)): i for i, c in enumerate(platform.configs())}
+
+
 class _FrameModel(NamedTuple):
     """The model's two outcomes for a live frame's configuration at the trace's load then."""
 
@@ -347,13 +356,13 @@ def _frame_models(platform, trace, rows: list[dict[str, str]]) -> list[_FrameMod
     from platform_models.contention import Contention
 
     contention = Contention(platform, trace.frame_period_ms)
-    index = {(c.groups, c.pe, float(c.freq_mhz)): i for i, c in enumerate(platform.configs())}
+    index = _config_index(platform)
     pe_names = [pe.name for pe in platform.pes]
     models = []
     for r in rows:
         load = trace.load_at(float(r["time_s"]))
         outcomes = contention.config_metrics(np.array([load.get(name, 0.0) for name in pe_names])).outcomes
-        j = index[(int(r["groups"]), r["pe"], float(r["freq_mhz"]))]
+        j = index[_config_of(r)]
         models.append(_FrameModel(float(outcomes.ahead.latency_ms[j]), float(outcomes.split.latency_ms[j]),
                                   float(outcomes.split_share[j])))
     return models
@@ -374,7 +383,7 @@ def _disagreement(rows: list[dict[str, str]], models: list[_FrameModel],
         if real_met == bool(sim["budget_met"][i]):
             continue
         cause = "latency"
-        if (int(r["groups"]), r["pe"], float(r["freq_mhz"])) != sim["config"][i]:
+        if _config_of(r) != sim["config"][i]:
             cause = "config"
         elif model.split_share > 0.0:
             midway_ms = (model.ahead_ms + model.split_ms) / 2.0
@@ -421,7 +430,7 @@ def _simulate(spec: str, platform, trace, n_frames: int, seed: int | None = None
         columns["agent_ms"].append(info["agent_ms"])
         columns["queue_ms"].append(info["queue_ms"])
         columns["energy_mj"].append(info["energy_mj"])
-        columns["config"].append((int(info["groups"]), info["pe"], float(info["freq_mhz"])))
+        columns["config"].append(_config_of(info))
     env.close()
     return columns
 
@@ -449,11 +458,11 @@ def _model_error(platform, trace, rows: list[dict[str, str]]) -> np.ndarray:
     from platform_models.prediction import Predictor
 
     predictor = Predictor(platform)
-    index = {(c.groups, c.pe, float(c.freq_mhz)): i for i, c in enumerate(platform.configs())}
+    index = _config_index(platform)
     errors = []
     for r in rows:
         latency_ms = predictor.predict(trace.load_at(float(r["time_s"]))).latency_ms
-        predicted = latency_ms[index[(int(r["groups"]), r["pe"], float(r["freq_mhz"]))]]
+        predicted = latency_ms[index[_config_of(r)]]
         errors.append(abs(predicted - float(r["infer_ms"])) / float(r["infer_ms"]))
     return np.array(errors) if errors else np.array([math.nan])
 
