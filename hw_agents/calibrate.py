@@ -156,9 +156,7 @@ def calibrate(
         rounds += _watched(board, model, x, points, started + watch_s, repeats=repeats, warmup=warmup,
                            gap_ms=gap_ms, progress=progress)
 
-    # by_round[r][pe][cores][k]: measured over table latency at the PE's reference frequency in round r;
-    # ratios: each point's mean over the rounds
-    by_round = [_ratios(platform, latencies) for latencies in rounds]
+    # ratios[pe][cores][k]: each point's mean over the rounds over its table latency
     ratios = _ratios(platform, {p: float(np.mean([latencies[p] for latencies in rounds])) for p in points})
     power_ratios: dict[str, list[float]] = {}
     for p, m in measured.items():
@@ -182,7 +180,7 @@ def calibrate(
     provenance["calibration"] = _calibration_note(board, platform, points, ratios, latency_factor,
                                                   power_factor, repeats, warmup, agent_frames)
     if len(rounds) > 1:
-        factors_by_round = [_median_over_k(r) for r in by_round]
+        factors_by_round = [_median_over_k(_ratios(platform, latencies)) for latencies in rounds]
         provenance["calibration"]["watched"] = {
             "rounds": len(rounds), "seconds": round(watch_s, 1),
             "method": (f"every reference point measured in {len(rounds)} rounds over {watch_s:g} s (the "
@@ -208,18 +206,19 @@ def _watched(board: Any, model: Any, x: Any, points: list[ProfilePoint], until: 
     """Rounds of every reference point's latency mean, each after up to ``WATCH_PAUSE_S`` idle, while
     the monotonic clock reads before ``until`` (none where it already does)."""
     rounds: list[dict[ProfilePoint, float]] = []
-    total_s = until - time.monotonic()
-    if total_s <= 0.0:
+    begun = time.monotonic()
+    if until <= begun:
         return rounds
-    with progress_bar("watch", math.ceil(total_s), "s", enabled=progress) as bar:
+    total_s = math.ceil(until - begun)
+    with progress_bar("watch", total_s, "s", enabled=progress) as bar:
         shown_s = 0
         while not rounds or time.monotonic() < until:
             time.sleep(min(WATCH_PAUSE_S, max(until - time.monotonic(), 0.0)))
             rounds.append({p: measure_point(board, model, x, p, repeats=repeats, warmup=warmup,
                                             gap_ms=gap_ms)["latency_ms_mean"] for p in points})
-            elapsed_s = min(math.ceil(total_s), math.floor(total_s - (until - time.monotonic())))
-            bar.update(max(elapsed_s - shown_s, 0))
-            shown_s = max(shown_s, elapsed_s)
+            elapsed_s = min(total_s, math.floor(time.monotonic() - begun))  # the clock never goes back
+            bar.update(elapsed_s - shown_s)
+            shown_s = elapsed_s
     return rounds
 
 
