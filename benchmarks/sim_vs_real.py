@@ -502,6 +502,12 @@ def _loadavg() -> float:
 if __name__ == "__main__":
     try:
         sys.exit(main())
+    except KeyboardInterrupt as stop:  # Ctrl-C as `dynscale` ends: board restored, one line, 128 + signal
+        from platform_models.signals import stop_signal
+
+        signum, word = stop_signal(stop)
+        print(f"sim_vs_real: {word}", file=sys.stderr)
+        sys.exit(128 + signum)
     except Exception as exc:
         from dynscale.cli import user_error_types
 
