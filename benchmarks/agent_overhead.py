@@ -140,7 +140,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print JSON only")
     args = parser.parse_args(argv)
     show = not args.json and sys.stderr.isatty()
-    platform, board = load_platform("host"), open_board("host")
+    platform = load_platform("host")
+    if args.policy:
+        make_controller(str(args.policy), platform)  # a bad policy file is refused before any deploy
+    board = open_board("host")
     period_s = args.period_ms / 1000.0
     duration_s = args.frames * period_s
     trace = Trace(platform="host", kind="steady", split="eval", frame_period_ms=args.period_ms,
@@ -209,4 +212,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from _entry import run  # benchmarks/_entry.py: this folder is first on sys.path
+
+    run(main, "agent_overhead")

@@ -112,4 +112,6 @@ def _bare_inference_ms(board, model, x, trace, pe: str, k: int, threads: int, sl
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from _entry import run  # benchmarks/_entry.py: this folder is first on sys.path
+
+    run(main, "contention_stretch")

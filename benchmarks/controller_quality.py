@@ -194,4 +194,6 @@ def _now() -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from _entry import run  # benchmarks/_entry.py: this folder is first on sys.path
+
+    run(main, "controller_quality")

@@ -8,8 +8,18 @@ run; the switch time; the footprint against G static models. Prints ratios, asse
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
-from dynscale.cli import main
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def main() -> int:
+    from dynscale.cli import run_verb
+
+    return run_verb(["dnn", "bench", *sys.argv[1:]])
+
 
 if __name__ == "__main__":
-    raise SystemExit(main(["dnn", "bench", *sys.argv[1:]]))
+    from _entry import run  # benchmarks/_entry.py: this folder is first on sys.path
+
+    run(main, "dnn_bench")

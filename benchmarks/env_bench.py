@@ -155,4 +155,6 @@ def _pin_one_core() -> int | None:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from _entry import run  # benchmarks/_entry.py: this folder is first on sys.path
+
+    run(main, "env_bench")

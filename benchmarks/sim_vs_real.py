@@ -500,18 +500,6 @@ def _loadavg() -> float:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt as stop:  # Ctrl-C as `dynscale` ends: board restored, one line, 128 + signal
-        from platform_models.signals import stop_signal
+    from _entry import run  # benchmarks/_entry.py: this folder is first on sys.path
 
-        signum, word = stop_signal(stop)
-        print(f"sim_vs_real: {word}", file=sys.stderr)
-        sys.exit(128 + signum)
-    except Exception as exc:
-        from dynscale.cli import user_error_types
-
-        if not isinstance(exc, user_error_types()):
-            raise
-        print(f"sim_vs_real: error: {exc}", file=sys.stderr)  # a bad trace, platform or board: one line
-        sys.exit(2)
+    run(main, "sim_vs_real")

@@ -94,4 +94,6 @@ class _ScaleRecorder:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from _entry import run  # benchmarks/_entry.py: this folder is first on sys.path
+
+    run(main, "stale_table")

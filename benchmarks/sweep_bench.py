@@ -127,4 +127,6 @@ def _sweep(spec_path: Path, out: Path, max_concurrent: int) -> float:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from _entry import run  # benchmarks/_entry.py: this folder is first on sys.path
+
+    run(main, "sweep_bench")

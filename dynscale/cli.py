@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from dynscale import _board, _dnn, _help, _learn, _live, _platform, _sweep, _trace
 
@@ -43,18 +43,35 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    try:  # from the first line: a Ctrl-C while the parser is built is an interruption, not a traceback
-        args = build_parser().parse_args(argv)
-        return int(args.handler(args) or 0)
-    except KeyboardInterrupt as stop:  # Ctrl-C; SIGTERM in a deploy raises one too
+    # from the first line: a Ctrl-C while the parser is built is an interruption, not a traceback
+    return run_command("dynscale", lambda: run_verb(argv))
+
+
+def run_verb(argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv`` (default ``sys.argv[1:]``) and run its verb; its exceptions propagate."""
+    args = build_parser().parse_args(argv)
+    return int(args.handler(args) or 0)
+
+
+def run_command(prog: str, command: Callable[[], int | None]) -> int:
+    """``command()``'s exit code, with a stop and a user's error each ended as one line on stderr
+    prefixed ``PROG:``, as every entry point ends them (``dynscale`` and ``benchmarks/``).
+
+    A ``KeyboardInterrupt`` (Ctrl-C; SIGTERM where :func:`platform_models.signals.sigterm_raises` is
+    in force; a deploy's ``DeployInterrupted``) returns 128 + the signal's number; a user error
+    (:func:`user_error_types`) returns 2; anything else is a bug and keeps its traceback.
+    """
+    try:
+        return int(command() or 0)
+    except KeyboardInterrupt as stop:
         from platform_models.signals import stop_signal  # light: loads no numpy
 
         signum, word = stop_signal(stop)
-        print(f"dynscale: {word}", file=sys.stderr)
+        print(f"{prog}: {word}", file=sys.stderr)
         return 128 + signum
     except Exception as exc:
         if isinstance(exc, user_error_types()):
             sys.stdout.flush()
-            print(f"dynscale: error: {exc}", file=sys.stderr)
+            print(f"{prog}: error: {exc}", file=sys.stderr)
             return EXIT_USAGE
         raise

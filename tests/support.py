@@ -10,6 +10,8 @@ import struct
 import subprocess
 import sys
 import termios
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -146,3 +148,32 @@ def held_latencies(platform, frame_period_ms: float, noise: bool, seed: int, n_f
         obs, _, _, _, info = env.step(controller.act(obs, info))
         out.append(info["latency_ms"] - info["agent_ms"])
     return np.array(out)
+
+
+# Runs argv[1:] with SIGINT at its default action. A process started with SIGINT ignored (pytest run as
+# a background job of a non-interactive shell) keeps it ignored across exec, and Python turns SIGINT
+# into KeyboardInterrupt only where it found it at its default.
+_WITH_SIGINT = ("import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+                "os.execv(sys.argv[1], sys.argv[1:])")
+
+
+def start_stoppable(*argv: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """``python ARGV`` in the repository, stdout and stderr piped: a run a test stops with SIGINT
+    (as Ctrl-C at a terminal would) or SIGTERM."""
+    return subprocess.Popen([sys.executable, "-c", _WITH_SIGINT, sys.executable, *argv], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_until(ready: Callable[[], bool], timeout_s: float = 120.0) -> None:
+    """Poll ``ready`` until it holds or ``timeout_s`` has passed (the caller's asserts say which)."""
+    deadline = time.monotonic() + timeout_s
+    while not ready() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def n_lines(path: Path) -> int:
+    """Lines written so far to ``path`` (a run's log or journal; 0 before it exists or once gone)."""
+    try:
+        return path.read_text().count("\n")
+    except FileNotFoundError:
+        return 0

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import n_lines, start_stoppable, wait_until
+
 REPO = Path(__file__).resolve().parents[1]
 TRACE = REPO / "traces" / "data" / "host" / "ramp-eval-s122.csv"
 
@@ -53,16 +55,12 @@ def test_sim_vs_real_on_a_bad_trace_is_one_line_and_exit_2(tmp_path: Path) -> No
 @pytest.mark.slow
 def test_ctrl_c_mid_run_ends_the_benchmark_with_one_line_and_130(tmp_path: Path) -> None:
     import signal
-    import time
 
     out = tmp_path / "out"
-    run = subprocess.Popen([sys.executable, str(REPO / "benchmarks" / "sim_vs_real.py"), "--duration", "30",
-                            "--trace", str(TRACE), "--out", str(out)],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    run = start_stoppable(str(REPO / "benchmarks" / "sim_vs_real.py"), "--duration", "30",
+                          "--trace", str(TRACE), "--out", str(out))
     log = out / "pass1-ramp-eval-s122-lookup" / "deploy-log.csv"
-    deadline = time.monotonic() + 120
-    while not (log.exists() and log.read_text().count("\n") >= 3) and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_until(lambda: n_lines(log) >= 3)
     run.send_signal(signal.SIGINT)
     _, err = run.communicate(timeout=60)
     assert run.returncode == 128 + signal.SIGINT, err

@@ -1,0 +1,69 @@
+"""Every benchmark script ends as `dynscale` does (benchmarks/_entry.py): Ctrl-C or SIGTERM mid-run is
+one line and 128 + the signal's number, a user's bad input one line and exit 2, never a traceback.
+
+The live ones deploy on this machine's host board, as a user runs them."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from tests.support import REPO, n_lines, start_stoppable, wait_until
+
+BENCHMARKS = REPO / "benchmarks"
+
+
+def _env(tmp: Path) -> dict[str, str]:
+    """The environment with the benchmark's temporary folders in ``tmp``, where the test watches them."""
+    tmp.mkdir()
+    return {**os.environ, "TMPDIR": str(tmp)}
+
+
+@pytest.mark.slow
+def test_ctrl_c_mid_deploy_ends_agent_overhead_with_one_line_and_130(tmp_path: Path) -> None:
+    # Before, it ended in DeployInterrupted's traceback (exit 1).
+    tmp = tmp_path / "tmp"
+    run = start_stoppable(str(BENCHMARKS / "agent_overhead.py"), "--frames", "2000", "--json", env=_env(tmp))
+    wait_until(lambda: any(n_lines(log) >= 3 for log in tmp.glob("*/lookup/True/deploy-log.csv")))
+    run.send_signal(signal.SIGINT)
+    out, err = run.communicate(timeout=60)
+    assert run.returncode == 128 + signal.SIGINT, err
+    assert (out, err) == ("", "agent_overhead: interrupted\n")
+    assert not list(tmp.iterdir())  # its temporary folder went on the way out
+    assert not list(tmp_path.glob("*journal*.json"))  # the board's session restored and closed
+
+
+@pytest.mark.slow
+def test_sigterm_mid_deploy_ends_contention_stretch_with_one_line_and_143(tmp_path: Path) -> None:
+    # Before, the board session's handler restored, then the process died of the signal (exit -15).
+    tmp = tmp_path / "tmp"
+    run = start_stoppable(str(BENCHMARKS / "contention_stretch.py"), "--loads", "0", "--periods", "50",
+                          "--groups", "1", "--seconds", "60", "--json", env=_env(tmp))
+    wait_until(lambda: any(n_lines(log) >= 3 for log in tmp.glob("*/deploy-log.csv")))
+    run.send_signal(signal.SIGTERM)
+    out, err = run.communicate(timeout=60)
+    assert run.returncode == 128 + signal.SIGTERM, err
+    assert (out, err) == ("", "contention_stretch: terminated\n")
+    assert not list(tmp.iterdir())
+    assert not list(tmp_path.glob("*journal*.json"))
+
+
+@pytest.mark.parametrize(("script", "flag"),
+                         [("agent_overhead", "--policy"), ("contention_stretch", "--platform")])
+def test_a_bad_file_given_to_a_benchmark_is_one_line_and_exit_2(tmp_path: Path, script: str,
+                                                                 flag: str) -> None:
+    bad = tmp_path / "absent.npz"
+    tmp = tmp_path / "tmp"
+    # hours of frames: a benchmark that deployed before reading the file would time out here
+    run = start_stoppable(str(BENCHMARKS / f"{script}.py"), flag, str(bad), "--json", "--seconds" if
+                          script == "contention_stretch" else "--frames", "100000", env=_env(tmp))
+    try:
+        out, err = run.communicate(timeout=120)
+    finally:
+        run.kill()
+    assert run.returncode == 2, err
+    assert err.startswith(f"{script}: error: {bad}: ") and err.count("\n") == 1, err
+    assert out == "" and not list(tmp.iterdir())  # refused before any deploy
