@@ -125,6 +125,15 @@ def _board_args(p: argparse.ArgumentParser) -> None:
 
 
 def _profile(args: argparse.Namespace) -> int:
+    from platform_models.signals import sigterm_raises
+
+    # SIGTERM stops a profile as Ctrl-C does: the board restored by its session on the way out, one
+    # line, 128 + the signal's number; a sweep's resume journal stays for the next run to resume from.
+    with sigterm_raises():
+        return _profile_here(args)
+
+
+def _profile_here(args: argparse.Namespace) -> int:
     _load_torch()
     from hw_agents import BoardError, open_board
     from hw_agents.inference import DEFAULT_ARCH

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from hw_agents.errors import BoardError
+from platform_models.signals import stop_signals_held
 
 __all__ = ["DEFAULT_ARCH", "DEFAULT_GAP_MS", "load_dnn", "platform_dnn"]
 
@@ -24,18 +25,21 @@ def load_dnn(checkpoint: str | Path | None, arch: str = DEFAULT_ARCH, accuracy_f
     the accuracy per k that platform ``accuracy_from`` (default: a shipped platform) records for the
     same architecture.
     """
-    import dnn
-    from dnn.checkpoint import load_checkpoint
+    # Building and loading run torch's C++ code: SIGINT and SIGTERM wait, as in deploy's start-up, so
+    # that no signal's exception is raised inside it (platform_models.signals).
+    with stop_signals_held():
+        import dnn
+        from dnn.checkpoint import load_checkpoint
 
-    if checkpoint is not None:
-        model, info = load_checkpoint(checkpoint)
-        accuracy, source = list(info.accuracy), f"checkpoint {checkpoint} (accuracy.csv)"
-        weights = f"checkpoint {checkpoint}"
-    else:
-        model = dnn.build_model(arch, groups=groups, connectivity=connectivity)
-        accuracy, source = _platform_accuracy(arch, model.groups, accuracy_from)
-        weights = "freshly initialised (latency does not depend on the weights' values)"
-    model.eval()
+        if checkpoint is not None:
+            model, info = load_checkpoint(checkpoint)
+            accuracy, source = list(info.accuracy), f"checkpoint {checkpoint} (accuracy.csv)"
+            weights = f"checkpoint {checkpoint}"
+        else:
+            model = dnn.build_model(arch, groups=groups, connectivity=connectivity)
+            accuracy, source = _platform_accuracy(arch, model.groups, accuracy_from)
+            weights = "freshly initialised (latency does not depend on the weights' values)"
+        model.eval()
     section = {
         "arch": model.arch,
         "groups": int(model.groups),

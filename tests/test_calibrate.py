@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -13,7 +15,7 @@ from hw_agents import profiler as profiler_module
 from hw_agents.agent_timing import MIN_WINDOW_TOLD, SPLIT_PERIODS_MS, kernel_tick_ms
 from platform_models import load_platform, validate_platform
 from tests.fake_sysfs import make_host_tree, make_nano_tree, make_xu3_tree, snapshot
-from tests.support import TINY, scaled_copy
+from tests.support import TINY, scaled_copy, start_stoppable, wait_until
 
 REPO = Path(__file__).resolve().parents[1]
 N_CPUS = min(2, len(os.sched_getaffinity(0)))
@@ -207,3 +209,23 @@ def test_a_board_is_calibrated_on_its_cpu_clusters_at_their_top_clocks(tmp_path:
     by_pe = {pe: {(p.freq_mhz, p.cores) for p in points if p.pe == pe} for pe in {p.pe for p in points}}
     assert by_pe == expected  # the GPU has no torch backend here: its rows are kept
     assert sorted({p.groups for p in points}) == [1, 2, 3, 4]
+
+
+@pytest.mark.slow
+def test_sigterm_mid_calibration_restores_the_board_writes_nothing_and_exits_143(tmp_path: Path) -> None:
+    # Before, SIGTERM killed `profile --calibrate` by its default action (exit 143, no line).
+    root, _, profiled = _one_core_board(tmp_path, repeats=1)
+    before = snapshot(root)
+    restore_journal = root.with_name(root.name + ".dynscale-journal.json")  # the session's, while it runs
+    out = tmp_path / "cal"
+    argv = ["profile", "--board", "host", "--sysfs-root", str(root), "--calibrate", str(profiled.path),
+            "--repeats", "2", "--warmup", "0", "--agent-frames", "0", "--watch-s", "60", "--out", str(out)]
+    run = start_stoppable("-m", "dynscale", *argv)
+    wait_until(restore_journal.exists)
+    time.sleep(0.5)  # into the reference points
+    run.send_signal(signal.SIGTERM)
+    _, err = run.communicate(timeout=60)
+    assert run.returncode == 128 + signal.SIGTERM, err
+    assert err == "dynscale: terminated\n"
+    assert snapshot(root) == before and not restore_journal.exists()
+    assert not out.exists()  # nothing written: a calibration writes its platform at the end

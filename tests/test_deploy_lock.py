@@ -18,7 +18,7 @@ import pytest
 
 from dynscale.cli import main
 from tests.fake_sysfs import make_host_tree, make_nano_tree, snapshot
-from tests.support import REPO, start_child
+from tests.support import REPO, n_lines, start_child, start_stoppable, wait_until
 from traces import Trace, save_trace
 
 # How many times the race is run: a few in CI, many under `make fuzz` (DYNSCALE_RACES=50).
@@ -54,10 +54,9 @@ def _trace(tmp_path: Path, duration_s: float) -> Path:
 
 
 def _deploy(root: Path, trace: Path, out: Path, duration_s: float) -> subprocess.Popen:
-    argv = [sys.executable, "-m", "dynscale", "deploy", "--board", "jetson-nano", "--sysfs-root", str(root),
-            "--controller", "lookup", "--trace", str(trace), "--duration", str(duration_s), "--no-load",
-            "--out", str(out), "--json"]
-    return subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return start_stoppable("-m", "dynscale", "deploy", "--board", "jetson-nano", "--sysfs-root", str(root),
+                           "--controller", "lookup", "--trace", str(trace), "--duration", str(duration_s),
+                           "--no-load", "--out", str(out), "--json")
 
 
 @pytest.mark.slow
@@ -129,9 +128,7 @@ def test_a_signal_mid_run_writes_the_summary_of_what_ran_and_exits_128_plus_its_
     out = tmp_path / "run"
     run = _deploy(nano, _trace(tmp_path, 60.0), out, 60.0)
     log = out / "deploy-log.csv"
-    deadline = time.monotonic() + 120
-    while not (log.exists() and log.read_text().count("\n") >= 3) and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_until(lambda: n_lines(log) >= 3)
     run.send_signal(signum)
     _, err = run.communicate(timeout=60)
     assert run.returncode == 128 + signum, err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from hw_agents import profiler as profiler_module
 from hw_agents.agent_timing import SPLIT_PERIODS_MS
 from platform_models import load_platform, validate_platform
 from tests.fake_sysfs import make_host_tree, snapshot
-from tests.support import TINY
+from tests.support import TINY, n_lines, start_stoppable, wait_until
 
 REPO = Path(__file__).resolve().parents[1]
 N_CPUS = min(2, len(os.sched_getaffinity(0)))
@@ -129,3 +130,29 @@ def test_profile_names_the_points_whose_latency_was_noisy(
     top = f"{max(board.pe('cpu').freqs_mhz):g}"
     assert spread == ("latency std / mean: median 0.10, max 1.00; 1 of 20 points (pe/freq/cores/k) "
                       f"above 0.5: cpu/{top}/1/2 (1.00) (re-measure on a quiet machine)")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("signum", "word"), [(signal.SIGINT, "interrupted"), (signal.SIGTERM, "terminated")])
+def test_a_signal_mid_sweep_restores_the_board_keeps_the_journal_and_exits_128_plus_its_number(
+        tmp_path: Path, signum: int, word: str) -> None:
+    # Before, SIGTERM killed `profile` by its default action (exit 143, no line); the board was
+    # restored by the session's handler, the journal kept, as a Ctrl-C does.
+    root = make_host_tree(tmp_path / "root", n_cpus=1, rapl=False)
+    before = snapshot(root)
+    out = tmp_path / "out"
+    # 2 x 100 ms idle gaps per point: the 20 points take seconds, time to stop it after two
+    argv = ["profile", "--board", "host", "--sysfs-root", str(root), "--arch", "alexnet-digits",
+            "--accuracy-from", str(TINY), "--repeats", "2", "--warmup", "0", "--gap-ms", "100",
+            "--agent-frames", "0", "--out", str(out)]
+    run = start_stoppable("-m", "dynscale", *argv)
+    journal = out / ".profile-journal.csv"
+    wait_until(lambda: n_lines(journal) >= 4)  # its settings, its header, two points
+    run.send_signal(signum)
+    _, err = run.communicate(timeout=60)
+    assert run.returncode == 128 + signum, err
+    assert err == f"dynscale: {word}\n"
+    assert snapshot(root) == before  # the governor and the clock given back
+    rows = journal.read_text().splitlines()[2:]
+    assert 2 <= len(rows) < 20 and all(row.endswith(("True", "False")) for row in rows)  # kept, to resume
+    assert sorted(p.name for p in out.iterdir()) == [journal.name]  # no partial platform
