@@ -119,8 +119,7 @@ with board.session():
 def start_child(board: str, root: Path, journal: Path, *extra: str) -> subprocess.Popen:
     """A process holding a board session with every PE's frequency changed (``extra``: it had its own
     SIGTERM handler first); returns once the change is made."""
-    child = subprocess.Popen([sys.executable, "-c", CHILD, board, str(root), str(journal), *extra], cwd=REPO,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    child = start_stoppable("-c", CHILD, board, str(root), str(journal), *extra)
     line = child.stdout.readline()
     assert line == "changed\n", line + child.stderr.read()
     return child
