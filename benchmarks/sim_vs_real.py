@@ -19,11 +19,13 @@ against the measured inference time, queueing left out). ``table_drift`` is this
 its table: the full network on one core timed as the profiler times it, over the table's figure,
 just before the live run. ``noise_floor_*`` is the error a perfect
 model of the mean would still make: each live frame's latency against the mean latency of the live
-frames with the same configuration in the same trace segment (a noise-free simulator predicts a
-mean; live frames scatter around it). ``live_load_excess`` is the mean of measured minus trace load:
-the machine's other work, which the simulator does not know of. ``median_excess_err`` is the
-median error less the noise floor of the same run: the part of the error a model of the mean could
-still remove (on a noisy machine the floor moves from run to run, the excess much less).
+frames with the same configuration and outcome in the same trace segment (a noise-free simulator
+predicts a mean; live frames scatter around it; on a held core, a frame split from the start and one
+ahead of the other work are two outcomes, each with its own mean, as the simulator predicts them).
+``live_load_excess`` is the mean of measured minus trace load: the machine's other work, which the
+simulator does not know of. ``median_excess_err`` is the median error less the noise floor of the
+same run: the part of the error a model of the mean could still remove (on a noisy machine the floor
+moves from run to run, the excess much less).
 ``disagreement`` (per run, and summed over the runs) counts the frames whose budget the live run and
 the noise-free simulation at its phase meet differently, by cause: ``config`` (they chose
 differently), ``split`` (a held core split the frame on one side only), ``latency`` (the same choice
@@ -278,7 +280,8 @@ def _compare(args: argparse.Namespace, spec: str, platform, trace, path: str, ou
     sim_ms = np.asarray(sim["latency_ms"][:n], dtype=float)
     error = np.abs(sim_ms - real_ms) / real_ms
     model_error = _model_error(platform, trace, live[:n])
-    floor = _noise_floor(trace, live[:n], real_ms)
+    models = _frame_models(platform, trace, live[:n])
+    floor = _noise_floor(trace, live[:n], real_ms, models)
     baseline = {}
     if args.baseline_platform is not None:
         other_phase_ms = _tick_phase_ms(args.baseline_platform, live)
@@ -294,7 +297,6 @@ def _compare(args: argparse.Namespace, spec: str, platform, trace, path: str, ou
         drawn = {"drawn_sim_budget_met_rate": _noisy_budget_met_rate(spec, platform, trace, n),
                  "drawn_sim_energy_mj": float(np.mean(_simulate(spec, platform, trace, n)["energy_mj"][:n]))}
     same_config = np.mean([_config_of(r) == c for r, c in zip(live[:n], sim["config"][:n], strict=True)])
-    models = _frame_models(platform, trace, live[:n])
     return {
         "controller": spec,
         "trace": path,
@@ -349,6 +351,17 @@ class _FrameModel(NamedTuple):
     split_ms: float
     split_share: float
 
+    @property
+    def midway_ms(self) -> float:
+        """Where an inference is nearer the split outcome than the ahead one."""
+        return (self.ahead_ms + self.split_ms) / 2.0
+
+
+def _split_live(row: dict[str, str], model: _FrameModel) -> bool:
+    """Whether a live frame split from the start on its held core: its inference nearer the model's
+    split latency than its ahead one (False on a core no other work holds)."""
+    return model.split_share > 0.0 and float(row["infer_ms"]) > model.midway_ms
+
 
 def _frame_models(platform, trace, rows: list[dict[str, str]]) -> list[_FrameModel]:
     """Per live frame, the model's outcomes for its configuration at the trace's load (the simulator's
@@ -386,9 +399,8 @@ def _disagreement(rows: list[dict[str, str]], models: list[_FrameModel],
         if _config_of(r) != sim["config"][i]:
             cause = "config"
         elif model.split_share > 0.0:
-            midway_ms = (model.ahead_ms + model.split_ms) / 2.0
             sim_infer_ms = sim["latency_ms"][i] - sim["agent_ms"][i] - sim["queue_ms"][i]
-            if (float(r["infer_ms"]) > midway_ms) != (sim_infer_ms > midway_ms):
+            if _split_live(r, model) != (sim_infer_ms > model.midway_ms):
                 cause = "split"
         counts[cause]["real_met" if real_met else "sim_met"] += 1
     return counts
@@ -483,11 +495,15 @@ def _table_drift(board, platform) -> float:
     return now_ms / platform.latency_ms(point.pe, point.freq_mhz, 1, point.groups)
 
 
-def _noise_floor(trace, rows: list[dict[str, str]], real_ms: np.ndarray) -> np.ndarray:
-    """|group mean - real| / real, grouping the live frames by (trace segment, configuration)."""
+def _noise_floor(trace, rows: list[dict[str, str]], real_ms: np.ndarray,
+                 models: list[_FrameModel]) -> np.ndarray:
+    """|group mean - real| / real, grouping the live frames by (trace segment, configuration, outcome):
+    on a held core a frame split from the start and one ahead of the other work are two outcomes
+    (:func:`_split_live`), which the simulator tells apart at the live run's phase, so a floor that
+    pooled them would be one the model can beat."""
     groups: dict[tuple, list[int]] = {}
-    for i, r in enumerate(rows):
-        key = (trace.segment_at(float(r["time_s"])), r["groups"], r["pe"], r["freq_mhz"])
+    for i, (r, model) in enumerate(zip(rows, models, strict=True)):
+        key = (trace.segment_at(float(r["time_s"])), _config_of(r), _split_live(r, model))
         groups.setdefault(key, []).append(i)
     mean = np.empty_like(real_ms)
     for members in groups.values():

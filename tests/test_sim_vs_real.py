@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.support import n_lines, start_stoppable, wait_until
@@ -244,3 +245,31 @@ def test_the_free_latency_ratio_is_the_live_frames_on_unshared_cores_over_the_mo
     held_only = [r for r, h in zip(rows, held, strict=True) if h]
     held_models = benchmark._frame_models(platform, trace, held_only)
     assert math.isnan(benchmark._free_latency_ratio(held_only, held_models))  # nothing to tell it by
+
+
+def test_the_noise_floor_keeps_a_held_cores_two_outcomes_apart():
+    from platform_models import load_platform
+    from traces import load_trace
+
+    benchmark = _benchmark()
+    platform = load_platform(REPO / "tests" / "data" / "host-epyc-tick.yaml")
+    trace = load_trace(REPO / "traces" / "data" / "host" / "concurrent-dnn-eval-s121.csv", platform)
+    times_s = [i * trace.frame_period_ms / 1000.0 for i in range(400)]
+    rows = [{"time_s": str(t), "groups": "1", "pe": "cpu", "freq_mhz": "2000.0"} for t in times_s]
+    models = benchmark._frame_models(platform, trace, rows)
+    held = [i for i, m in enumerate(models) if m.split_share > 0.0]
+    assert len(held) > 10
+    # every held frame exactly at one of the model's two outcomes, alternately; free ones at the model
+    for j, i in enumerate(held):
+        rows[i]["infer_ms"] = str(models[i].split_ms if j % 2 else models[i].ahead_ms)
+    for i, r in enumerate(rows):
+        r.setdefault("infer_ms", str(models[i].ahead_ms))
+    real_ms = np.array([float(r["infer_ms"]) for r in rows])
+    # a model that knows each frame's outcome makes no error: the floor is 0, not the pooled mean's
+    floor = benchmark._noise_floor(trace, rows, real_ms, models)
+    assert floor == pytest.approx(np.zeros(len(rows)), abs=1e-12)
+    # within one outcome the floor is each frame against its outcome's mean
+    slow = held[0]
+    real_ms[slow] *= 1.5
+    floor = benchmark._noise_floor(trace, rows, real_ms, models)
+    assert floor[slow] > 0.0 and floor[held[1]] == pytest.approx(0.0, abs=1e-12)
