@@ -29,6 +29,8 @@ A board's speed also wanders while it runs: on the 2-vCPU AMD EPYC VM the same p
 its calibrated figure within three minutes, and during the next minutes' runs about a tenth slower on
 average than at the moment it was calibrated (docs/sim-to-real.md). ``watch_s`` measures the reference
 points again in rounds over that many seconds and calibrates to each point's mean over the rounds.
+:func:`first_round` writes what the same calibration would have written at its first moment alone (the
+first round's factors): the table a calibration of one moment gives, to compare the watch against.
 
 The provenance keeps its kind (a calibrated derived table stays ``derived``) and gains a
 ``calibration`` mapping: when, where, how, the factors and the ratios behind them (and, watched, the
@@ -61,7 +63,7 @@ from hw_agents.profiler import DEFAULT_REPEATS, DEFAULT_WARMUP, ProfilePoint, me
 from hw_agents.provenance import tool
 from platform_models.progress import progress_bar
 
-__all__ = ["WATCH_PAUSE_S", "calibrate", "reference_points"]
+__all__ = ["WATCH_PAUSE_S", "calibrate", "first_round", "reference_points"]
 
 WATCH_PAUSE_S = 5.0
 """Idle seconds before each round of a watched calibration (``watch_s``): the rounds sample the board's
@@ -197,6 +199,56 @@ def calibrate(
         if held is not None:
             provenance["calibration"]["contention"] = held
     yaml_path = Path(out_dir) / f"{platform.name}.yaml"
+    save_platform(descriptor, rows, yaml_path)
+    return yaml_path
+
+
+def first_round(watched: Any, out_dir: str | Path) -> Path:
+    """A watched calibration (``calibrate(..., watch_s=SEC)``) at its first round alone, written to
+    ``out_dir`` under the same name: what a calibration of that moment (one round) would have written.
+
+    Each row's latency is the watched one times the first round's latency factor over the watch's, at
+    its core count (both interpolated between core counts as calibration does), which is the base
+    table times the first round's factor. Everything else (power, the agent's own work, a held core's
+    figures) is the watched calibration's, measured once. The provenance's ``calibration`` keeps its
+    record, with ``latency_factor`` the first round's, and ``first_round`` saying so (the watched
+    platform, its rounds and its factor); the watch's ``watched`` and per-point ``latency_ratios``
+    (means over the rounds) are dropped, as they are not this table's.
+
+    Returns:
+        The descriptor's path.
+
+    Raises:
+        PlatformError: ``watched`` is not a watched calibration (no ``calibration.watched``).
+    """
+    from platform_models import save_platform
+    from platform_models.errors import PlatformError
+    from platform_models.table import scaled_rows
+
+    calibration = watched.descriptor["provenance"].get("calibration", {})
+    if "watched" not in calibration:
+        raise PlatformError(f"platform {watched.name} is not a watched calibration (`dynscale profile "
+                            f"--calibrate ... --watch-s SEC`): it has no first round to take",
+                            path=watched.path, field="provenance.calibration.watched")
+    watch = calibration["watched"]
+    mean = calibration["latency_factor"]
+    first = {pe: {int(cores): factors[0] for cores, factors in by_cores.items()}
+             for pe, by_cores in watch["latency_factor_by_round"].items()}
+    rows = scaled_rows(watched.rows, lambda row: (_factor_at(first.get(row.pe), row.cores)
+                                                  / _factor_at(mean.get(row.pe), row.cores)))
+    descriptor = copy.deepcopy(watched.descriptor)
+    descriptor["table"] = f"{watched.name}.csv"
+    note = {key: value for key, value in calibration.items() if key not in ("watched", "latency_ratios")}
+    note["latency_factor"] = first
+    note["first_round"] = {
+        "of": str(watched.path), "rounds": watch["rounds"], "seconds": watch["seconds"],
+        "watched_latency_factor": mean,
+        "method": (f"the first of the {watch['rounds']} rounds of the watched calibration {watched.path} "
+                   f"alone: every latency its watched figure x the first round's latency factor / the "
+                   f"watch's, per core count (what a calibration of one moment writes); power, the "
+                   f"agent's own work and a held core's figures as the watched calibration measured them")}
+    descriptor["provenance"]["calibration"] = note
+    yaml_path = Path(out_dir) / f"{watched.name}.yaml"
     save_platform(descriptor, rows, yaml_path)
     return yaml_path
 

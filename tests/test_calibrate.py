@@ -149,6 +149,58 @@ def test_a_watched_calibration_takes_each_points_mean_over_its_rounds(
     assert [r.latency_ms_mean for r in once.rows] == [r.latency_ms_mean for r in platform.rows]
 
 
+def test_a_watched_calibrations_first_round_is_the_table_one_moment_would_have_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A four-core board at its table's speed, then 2x slower on one core and 4x on four in the first
+    # round of a watch, and back at its table's speed in every later round.
+    from platform_models.errors import PlatformError
+
+    root = make_host_tree(tmp_path / "root", n_cpus=4, rapl=False)
+    board = open_board("host", sysfs_root=root, journal_path=tmp_path / "restore.journal")
+
+    def table_point(board, model, x, point, **kwargs):
+        return {"latency_ms_mean": point.groups / point.cores + 1.0, "latency_ms_std": 0.1,
+                "latency_ms_p95": point.groups / point.cores + 1.2, "latency_n": 3, "power_w_mean": 2.0,
+                "power_w_std": 0.0, "background_cores": 0.0, "power_measured": False}
+
+    monkeypatch.setattr(profiler_module, "measure_point", table_point)
+    platform = load_platform(profiler_module.profile(board, tmp_path / "profiled", repeats=3, **DIGITS))
+    n_points = len(calibrate_module.reference_points(board, platform))
+    measured = []
+
+    def board_now(board, model, x, point, **kwargs):
+        table = table_point(board, model, x, point)
+        slower = {1: 2.0, 4: 4.0}[point.cores] if len(measured) < n_points else 1.0
+        measured.append(point)
+        return {**table, "latency_ms_mean": table["latency_ms_mean"] * slower}
+
+    monkeypatch.setattr(calibrate_module, "measure_point", board_now)
+    monkeypatch.setattr(calibrate_module, "WATCH_PAUSE_S", 0.05)
+    watched = load_platform(calibrate_module.calibrate(board, platform, tmp_path / "cal", agent_frames=0,
+                                                       watch_s=0.2))
+    first_path = calibrate_module.first_round(watched, tmp_path / "first")
+
+    assert first_path == tmp_path / "first" / "host.yaml" and validate_platform(first_path) == []
+    first = load_platform(first_path)
+    expected = {1: 2.0, 2: 2.0 + 2.0 / 3.0, 3: 2.0 + 4.0 / 3.0, 4: 4.0}  # linear between 1 and 4 cores
+    for new, old in zip(first.rows, platform.rows, strict=True):
+        assert new.latency_ms_mean / old.latency_ms_mean == pytest.approx(expected[new.cores], rel=1e-3)
+    rounds = watched.descriptor["provenance"]["calibration"]["watched"]["rounds"]
+    assert rounds >= 2 and watched.rows != first.rows  # the watch's mean is not its first round
+    calibration = first.descriptor["provenance"]["calibration"]
+    assert calibration["latency_factor"] == {"cpu": {1: 2.0, 4: 4.0}}
+    assert "watched" not in calibration and "latency_ratios" not in calibration  # the watch's, not these
+    said = calibration["first_round"]
+    assert said["of"] == str(watched.path) and said["rounds"] == rounds
+    assert said["watched_latency_factor"] == watched.descriptor["provenance"]["calibration"]["latency_factor"]
+    assert said["method"].startswith(f"the first of the {rounds} rounds of the watched calibration")
+    assert "CALIBRATED" in first.table_path.read_text().splitlines()[0]
+    with pytest.raises(PlatformError, match="is not a watched calibration"):  # one round: nothing to take
+        calibrate_module.first_round(platform, tmp_path / "none")
+    assert not (tmp_path / "none").exists()
+
+
 def test_profile_calibrate_watch_s_measures_this_board_for_that_long_and_says_so(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
