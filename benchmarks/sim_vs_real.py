@@ -51,7 +51,7 @@ PLATFORM`` simulates every run on a second platform too (the model before a chan
 same live frames and noise floor: ``baseline_*``.
 
     .venv/bin/python benchmarks/sim_vs_real.py [--controller C ...] [--trace T ...] [--passes 1]
-        [--duration 30] [--calibrate] [--agreement] [--baseline PLATFORM] [--json]
+        [--duration 30] [--calibrate] [--watch-s SEC] [--agreement] [--baseline PLATFORM] [--json]
 
 With several controllers, traces or passes, one row per run (``pass``, ``utc``), each controller in
 turn on each trace, and under ``--json`` the runs plus ``medians``: per controller and table, the
@@ -59,6 +59,17 @@ median over the runs of the error figures and budget-met rates. ``--calibrate`` 
 the platform as shipped (``table: shipped``) with the same run on the platform calibrated to this
 machine just before it (``table: calibrated``, ``hw_agents.calibrate``, about 40 s; its
 ``latency_factor``), side by side.
+
+``--watch-s SEC`` watches the calibration for SEC seconds (``hw_agents.calibrate``'s ``watch_s``: the
+machine's mean speed over that time, not one moment's). Alone, it calibrates the platform to this
+machine once, before all runs, into ``OUT/watched/`` (a temporary folder without ``--out``), and
+every run is simulated on that table (``table: watched``, its ``latency_factor``); unless
+``--baseline`` says otherwise, the baseline is the same calibration at its first round only
+(``hw_agents.calibrate.first_round``, into ``OUT/first-round/``: what a calibration of one moment
+writes; its factor ``baseline_latency_factor``), so that the watch and one moment compare on the same
+live frames, and under ``--json`` ``watched`` holds the watch's rounds and each round's factor. With
+``--calibrate`` it watches each calibration before a run instead (SEC more per run), and the
+baseline is only ``--baseline``'s.
 """
 
 from __future__ import annotations
@@ -94,6 +105,8 @@ AGREEMENT_TRACES = [str(REPO / "traces" / "data" / "host" / name) for name in (
 
 
 def main(argv: list[str] | None = None) -> int:
+    from dynscale._options import Number
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--controller", nargs="+", default=["lookup"], metavar="C",
                         help="controller spec(s), each run on every trace in turn (default lookup)")
@@ -109,6 +122,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calibrate", action="store_true",
                         help="after each run on the platform as shipped, calibrate it to this machine now "
                         "(`dynscale profile --calibrate`) and run again on the calibrated platform")
+    parser.add_argument("--watch-s", type=Number(float, 0), default=0.0, metavar="SEC",
+                        help="calibrate watched for SEC seconds (the machine's mean speed then): alone, once "
+                        "before all runs, every run simulated on that table and, unless --baseline, also on "
+                        "its first round alone (a calibration of one moment); with --calibrate, each "
+                        "calibration before a run (default %(default)s: no watch)")
     parser.add_argument("--agreement", action="store_true",
                         help="the policy-level comparison: controllers "
                         f"{' '.join(AGREEMENT_CONTROLLERS)} on the three host eval traces (unless "
@@ -127,21 +145,30 @@ def main(argv: list[str] | None = None) -> int:
 
     from dynscale._output import format_table, print_json
     from platform_models import load_platform
+    from platform_models.progress import show_progress
     from traces import load_trace
 
     platform = load_platform(args.platform)
     args.baseline_platform = load_platform(args.baseline) if args.baseline else None
     traces = [load_trace(path, platform) for path in args.trace]
+    progress = show_progress(not args.json)
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
+        table = "shipped"
+        if args.watch_s and not args.calibrate:  # once, before all runs
+            platform = _calibrated(platform, Path(args.out or tmp) / "watched", args.watch_s, progress)
+            if args.baseline_platform is None:
+                args.baseline_platform = _first_round(platform, Path(args.out or tmp) / "first-round")
+            table = "watched"
         for k in range(args.passes):
             for path, trace in zip(args.trace, traces, strict=True):
                 for spec in args.controller:
                     out = Path(args.out or tmp) / f"pass{k + 1}-{Path(path).stem}-{Path(spec).name}"
-                    runs.append({"pass": k + 1, "table": "shipped",
+                    runs.append({"pass": k + 1, "table": table,
                                  **_compare(args, spec, platform, trace, path, out)})
                     if args.calibrate:
-                        calibrated = _calibrated(platform, out.with_name(f"{out.name}-platform"))
+                        into = out.with_name(f"{out.name}-platform")
+                        calibrated = _calibrated(platform, into, args.watch_s, progress)
                         cal_out = out.with_name(f"{out.name}-calibrated")
                         runs.append({"pass": k + 1, "table": "calibrated",
                                      **_compare(args, spec, calibrated, trace, path, cal_out)})
@@ -150,32 +177,44 @@ def main(argv: list[str] | None = None) -> int:
         # over every pass of every trace: the figures a single run reports, as their median, per
         # controller and table
         "medians": [{"controller": spec, "table": table, **_medians(chosen)}
-                    for spec in args.controller for table in ("shipped", "calibrated")
+                    for spec in args.controller for table in ("shipped", "watched", "calibrated")
                     if (chosen := [r for r in runs if (r["controller"], r["table"]) == (spec, table)])],
         "median_excess_err": float(np.median([r["median_excess_err"] for r in runs])),
         "disagreement": {cause: {side: sum(r["disagreement"][cause][side] for r in runs) for side in sides}
                          for cause, sides in runs[0]["disagreement"].items()},
         **(_agreement(runs, args.controller) if len(args.controller) > 1 else {}),
     }
-    shipped = [r for r in runs if r["table"] == "shipped"]
-    if len(args.controller) > 1 and all("drawn_sim_budget_met_rate" in r for r in shipped):
+    if len(args.controller) > 1 and all("drawn_sim_budget_met_rate" in r for r in _own(runs)):
         result.update(_agreement(runs, args.controller, sim="drawn_sim"))
     if args.baseline and len(runs) > 1:
         excess = [r["baseline_median_excess_err"] for r in runs]
         result["baseline_median_excess_err"] = float(np.median(excess))
         if len(args.controller) > 1:
             result.update(_agreement(runs, args.controller, sim="baseline_sim"))
+    if table == "watched":
+        result["watched"] = platform.descriptor["provenance"]["calibration"]["watched"]
     if args.json:
         print_json(result)
     else:
-        hidden = ("trace", "controller", "platform", "load_nice", "latency_factor", "disagreement",
-                  *BASELINE_KEYS)
+        hidden = ("trace", "controller", "platform", "load_nice", "latency_factor", "baseline_latency_factor",
+                  "disagreement", *BASELINE_KEYS)
         rows = [{"trace": Path(r["trace"]).stem, **{k: v for k, v in r.items() if k not in hidden}}
                 for r in runs]
         print(format_table(rows))
         print("frames met on one side only (simulated met / live met): " + ", ".join(
             f"{cause} {c['sim_met']} / {c['real_met']}" for cause, c in result["disagreement"].items()))
+        if table == "watched":
+            watch = result["watched"]
+            print(f"table: calibrated here over {watch['seconds']:g} s ({watch['rounds']} rounds), latency "
+                  f"factor {runs[0]['latency_factor']}; baseline_*: {args.baseline_platform.path} "
+                  f"(latency factor {runs[0]['baseline_latency_factor']})")
     return 0
+
+
+def _own(runs: list[dict]) -> list[dict]:
+    """The runs on the benchmark's own table (the platform as given, or watched with ``--watch-s``),
+    not those on a table calibrated just before them (``--calibrate``)."""
+    return [r for r in runs if r["table"] != "calibrated"]
 
 
 def _medians(runs: list[dict]) -> dict[str, float]:
@@ -185,10 +224,11 @@ def _medians(runs: list[dict]) -> dict[str, float]:
 
 
 def _agreement(runs: list[dict], controllers: list[str], sim: str = "sim") -> dict:
-    """The policy-level comparison of the module docstring, over the runs on the shipped table; ``sim``
+    """The policy-level comparison of the module docstring, over the runs on the benchmark's own
+    table (:func:`_own`); ``sim``
     names the simulated side (``baseline_sim``: the ``--baseline`` platform's; ``drawn_sim``: at
     drawn phases), its keys prefixed ``baseline_`` or ``drawn_`` then."""
-    shipped = [r for r in runs if r["table"] == "shipped"]
+    shipped = _own(runs)
     per = {}
     for spec in controllers:
         mine = [r for r in shipped if r["controller"] == spec]
@@ -252,13 +292,22 @@ def _budget_met_excess(runs: list[dict], sim: str) -> float | None:
     return float(max(gaps)) if gaps else None
 
 
-def _calibrated(platform, out: Path):
-    """``platform`` calibrated to this machine now, as `dynscale profile --calibrate` does."""
+def _calibrated(platform, out: Path, watch_s: float, progress: bool):
+    """``platform`` calibrated to this machine now, as `dynscale profile --calibrate` does (watched for
+    ``watch_s`` seconds: ``--watch-s``)."""
     from hw_agents import open_board
     from hw_agents.calibrate import calibrate
     from platform_models import load_platform
 
-    return load_platform(calibrate(open_board("host"), platform, out))
+    return load_platform(calibrate(open_board("host"), platform, out, watch_s=watch_s, progress=progress))
+
+
+def _first_round(watched, out: Path):
+    """The watched calibration ``watched`` at its first round alone: a calibration of one moment."""
+    from hw_agents.calibrate import first_round
+    from platform_models import load_platform
+
+    return load_platform(first_round(watched, out))
 
 
 def _compare(args: argparse.Namespace, spec: str, platform, trace, path: str, out: Path) -> dict:
@@ -292,6 +341,7 @@ def _compare(args: argparse.Namespace, spec: str, platform, trace, path: str, ou
             other_error, other_error - float(np.median(floor)),
             _noisy_budget_met_rate(spec, args.baseline_platform, trace, n, other_phase_ms),
             float(np.mean(other["energy_mj"][:n])), float(other_ms.mean())), strict=True))
+        baseline["baseline_latency_factor"] = _latency_factor(args.baseline_platform)
     drawn = {}
     if phase_ms is not None:  # the same without the live run's phase: the model's spread over phases
         drawn = {"drawn_sim_budget_met_rate": _noisy_budget_met_rate(spec, platform, trace, n),
@@ -304,7 +354,7 @@ def _compare(args: argparse.Namespace, spec: str, platform, trace, path: str, ou
         "load_nice": args.load_nice,
         "utc": datetime.datetime.now(datetime.timezone.utc).strftime("%H:%M"),
         "table_drift": drift,
-        "latency_factor": platform.descriptor["provenance"].get("calibration", {}).get("latency_factor"),
+        "latency_factor": _latency_factor(platform),
         "n_frames": n,
         "median_abs_err": float(np.median(error)),
         "p90_abs_err": float(np.percentile(error, 90)),
@@ -332,6 +382,11 @@ def _compare(args: argparse.Namespace, spec: str, platform, trace, path: str, ou
         **drawn,
         **baseline,
     }
+
+
+def _latency_factor(platform) -> dict | None:
+    """The latency factor of ``platform``'s calibration (None: not calibrated)."""
+    return platform.descriptor["provenance"].get("calibration", {}).get("latency_factor")
 
 
 def _config_of(frame: dict) -> tuple[int, str, float]:

@@ -28,7 +28,8 @@ and the provenance says so.
 A board's speed also wanders while it runs: on the 2-vCPU AMD EPYC VM the same point ran 0.84-1.10x
 its calibrated figure within three minutes, and during the next minutes' runs about a tenth slower on
 average than at the moment it was calibrated (docs/sim-to-real.md). ``watch_s`` measures the reference
-points again in rounds over that many seconds and calibrates to each point's mean over the rounds.
+points again in rounds over that many seconds (at least once) and calibrates to each point's mean over
+the rounds.
 :func:`first_round` writes what the same calibration would have written at its first moment alone (the
 first round's factors): the table a calibration of one moment gives, to compare the watch against.
 
@@ -127,8 +128,9 @@ def calibrate(
         agent_frames: frames to time the live agent's own work per PE, and (``fair``) its inference on a
             held core per k (0: keep ``agent_overhead_ms`` and the held-core figures).
         watch_s: measure the reference points again, a round every ``WATCH_PAUSE_S`` or so, until this
-            many seconds have passed since the first round began, and calibrate to each point's mean over
-            the rounds: the board's speed over that time, not at one moment (0: one round).
+            many seconds have passed since the first round began (at least once), and calibrate to each
+            point's mean over the rounds: the board's speed over that time, not at one moment (0: one
+            round).
         progress: a progress bar over the reference points (and the watch) on a terminal's stderr.
 
     Returns:
@@ -155,8 +157,9 @@ def calibrate(
                 measured[p] = measure_point(board, model, x, p, repeats=repeats, warmup=warmup, gap_ms=gap_ms)
                 bar.update()
         rounds = [{p: m["latency_ms_mean"] for p, m in measured.items()}]
-        rounds += _watched(board, model, x, points, started + watch_s, repeats=repeats, warmup=warmup,
-                           gap_ms=gap_ms, progress=progress)
+        if watch_s:
+            rounds += _watched(board, model, x, points, started + watch_s, repeats=repeats, warmup=warmup,
+                               gap_ms=gap_ms, progress=progress)
 
     # ratios[pe][cores][k]: each point's mean over the rounds over its table latency
     ratios = _ratios(platform, {p: float(np.mean([latencies[p] for latencies in rounds])) for p in points})
@@ -256,12 +259,11 @@ def first_round(watched: Any, out_dir: str | Path) -> Path:
 def _watched(board: Any, model: Any, x: Any, points: list[ProfilePoint], until: float, *, repeats: int,
              warmup: int, gap_ms: float, progress: bool) -> list[dict[ProfilePoint, float]]:
     """Rounds of every reference point's latency mean, each after up to ``WATCH_PAUSE_S`` idle, while
-    the monotonic clock reads before ``until`` (none where it already does)."""
+    the monotonic clock reads before ``until``, and at least one: a watch shorter than the first round
+    still measures the points again."""
     rounds: list[dict[ProfilePoint, float]] = []
     begun = time.monotonic()
-    if until <= begun:
-        return rounds
-    total_s = math.ceil(until - begun)
+    total_s = max(1, math.ceil(until - begun))
     with progress_bar("watch", total_s, "s", enabled=progress) as bar:
         shown_s = 0
         while not rounds or time.monotonic() < until:

@@ -142,6 +142,11 @@ def test_a_watched_calibration_takes_each_points_mean_over_its_rounds(
     assert watched["latency_factor_by_round"] == {"cpu": {1: [1.0] + [2.0] * (n - 1)}}
     for new, old in zip(calibrated.rows, platform.rows, strict=True):  # each point's mean over the rounds
         assert new.latency_ms_mean / old.latency_ms_mean == pytest.approx((1.0 + 2.0 * (n - 1)) / n, rel=1e-3)
+    # a watch shorter than the first round still measures every point again, once
+    rounds.clear()
+    brief = load_platform(calibrate_module.calibrate(board, platform, tmp_path / "brief", agent_frames=0,
+                                                     watch_s=1e-3))
+    assert brief.descriptor["provenance"]["calibration"]["watched"]["rounds"] == 2
     # unwatched: one round, as before
     rounds.clear()
     once = load_platform(calibrate_module.calibrate(board, platform, tmp_path / "once", agent_frames=0))

@@ -24,9 +24,11 @@ TRACE = REPO / "traces" / "data" / "host" / "ramp-eval-s122.csv"
 
 @pytest.mark.slow
 def test_sim_vs_real_reports_the_shipped_and_the_calibrated_table_side_by_side(tmp_path: Path) -> None:
-    result = subprocess.run(
+    from platform_models import load_platform
+
+    result = subprocess.run(  # --watch-s with --calibrate: each run's calibration watched
         [sys.executable, str(REPO / "benchmarks" / "sim_vs_real.py"), "--duration", "1", "--calibrate",
-         "--trace", str(TRACE), "--out", str(tmp_path), "--json"],
+         "--watch-s", "1", "--trace", str(TRACE), "--out", str(tmp_path), "--json"],
         capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads(result.stdout)
@@ -39,7 +41,44 @@ def test_sim_vs_real_reports_the_shipped_and_the_calibrated_table_side_by_side(t
             assert math.isfinite(run[key]) and run[key] >= 0
     assert [(m["controller"], m["table"]) for m in report["medians"]] == [("lookup", "shipped"),
                                                                           ("lookup", "calibrated")]
-    assert (tmp_path / "pass1-ramp-eval-s122-lookup-platform" / "host.yaml").exists()
+    calibrated = load_platform(tmp_path / "pass1-ramp-eval-s122-lookup-platform" / "host.yaml")
+    assert calibrated.descriptor["provenance"]["calibration"]["watched"]["rounds"] >= 2
+    assert "watched" not in report  # nor a baseline of its own
+    assert not any("baseline_median_abs_err" in run for run in report["runs"])
+
+
+@pytest.mark.slow
+def test_sim_vs_real_watch_s_runs_on_a_watched_table_against_its_first_round(tmp_path: Path) -> None:
+    from platform_models import load_platform
+
+    result = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "sim_vs_real.py"), "--duration", "1", "--watch-s", "1",
+         "--trace", str(TRACE), "--out", str(tmp_path), "--json"],
+        capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    run = json.loads(result.stdout)  # one run: its figures
+    watched = load_platform(tmp_path / "watched" / "host.yaml")
+    first = load_platform(tmp_path / "first-round" / "host.yaml")
+    by_round = run["watched"]["latency_factor_by_round"]["cpu"]  # JSON: the core counts as strings
+    assert run["table"] == "watched" and run["watched"]["rounds"] == len(by_round["1"]) >= 2
+    factor = watched.descriptor["provenance"]["calibration"]["latency_factor"]["cpu"]
+    assert run["latency_factor"] == {"cpu": {str(cores): f for cores, f in factor.items()}}
+    assert run["baseline_latency_factor"] == {"cpu": {cores: fs[0] for cores, fs in by_round.items()}}
+    assert first.descriptor["provenance"]["calibration"]["first_round"]["of"] == str(watched.path)
+    for side in ("", "baseline_"):
+        for key in ("median_abs_err", "sim_budget_met_rate", "sim_energy_mj"):
+            assert math.isfinite(run[side + key]) and run[side + key] >= 0, side + key
+    floor = run["noise_floor_median_abs_err"]  # the same live frames, both tables
+    assert run["baseline_median_excess_err"] == pytest.approx(run["baseline_median_abs_err"] - floor)
+
+
+def test_sim_vs_real_refuses_a_negative_watch_before_any_work(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, str(REPO / "benchmarks" / "sim_vs_real.py"), "--watch-s", "-1",
+                             "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=120,
+                            check=False)
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1].endswith("--watch-s: expected a number >= 0, got '-1'")
+    assert not (tmp_path / "out").exists()
 
 
 def test_sim_vs_real_on_a_bad_trace_is_one_line_and_exit_2(tmp_path: Path) -> None:
