@@ -70,10 +70,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="instead of the sweep: measure a few reference points per PE (top frequency, 1 and "
                    "all cores, every k) and write PLATFORM with each PE's latency scaled to this board now "
                    "(and power, where a sensor reads it); the DNN is PLATFORM's")
-    p.add_argument("--watch-s", type=Number(float, 0), default=0.0, metavar="SEC",
-                   help="with --calibrate: measure the reference points again in rounds until SEC seconds "
-                   "have passed, and calibrate to their mean: the board's speed over minutes, not at one "
-                   "moment (default %(default)s: one round)")
+    _add_watch_flag(p, "with --calibrate")
     p.add_argument("--out", required=True, metavar="DIR", help="folder for the platform and the journal")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_json_flag(p)
@@ -107,6 +104,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--no-calibrate", action="store_true",
                    help="use a measured platform as it is even when it was measured on another machine "
                    "(default: calibrate it to this one first, into OUT/platform/, and say so)")
+    _add_watch_flag(p, "watch deploy's own calibration of another machine's table (an error with "
+                    "--no-calibrate, or with a table that needs none)")
     p.add_argument("--no-rehearse", action="store_true",
                    help="sleep through the idle time to each frame (default: wake a little early and "
                    "rehearse the frame, so that its own work finds warm caches; costs prepare_ms of CPU "
@@ -122,6 +121,14 @@ def _board_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sysfs-root", default="/", metavar="DIR", help="root of /sys and /proc (default /)")
     p.add_argument("--monitor-only", action="store_true",
                    help="never write to the board (clocks are read, not set)")
+
+
+def _add_watch_flag(p: argparse.ArgumentParser, applies: str) -> None:
+    """``--watch-s``: a calibration watched over seconds (``hw_agents.calibrate``'s ``watch_s``)."""
+    p.add_argument("--watch-s", type=Number(float, 0), default=0.0, metavar="SEC",
+                   help=f"{applies}: measure the reference points again in rounds until SEC seconds have "
+                   "passed, and calibrate to their mean: the board's speed over minutes, not at one moment "
+                   "(default %(default)s: one round)")
 
 
 def _profile(args: argparse.Namespace) -> int:
@@ -208,7 +215,12 @@ def _calibrate(args: argparse.Namespace, board, base) -> int:
 
 
 def _deploy(args: argparse.Namespace) -> int:
+    from platform_models.errors import InputError
     from platform_models.signals import sigterm_raises
+
+    if args.watch_s and args.no_calibrate:  # before anything loads
+        raise InputError("--watch-s watches deploy's own calibration of another machine's table, which "
+                         "--no-calibrate turns off: pass one of them", field="watch_s")
 
     # SIGTERM stops the run as Ctrl-C does: board restored, summary written. A run that fails, once
     # it calibrated into --out or when another run took the board meanwhile, leaves no --out.
@@ -271,27 +283,46 @@ def _deploy_here(args: argparse.Namespace) -> int:
 def _this_machines(board, platform, args: argparse.Namespace, notes) -> tuple[object, str]:
     """``platform``, calibrated to this machine first when its table was measured on another (unless
     ``--no-calibrate``), and what was done, for the summary ("" when nothing)."""
+    from hw_agents import BoardError
     from hw_agents.agent import masked_pes
     from hw_agents.calibrate import calibrate
     from hw_agents.machine import other_machine, other_machine_line
     from platform_models import load_platform
     from platform_models.progress import show_progress
 
+    if len(masked_pes(board, platform)) == len(platform.pes):
+        return platform, ""  # a table deploy refuses: no PE of it runs here
     differences = other_machine(board, platform)
-    if not differences or len(masked_pes(board, platform)) == len(platform.pes):
-        return platform, ""  # this machine's table, or one deploy refuses: no PE of it runs here
+    if not differences:
+        if args.watch_s:
+            raise BoardError(_nothing_to_watch(board, platform), field="watch_s")
+        return platform, ""
     line = other_machine_line(board, platform, differences)
     if args.no_calibrate:
         print(f"dynscale: warning: {line}", file=sys.stderr)
         return platform, ""
     into = os.path.join(args.out, "platform")
+    watch = f", watched for {args.watch_s:g} s" if args.watch_s else ""
     print(f"{line}; deploy calibrates it first ({AUTO_CALIBRATION_REPEATS} inferences per reference "
-          f"point) into {into}/ (--no-calibrate: use it as it is)", file=notes)
+          f"point{watch}) into {into}/ (--no-calibrate: use it as it is)", file=notes)
     path = calibrate(board, platform, into, checkpoint=args.checkpoint, repeats=AUTO_CALIBRATION_REPEATS,
-                     agent_frames=AUTO_CALIBRATION_AGENT_FRAMES, progress=show_progress(not args.json))
+                     agent_frames=AUTO_CALIBRATION_AGENT_FRAMES, watch_s=args.watch_s,
+                     progress=show_progress(not args.json))
+    watched = f" (watched for {args.watch_s:g} s)" if args.watch_s else ""
     what = (f"{platform.path} was measured on another machine ({'; '.join(differences)}); calibrated to "
-            f"this one into {path} before the run")
+            f"this one{watched} into {path} before the run")
     return load_platform(path), what
+
+
+def _nothing_to_watch(board, platform) -> str:
+    """Why ``--watch-s`` has no calibration to watch: ``platform`` is not another machine's."""
+    derived = platform.provenance_kind == "derived" and "calibration" not in platform.descriptor["provenance"]
+    whose = ("a derived table (it names no machine)" if derived
+             else "this machine's table (measured or calibrated here)")
+    return (f"--watch-s watches deploy's own calibration of another machine's table, and platform "
+            f"{platform.name} ({platform.path}) is {whose}: deploy does not calibrate it; to calibrate it "
+            f"again, watched, run `dynscale profile --board {board.name} --calibrate {platform.path} "
+            f"--watch-s SEC --out DIR`, then pass --platform DIR/{platform.name}.yaml")
 
 
 def masked_line(masked: dict[str, str]) -> str:

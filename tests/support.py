@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import fcntl
 import math
+import os
 import pty
 import struct
 import subprocess
 import sys
 import termios
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +31,36 @@ def open_terminal() -> tuple[int, int]:
     leader, follower = pty.openpty()
     fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
     return leader, follower
+
+
+@contextmanager
+def stderr_on_a_terminal() -> Iterator[list[bytes]]:
+    """``sys.stderr`` on a pseudo-terminal (:func:`open_terminal`) for the block, in this process;
+    yields the list that collects what was written to it (read by a thread, so the terminal never
+    fills and blocks the writer)."""
+    leader, follower = open_terminal()
+    written: list[bytes] = []
+
+    def drain() -> None:
+        while True:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # the writer's side closed
+                return
+            if not chunk:
+                return
+            written.append(chunk)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    saved, sys.stderr = sys.stderr, open(follower, "w", buffering=1)  # noqa: SIM115  (closed below)
+    try:
+        yield written
+    finally:
+        terminal, sys.stderr = sys.stderr, saved
+        terminal.close()
+        reader.join(timeout=10)
+        os.close(leader)
 
 
 AGENT_MS = {"little": 1.5, "big": 0.75, "gpu": 0.5}
