@@ -87,24 +87,31 @@ def test_calibrate_brings_a_wrong_table_back_to_this_board_and_restores_it(
     assert capsys.readouterr().out.startswith(f"platform host (MEASURED, CALIBRATED) from {calibrated_path}")
 
 
+def _table_point(board, model, x, point, **kwargs) -> dict:
+    """A reference point's figures as stated, not measured: k / cores + 1 ms, 2 W read by a sensor."""
+    return {"latency_ms_mean": point.groups / point.cores + 1.0, "latency_ms_std": 0.1,
+            "latency_ms_p95": point.groups / point.cores + 1.2, "latency_n": 3, "power_w_mean": 2.0,
+            "power_w_std": 0.0, "background_cores": 0.0, "power_measured": True}
+
+
+def _four_core_board(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A fake four-core host and its table profiled from :func:`_table_point` (the real measurement is
+    exercised above; this board has more cores than the VM)."""
+    root = make_host_tree(tmp_path / "root", n_cpus=4, rapl=False)
+    board = open_board("host", sysfs_root=root, journal_path=tmp_path / "restore.journal")
+    monkeypatch.setattr(profiler_module, "measure_point", _table_point)
+    return board, load_platform(profiler_module.profile(board, tmp_path / "profiled", repeats=3, **DIGITS))
+
+
 def test_calibrate_interpolates_between_one_and_every_core_and_scales_measured_power(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A four-core board whose measurements are stated: table latency x 2 on one core, x 4 on four,
-    # power x 1.5. (The real measurement is exercised above; this board has more cores than the VM.)
-    root = make_host_tree(tmp_path / "root", n_cpus=4, rapl=False)
-    board = open_board("host", sysfs_root=root, journal_path=tmp_path / "restore.journal")
-
-    def table_point(board, model, x, point, **kwargs):
-        return {"latency_ms_mean": point.groups / point.cores + 1.0, "latency_ms_std": 0.1,
-                "latency_ms_p95": point.groups / point.cores + 1.2, "latency_n": 3, "power_w_mean": 2.0,
-                "power_w_std": 0.0, "background_cores": 0.0, "power_measured": True}
-
-    monkeypatch.setattr(profiler_module, "measure_point", table_point)
-    platform = load_platform(profiler_module.profile(board, tmp_path / "profiled", repeats=3, **DIGITS))
+    # power x 1.5.
+    board, platform = _four_core_board(tmp_path, monkeypatch)
 
     def board_now(board, model, x, point, **kwargs):
-        table = table_point(board, model, x, point)
+        table = _table_point(board, model, x, point)
         slower = {1: 2.0, 4: 4.0}[point.cores]
         return {**table, "latency_ms_mean": table["latency_ms_mean"] * slower, "power_w_mean": 3.0}
 
@@ -161,21 +168,12 @@ def test_a_watched_calibrations_first_round_is_the_table_one_moment_would_have_g
     # round of a watch, and back at its table's speed in every later round.
     from platform_models.errors import PlatformError
 
-    root = make_host_tree(tmp_path / "root", n_cpus=4, rapl=False)
-    board = open_board("host", sysfs_root=root, journal_path=tmp_path / "restore.journal")
-
-    def table_point(board, model, x, point, **kwargs):
-        return {"latency_ms_mean": point.groups / point.cores + 1.0, "latency_ms_std": 0.1,
-                "latency_ms_p95": point.groups / point.cores + 1.2, "latency_n": 3, "power_w_mean": 2.0,
-                "power_w_std": 0.0, "background_cores": 0.0, "power_measured": False}
-
-    monkeypatch.setattr(profiler_module, "measure_point", table_point)
-    platform = load_platform(profiler_module.profile(board, tmp_path / "profiled", repeats=3, **DIGITS))
+    board, platform = _four_core_board(tmp_path, monkeypatch)
     n_points = len(calibrate_module.reference_points(board, platform))
     measured = []
 
     def board_now(board, model, x, point, **kwargs):
-        table = table_point(board, model, x, point)
+        table = _table_point(board, model, x, point)
         slower = {1: 2.0, 4: 4.0}[point.cores] if len(measured) < n_points else 1.0
         measured.append(point)
         return {**table, "latency_ms_mean": table["latency_ms_mean"] * slower}
