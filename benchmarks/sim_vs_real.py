@@ -154,17 +154,17 @@ def main(argv: list[str] | None = None) -> int:
     progress = show_progress(not args.json)
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
-        table = "shipped"
+        own_table = "shipped"
         if args.watch_s and not args.calibrate:  # once, before all runs
             platform = _calibrated(platform, Path(args.out or tmp) / "watched", args.watch_s, progress)
             if args.baseline_platform is None:
                 args.baseline_platform = _first_round(platform, Path(args.out or tmp) / "first-round")
-            table = "watched"
+            own_table = "watched"
         for k in range(args.passes):
             for path, trace in zip(args.trace, traces, strict=True):
                 for spec in args.controller:
                     out = Path(args.out or tmp) / f"pass{k + 1}-{Path(path).stem}-{Path(spec).name}"
-                    runs.append({"pass": k + 1, "table": table,
+                    runs.append({"pass": k + 1, "table": own_table,
                                  **_compare(args, spec, platform, trace, path, out)})
                     if args.calibrate:
                         into = out.with_name(f"{out.name}-platform")
@@ -186,28 +186,29 @@ def main(argv: list[str] | None = None) -> int:
     }
     if len(args.controller) > 1 and all("drawn_sim_budget_met_rate" in r for r in _own(runs)):
         result.update(_agreement(runs, args.controller, sim="drawn_sim"))
-    if args.baseline and len(runs) > 1:
+    if args.baseline_platform is not None and len(runs) > 1:
         excess = [r["baseline_median_excess_err"] for r in runs]
         result["baseline_median_excess_err"] = float(np.median(excess))
         if len(args.controller) > 1:
             result.update(_agreement(runs, args.controller, sim="baseline_sim"))
-    if table == "watched":
+    if own_table == "watched":
         result["watched"] = platform.descriptor["provenance"]["calibration"]["watched"]
     if args.json:
         print_json(result)
     else:
         hidden = ("trace", "controller", "platform", "load_nice", "latency_factor", "baseline_latency_factor",
-                  "disagreement", *BASELINE_KEYS)
+                  "disagreement", "watched", *BASELINE_KEYS)
         rows = [{"trace": Path(r["trace"]).stem, **{k: v for k, v in r.items() if k not in hidden}}
                 for r in runs]
         print(format_table(rows))
         print("frames met on one side only (simulated met / live met): " + ", ".join(
             f"{cause} {c['sim_met']} / {c['real_met']}" for cause, c in result["disagreement"].items()))
-        if table == "watched":
+        if own_table == "watched":
             watch = result["watched"]
-            print(f"table: calibrated here over {watch['seconds']:g} s ({watch['rounds']} rounds), latency "
-                  f"factor {runs[0]['latency_factor']}; baseline_*: {args.baseline_platform.path} "
-                  f"(latency factor {runs[0]['baseline_latency_factor']})")
+            baseline = args.baseline or "its first round alone"
+            print(f"table: calibrated here, watched over {watch['seconds']:g} s ({watch['rounds']} rounds), "
+                  f"latency factor {runs[0]['latency_factor']}; baseline_*: {baseline}, latency factor "
+                  f"{runs[0]['baseline_latency_factor']}")
     return 0
 
 

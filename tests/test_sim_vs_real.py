@@ -53,14 +53,23 @@ def test_sim_vs_real_watch_s_runs_on_a_watched_table_against_its_first_round(tmp
 
     result = subprocess.run(
         [sys.executable, str(REPO / "benchmarks" / "sim_vs_real.py"), "--duration", "1", "--watch-s", "1",
-         "--trace", str(TRACE), "--out", str(tmp_path), "--json"],
+         "--controller", "lookup", "static:1:cpu", "--trace", str(TRACE), "--out", str(tmp_path), "--json"],
         capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, result.stderr[-2000:]
-    run = json.loads(result.stdout)  # one run: its figures
+    report = json.loads(result.stdout)
+    # the policy-level comparison on both tables: the watched one, and its first round as the baseline
+    for key in ("same_ranking", "baseline_same_ranking"):
+        assert isinstance(report[key], bool)
+    for key in ("max_controller_budget_met_diff", "baseline_max_controller_budget_met_diff",
+                "baseline_median_excess_err"):
+        assert math.isfinite(report[key]), key
+    assert [m["table"] for m in report["medians"]] == ["watched", "watched"]
+    run = report["runs"][0]
+    assert report["watched"]["rounds"] >= 2
     watched = load_platform(tmp_path / "watched" / "host.yaml")
     first = load_platform(tmp_path / "first-round" / "host.yaml")
-    by_round = run["watched"]["latency_factor_by_round"]["cpu"]  # JSON: the core counts as strings
-    assert run["table"] == "watched" and run["watched"]["rounds"] == len(by_round["1"]) >= 2
+    by_round = report["watched"]["latency_factor_by_round"]["cpu"]  # JSON: the core counts as strings
+    assert run["table"] == "watched" and report["watched"]["rounds"] == len(by_round["1"])
     factor = watched.descriptor["provenance"]["calibration"]["latency_factor"]["cpu"]
     assert run["latency_factor"] == {"cpu": {str(cores): f for cores, f in factor.items()}}
     assert run["baseline_latency_factor"] == {"cpu": {cores: fs[0] for cores, fs in by_round.items()}}
