@@ -46,10 +46,14 @@ def main(argv: list[str] | None = None) -> int:
     from hw_agents import deploy, open_board
     from hw_agents.inference import platform_dnn
     from platform_models import Contention, load_platform
+    from platform_models.errors import PlatformError
     from traces import Trace
 
     platform = load_platform(args.platform)
-    pe = next(p for p in platform.pes if p.kind == "cpu")
+    pe = next((p for p in platform.pes if p.kind == "cpu"), None)
+    if pe is None:  # before any deploy: the stretch is a CPU scheduler's
+        raise PlatformError(f"platform {platform.name} has no CPU PE: the stretch is measured on a CPU's "
+                            f"held cores", path=platform.path, field="pes")
     top_mhz = max(pe.freqs_mhz)
     board = open_board("host")
     contention = Contention(platform)

@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.support import REPO, n_lines, start_stoppable, wait_until
 
@@ -67,3 +70,20 @@ def test_a_bad_file_given_to_a_benchmark_is_one_line_and_exit_2(tmp_path: Path, 
     assert run.returncode == 2, err
     assert err.startswith(f"{script}: error: {bad}: ") and err.count("\n") == 1, err
     assert out == "" and not list(tmp.iterdir())  # refused before any deploy
+
+
+def test_contention_stretch_on_a_platform_without_a_cpu_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    # Before, it ended in StopIteration's traceback.
+    tiny = yaml.safe_load((REPO / "tests" / "data" / "tiny.yaml").read_text())
+    tiny.update(name="gpu-only", table="gpu-only.csv", pes=[pe for pe in tiny["pes"] if pe["kind"] == "gpu"])
+    descriptor = tmp_path / "gpu-only.yaml"
+    descriptor.write_text(yaml.safe_dump(tiny))
+    rows = (REPO / "tests" / "data" / "tiny.csv").read_text().splitlines(keepends=True)
+    (tmp_path / "gpu-only.csv").write_text("".join(r for r in rows if r.startswith(("pe,", "gpu,"))))
+    result = subprocess.run([sys.executable, str(BENCHMARKS / "contention_stretch.py"), "--platform",
+                             str(descriptor), "--json"],
+                            capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr == (f"contention_stretch: error: {descriptor}: field 'pes': platform gpu-only has "
+                             f"no CPU PE: the stretch is measured on a CPU's held cores\n")
+    assert result.stdout == ""
