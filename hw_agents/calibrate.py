@@ -189,8 +189,8 @@ def calibrate(
         provenance["calibration"]["watched"] = {
             "rounds": len(rounds), "seconds": round(watch_s, 1),
             "method": (f"every reference point measured in {len(rounds)} rounds over {watch_s:g} s (the "
-                       f"first, then one after each {WATCH_PAUSE_S:g} s idle), each point's latency the mean "
-                       f"over the rounds: the latency factor is the board's speed over the watch"),
+                       f"first, then each after up to {WATCH_PAUSE_S:g} s idle), each point's latency the "
+                       f"mean over the rounds: the latency factor is the board's speed over the watch"),
             "latency_factor_by_round": {pe: {cores: [round(f[pe][cores], 4) for f in factors_by_round]
                                              for cores in by_cores}
                                         for pe, by_cores in latency_factor.items()}}
