@@ -6,9 +6,13 @@ thread rule) runs ``--seconds`` of frames; printed: the median inference time ov
 (``stretch``) beside the stretch the platform's contention rule predicts
 (``platform_models.Contention``), and the same for one bare inference after a sleep of the frame
 period with no agent work around it (``bare_stretch``), which shows the kernel letting a thread
-that slept run ahead of the burners.
+that slept run ahead of the burners. With ``--by-phase`` (where the platform knows its scheduler
+tick), each row also has ``infer_ms_by_tick_phase``: the median inference of the frames that arrived in
+each eighth of the tick (their arrival on the monotonic clock, to which the kernel aligns its tick,
+modulo the tick), which shows at which phases a held core splits a frame and by how much; a frame
+period that is not a whole number of ticks (21.618 ms at a 4 ms tick) walks the frames over them.
 
-    .venv/bin/python benchmarks/contention_stretch.py [--loads 2] [--periods 20 37 50] [--json]
+    .venv/bin/python benchmarks/contention_stretch.py [--loads 2] [--periods 20 37 50] [--by-phase] [--json]
 """
 
 from __future__ import annotations
@@ -38,6 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=4.0,
                         help="live seconds per point (default %(default)s)")
     parser.add_argument("--platform", default="host", help="platform of this machine (default %(default)s)")
+    parser.add_argument("--by-phase", action="store_true",
+                        help="also each row's median inference per eighth of the scheduler tick the frames "
+                        "arrived in (infer_ms_by_tick_phase)")
     parser.add_argument("--json", action="store_true", help="print JSON")
     args = parser.parse_args(argv)
 
@@ -54,6 +61,10 @@ def main(argv: list[str] | None = None) -> int:
     if pe is None:  # before any deploy: the stretch is a CPU scheduler's
         raise PlatformError(f"platform {platform.name} has no CPU PE: the stretch is measured on a CPU's "
                             f"held cores", path=platform.path, field="pes")
+    if args.by_phase and platform.scheduler_tick_ms is None:
+        raise PlatformError(f"platform {platform.name} does not know its scheduler tick, which --by-phase "
+                            f"divides (`dynscale profile --calibrate` reads it from the kernel)",
+                            path=platform.path, field="scheduler_tick_ms")
     top_mhz = max(pe.freqs_mhz)
     board = open_board("host")
     contention = Contention(platform)
@@ -83,12 +94,24 @@ def main(argv: list[str] | None = None) -> int:
                     "table_ms": round(table_ms, 3), "infer_ms_median": round(infer_ms, 3),
                     "stretch": round(infer_ms / table_ms, 3), "bare_stretch": round(bare_ms / table_ms, 3),
                     "rule_stretch": round(float(loaded.metrics.latency_ms[action]) / table_ms, 3),
+                    **({"infer_ms_by_tick_phase": by_tick_phase(log, platform.scheduler_tick_ms)}
+                       if args.by_phase else {}),
                 })
     if args.json:
         print_json({"platform": platform.name, "seconds": args.seconds, "rows": rows})
     else:
         print(format_table(rows))
     return 0
+
+
+def by_tick_phase(log: list[dict[str, str]], tick_ms: float, bins: int = 8) -> list[float | None]:
+    """The median ``infer_ms`` of the live frames that arrived in each of ``bins`` equal parts of the
+    scheduler tick (``arrival_s`` modulo ``tick_ms``), rounded to 0.01 ms; None where none did."""
+    phase_ms = np.array([float(r["arrival_s"]) * 1000.0 % tick_ms for r in log])
+    infer_ms = np.array([float(r["infer_ms"]) for r in log])
+    part = np.minimum((phase_ms / tick_ms * bins).astype(int), bins - 1)
+    return [round(float(np.median(infer_ms[part == j])), 2) if (part == j).any() else None
+            for j in range(bins)]
 
 
 def _bare_inference_ms(board, model, x, trace, pe: str, k: int, threads: int, sleep_ms: float,

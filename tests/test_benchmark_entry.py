@@ -87,3 +87,13 @@ def test_contention_stretch_on_a_platform_without_a_cpu_is_one_line_and_exit_2(t
     assert result.stderr == (f"contention_stretch: error: {descriptor}: field 'pes': platform gpu-only has "
                              f"no CPU PE: the stretch is measured on a CPU's held cores\n")
     assert result.stdout == ""
+
+
+def test_contention_stretch_by_phase_needs_the_platforms_tick_and_says_so_before_any_deploy() -> None:
+    shipped = REPO / "platform_models" / "data" / "host.yaml"  # no scheduler_tick_ms: not calibrated
+    result = subprocess.run([sys.executable, str(BENCHMARKS / "contention_stretch.py"), "--by-phase",
+                             "--platform", str(shipped), "--seconds", "100000", "--json"],
+                            capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith(f"contention_stretch: error: {shipped}: field 'scheduler_tick_ms': ")
+    assert result.stderr.count("\n") == 1 and result.stdout == ""
