@@ -273,6 +273,7 @@ def _watched(board: Any, model: Any, x: Any, points: list[ProfilePoint], until: 
             elapsed_s = min(total_s, math.floor(time.monotonic() - begun))  # the clock never goes back
             bar.update(elapsed_s - shown_s)
             shown_s = elapsed_s
+        bar.update(total_s - shown_s)  # the watch is over, however soon its last round ended
     return rounds
 
 
