@@ -33,6 +33,19 @@ def open_terminal() -> tuple[int, int]:
     return leader, follower
 
 
+def read_terminal(leader: int, chunks: list[bytes]) -> None:
+    """Append what is written to the terminal whose leader side is ``leader`` to ``chunks``, until
+    every writer has closed its side (EIO or end of file)."""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # EIO: the writers closed the terminal
+            return
+        if not chunk:
+            return
+        chunks.append(chunk)
+
+
 @contextmanager
 def stderr_on_a_terminal() -> Iterator[list[bytes]]:
     """``sys.stderr`` on a pseudo-terminal (:func:`open_terminal`) for the block, in this process;
@@ -40,18 +53,7 @@ def stderr_on_a_terminal() -> Iterator[list[bytes]]:
     fills and blocks the writer)."""
     leader, follower = open_terminal()
     written: list[bytes] = []
-
-    def drain() -> None:
-        while True:
-            try:
-                chunk = os.read(leader, 4096)
-            except OSError:  # the writer's side closed
-                return
-            if not chunk:
-                return
-            written.append(chunk)
-
-    reader = threading.Thread(target=drain, daemon=True)
+    reader = threading.Thread(target=read_terminal, args=(leader, written), daemon=True)
     reader.start()
     saved, sys.stderr = sys.stderr, open(follower, "w", buffering=1)  # noqa: SIM115  (closed below)
     try:

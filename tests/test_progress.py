@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import open_terminal
+from tests.support import open_terminal, read_terminal
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -28,18 +28,11 @@ def _evaluate(tmp_path: Path, stderr_is_tty: bool, *extra: str) -> tuple[str, st
     leader, follower = open_terminal()
     with subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=follower, text=True) as child:
         os.close(follower)
-        err = b""
-        while True:
-            try:
-                chunk = os.read(leader, 4096)
-            except OSError:  # the child closed the terminal
-                break
-            if not chunk:
-                break
-            err += chunk
+        chunks: list[bytes] = []
+        read_terminal(leader, chunks)
         out = child.stdout.read()
     os.close(leader)
-    return out, err.decode(errors="replace")
+    return out, b"".join(chunks).decode(errors="replace")
 
 
 @pytest.mark.slow

@@ -31,7 +31,7 @@ from controllers import evaluate
 from controllers._reaper import marked_pids, reap
 from dynscale.cli import main
 from platform_models import load_platform
-from tests.support import TINY, open_terminal, write_tiny_traces
+from tests.support import TINY, open_terminal, read_terminal, write_tiny_traces
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ray")]
 
@@ -313,23 +313,12 @@ def _on_a_terminal(box: Sandbox, *args: str) -> tuple[int, str, str]:
     proc = box.dynscale(*args, stdout=subprocess.PIPE, stderr=slave)
     os.close(slave)
     chunks: list[bytes] = []
-    reader = threading.Thread(target=_drain, args=(master, chunks), daemon=True)
+    reader = threading.Thread(target=read_terminal, args=(master, chunks), daemon=True)
     reader.start()
     stdout, _ = proc.communicate(timeout=600)
     reader.join(timeout=10)
     os.close(master)
     return proc.returncode, stdout, b"".join(chunks).decode()
-
-
-def _drain(fd: int, chunks: list[bytes]) -> None:
-    while True:
-        try:
-            data = os.read(fd, 4096)
-        except OSError:  # EIO: the child closed the terminal
-            return
-        if not data:
-            return
-        chunks.append(data)
 
 
 def _ray(box: Sandbox, *args: str) -> None:
