@@ -229,10 +229,10 @@ def _agreement(runs: list[dict], controllers: list[str], sim: str = "sim") -> di
     table (:func:`_own`); ``sim``
     names the simulated side (``baseline_sim``: the ``--baseline`` platform's; ``drawn_sim``: at
     drawn phases), its keys prefixed ``baseline_`` or ``drawn_`` then."""
-    shipped = _own(runs)
+    own = _own(runs)
     per = {}
     for spec in controllers:
-        mine = [r for r in shipped if r["controller"] == spec]
+        mine = [r for r in own if r["controller"] == spec]
         per[spec] = {f"{side}_{figure}": float(np.mean([r[f"{side}_{figure}"] for r in mine]))
                      for side in ("real", sim) for figure in ("budget_met_rate", "energy_mj")}
 
@@ -248,8 +248,8 @@ def _agreement(runs: list[dict], controllers: list[str], sim: str = "sim") -> di
     contradicted = [(a, b) for a in controllers for b in controllers
                     if key("real", a) < key("real", b) and key(sim, b) < key(sim, a)]
     prefix = sim.removesuffix("sim")
-    spread = _live_spread(shipped)
-    excess = _budget_met_excess(shipped, sim)
+    spread = _live_spread(own)
+    excess = _budget_met_excess(own, sim)
     return {
         **({"agreement": per, "real_ranking": ranking("real")} if not prefix else {}),
         f"{prefix}sim_ranking": ranking(sim),
@@ -257,7 +257,7 @@ def _agreement(runs: list[dict], controllers: list[str], sim: str = "sim") -> di
                               if key(sim, a) == key(sim, b)],
         f"{prefix}same_ranking": not contradicted,
         f"{prefix}max_budget_met_diff": float(max(abs(r["real_budget_met_rate"] - r[f"{sim}_budget_met_rate"])
-                                                  for r in shipped)),
+                                                  for r in own)),
         f"{prefix}max_controller_budget_met_diff": float(max(
             abs(rates["real_budget_met_rate"] - rates[f"{sim}_budget_met_rate"]) for rates in per.values())),
         **({"max_real_budget_met_spread": spread} if not prefix and spread is not None else {}),
