@@ -24,6 +24,8 @@ mean nothing). Prints figures side by side, asserts nothing.
 
 from __future__ import annotations
 
+import _entry  # first: a Ctrl-C or SIGTERM while the modules below load waits for _entry.run
+
 import argparse
 import contextlib
 import csv
@@ -212,6 +214,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from _entry import run  # benchmarks/_entry.py: this folder is first on sys.path
-
-    run(main, "agent_overhead")
+    _entry.run(main, "agent_overhead")

@@ -19,6 +19,8 @@ episodes use the same noise seeds as the learned runs); and the training wall ti
 
 from __future__ import annotations
 
+import _entry  # first: a Ctrl-C or SIGTERM while the modules below load waits for _entry.run
+
 import argparse
 import datetime
 import json
@@ -29,7 +31,6 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
 PLATFORMS = ("odroid-xu3", "jetson-nano", "host")
 SPLITS = ("eval", "novel")
@@ -194,6 +195,4 @@ def _now() -> str:
 
 
 if __name__ == "__main__":
-    from _entry import run  # benchmarks/_entry.py: this folder is first on sys.path
-
-    run(main, "controller_quality")
+    _entry.run(main, "controller_quality")

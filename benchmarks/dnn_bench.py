@@ -7,10 +7,9 @@ run; the switch time; the footprint against G static models. Prints ratios, asse
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
+import _entry  # first: a Ctrl-C or SIGTERM while the modules below load waits for _entry.run
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import sys
 
 
 def main() -> int:
@@ -20,6 +19,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    from _entry import run  # benchmarks/_entry.py: this folder is first on sys.path
-
-    run(main, "dnn_bench")
+    _entry.run(main, "dnn_bench")

@@ -15,14 +15,11 @@ training).
 
 from __future__ import annotations
 
+import _entry  # first: a Ctrl-C or SIGTERM while the modules below load waits for _entry.run
+
 import argparse
 import os
-import sys
 import time
-from pathlib import Path
-
-# Run as a script from anywhere: the repository's packages come first on the path.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
 
@@ -155,6 +152,4 @@ def _pin_one_core() -> int | None:
 
 
 if __name__ == "__main__":
-    from _entry import run  # benchmarks/_entry.py: this folder is first on sys.path
-
-    run(main, "env_bench")
+    _entry.run(main, "env_bench")

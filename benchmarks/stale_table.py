@@ -14,15 +14,15 @@ ended on (the board's latency over the given table's, as it learned it) and the 
 
 from __future__ import annotations
 
+import _entry  # first: a Ctrl-C or SIGTERM while the modules below load waits for _entry.run
+
 import argparse
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -94,6 +94,4 @@ class _ScaleRecorder:
 
 
 if __name__ == "__main__":
-    from _entry import run  # benchmarks/_entry.py: this folder is first on sys.path
-
-    run(main, "stale_table")
+    _entry.run(main, "stale_table")

@@ -18,15 +18,13 @@ they include whatever else ran meanwhile: run it on a quiet machine, and read th
 
 from __future__ import annotations
 
+import _entry  # first: a Ctrl-C or SIGTERM while the modules below load waits for _entry.run
+
 import argparse
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
-
-# Run as a script from anywhere: the repository's packages come first on the path.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 N_TRIALS = 8
 PLATFORM = "odroid-xu3"
@@ -127,6 +125,4 @@ def _sweep(spec_path: Path, out: Path, max_concurrent: int) -> float:
 
 
 if __name__ == "__main__":
-    from _entry import run  # benchmarks/_entry.py: this folder is first on sys.path
-
-    run(main, "sweep_bench")
+    _entry.run(main, "sweep_bench")

@@ -1,8 +1,10 @@
 """``python -m dynscale`` runs the command line."""
 
-try:
-    from dynscale.cli import main
-except KeyboardInterrupt:  # Ctrl-C while the command line's modules load: nothing has started
-    raise SystemExit(130) from None
+from platform_models.signals import hold_stop_signals
+
+# first: a Ctrl-C or SIGTERM while the command line's modules load waits for run_command's try
+hold_stop_signals()
+
+from dynscale.cli import main  # noqa: E402  (after the hold)
 
 raise SystemExit(main())

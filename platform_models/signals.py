@@ -16,6 +16,13 @@ names on first use (``hw_agents``' package loads numpy). Measured: a SIGTERM 0.6
 aborted torch's import (exit -6) when this module was ``hw_agents._signals`` and importing it had
 already started the pool outside the window.
 
+A program's start-up has the same window: Python raises ``KeyboardInterrupt`` from its first line,
+while the program's modules still load (numpy, torch and the project's packages: a second or more),
+before any ``try`` that could end it as one line, and SIGTERM there kills it outright. The first
+line of ``python -m dynscale`` and of every benchmark script (through ``benchmarks/_entry.py``)
+calls :func:`hold_stop_signals`; :func:`dynscale.cli.run_command` delivers what is pending inside
+its ``try``, so a stop that came while the program loaded ends it as one that came later.
+
 SIGTERM (``kill``, ``timeout``, a service manager) stops a run as Ctrl-C does: inside
 :func:`sigterm_raises` it raises :class:`Terminated`, a ``KeyboardInterrupt``, so that one path
 restores the board and writes the summary of what ran; the exit status is 128 + the signal's number.
@@ -59,6 +66,13 @@ def sigterm_raises() -> Iterator[None]:
 
 def _raise_terminated(signum: int, frame: object) -> None:
     raise Terminated()
+
+
+def hold_stop_signals() -> None:
+    """Hold SIGINT and SIGTERM from now on (main thread; elsewhere a no-op): a program's first line,
+    until :func:`stop_signals_delivered` (in :func:`dynscale.cli.run_command`) delivers them."""
+    if threading.current_thread() is threading.main_thread():
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
 
 
 def stop_signals_held() -> contextlib.AbstractContextManager[None]:

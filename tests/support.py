@@ -4,6 +4,7 @@ path, defined once, and hand-made platforms, traces and observations."""
 from __future__ import annotations
 
 import fcntl
+import importlib.util
 import math
 import os
 import pty
@@ -16,6 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 
@@ -133,6 +135,20 @@ def observation(
 
 
 REPO = Path(__file__).resolve().parents[1]
+BENCHMARKS = REPO / "benchmarks"
+
+
+def load_benchmark(name: str) -> ModuleType:
+    """``benchmarks/NAME.py`` loaded as a module (its ``main`` not run), its folder on ``sys.path``
+    while it loads, as when it runs: a script's first import is that folder's ``_entry``."""
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    return module
 # start_child's program: a session that changes the board, then waits to be signalled.
 CHILD = """
 import signal, sys, time

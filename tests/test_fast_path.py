@@ -14,7 +14,7 @@ import pytest
 from controllers import make_controller
 from platform_models import Contention, ObservationSpec, load_platform
 from platform_models.prediction import P95_Z, Prediction, worst_budget_ratio
-from tests.support import NAN, TINY
+from tests.support import NAN, TINY, load_benchmark
 
 INF = math.inf
 
@@ -167,14 +167,7 @@ def test_a_question_asked_again_is_answered_as_by_a_controller_that_keeps_no_las
 def test_the_policy_without_normalisation_scores_as_the_normalising_path(tmp_path):
     """An exported policy whose normalisation is the identity skips it: the same scores as the full
     path (mean 0, std 1, no clip, the float32 rounding) computed here."""
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-    try:
-        from agent_overhead import seeded_policy
-    finally:
-        sys.path.pop(0)
+    seeded_policy = load_benchmark("agent_overhead").seeded_policy
     platform = load_platform("host")
     policy = make_controller(str(seeded_policy(platform, tmp_path / "policy.npz")), platform)
     assert policy._fast is None  # 64 x 64: too small for the float32 pass to pay (controllers._policy)

@@ -18,6 +18,7 @@ from hw_agents import open_board
 from hw_agents.agent import _Decision, _LiveRun, _Ran, _Sensed
 from platform_models import load_platform
 from platform_models.frame import CONTROLLER_INFO_KEYS, backlog, budget_met, frame_outcome, segment_at
+from tests.support import load_benchmark
 from traces import Trace
 
 RECORDED = Path(__file__).parent / "data" / "agent-frames.json"
@@ -166,12 +167,7 @@ def test_the_stages_choose_what_the_agent_chose_before_them(host_run, name: str,
 
 
 def test_the_overhead_benchmark_times_every_stage_of_every_controller(capsys) -> None:
-    import importlib.util
-
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "agent_overhead.py"
-    spec = importlib.util.spec_from_file_location("agent_overhead", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_benchmark("agent_overhead")
     assert module.main(["--frames", "10", "--period-ms", "10", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert set(report["controllers"]) == {"lookup", "lookup-adaptive", "learned", "policy"}
