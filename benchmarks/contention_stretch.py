@@ -11,6 +11,8 @@ tick), each row also has ``infer_ms_by_tick_phase``: the median inference of the
 each eighth of the tick (their arrival on the monotonic clock, to which the kernel aligns its tick,
 modulo the tick), which shows at which phases a held core splits a frame and by how much; a frame
 period that is not a whole number of ticks (21.618 ms at a 4 ms tick) walks the frames over them.
+Where the platform measured a held core's turns (``platform_models.turns``), a held row also has
+``model_ms_by_tick_phase``: the same medians of what the turns give the same frames at their phases.
 
     .venv/bin/python benchmarks/contention_stretch.py [--loads 2] [--periods 20 37 50] [--by-phase] [--json]
 """
@@ -54,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     from hw_agents.inference import platform_dnn
     from platform_models import Contention, load_platform
     from platform_models.errors import PlatformError
+    from platform_models.turns import Turns
     from traces import Trace
 
     platform = load_platform(args.platform)
@@ -68,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     top_mhz = max(pe.freqs_mhz)
     board = open_board("host")
     contention = Contention(platform)
+    turns = Turns.of(platform) if args.by_phase else None
     model, _, x = platform_dnn(platform)
     rows = []
     for load in args.loads:
@@ -97,6 +101,12 @@ def main(argv: list[str] | None = None) -> int:
                     **({"infer_ms_by_tick_phase": by_tick_phase(log, platform.scheduler_tick_ms)}
                        if args.by_phase else {}),
                 })
+                if turns is not None and loaded.outcomes.split_share[action] > 0.0:  # a held core
+                    run_ms = float(loaded.outcomes.ahead.latency_ms[action])
+                    # each frame's first tick comes the tick less its arrival's phase after it
+                    first_ticks_ms = [-float(r["arrival_s"]) * 1000.0 % turns.tick_ms for r in log]
+                    turned_ms = [run_ms + turns.wait_ms(run_ms, first_ms) for first_ms in first_ticks_ms]
+                    rows[-1]["model_ms_by_tick_phase"] = by_tick_phase(log, turns.tick_ms, turned_ms)
     if args.json:
         print_json({"platform": platform.name, "seconds": args.seconds, "rows": rows})
     else:
@@ -104,11 +114,13 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def by_tick_phase(log: list[dict[str, str]], tick_ms: float, bins: int = 8) -> list[float | None]:
-    """The median ``infer_ms`` of the live frames that arrived in each of ``bins`` equal parts of the
-    scheduler tick (``arrival_s`` modulo ``tick_ms``), rounded to 0.01 ms; None where none did."""
+def by_tick_phase(log: list[dict[str, str]], tick_ms: float, values_ms: list[float] | None = None,
+                  bins: int = 8) -> list[float | None]:
+    """The median ``infer_ms`` (or ``values_ms``, one per frame) of the live frames that arrived in
+    each of ``bins`` equal parts of the scheduler tick (``arrival_s`` modulo ``tick_ms``), rounded to
+    0.01 ms; None where none did."""
     phase_ms = np.array([float(r["arrival_s"]) * 1000.0 % tick_ms for r in log])
-    infer_ms = np.array([float(r["infer_ms"]) for r in log])
+    infer_ms = np.array([float(r["infer_ms"]) for r in log] if values_ms is None else values_ms)
     part = np.minimum((phase_ms / tick_ms * bins).astype(int), bins - 1)
     return [round(float(np.median(infer_ms[part == j])), 2) if (part == j).any() else None
             for j in range(bins)]

@@ -179,6 +179,7 @@ def _calibrate(args: argparse.Namespace, board, base) -> int:
     from hw_agents.calibrate import calibrate
     from platform_models import load_platform
     from platform_models.progress import show_progress
+    from platform_models.turns import Turns
 
     yaml_path = calibrate(board, base, args.out, checkpoint=args.checkpoint, repeats=args.repeats,
                           warmup=args.warmup, gap_ms=args.gap_ms, agent_frames=args.agent_frames,
@@ -210,6 +211,11 @@ def _calibrate(args: argparse.Namespace, board, base) -> int:
                  if platform.scheduler_tick_ms else "")
               + (f" (split where they arrive up to {platform.contention_split_window_end_ms:g} ms past one)"
                  if platform.contention_split_window_end_ms is not None else ""))
+        if (turns := Turns.of(platform)) is not None:
+            print(f"  its turns: a tick {turns.grace_ms:g} ms or more into a frame gives the other work the "
+                  f"core for as long as the frame ran + {turns.extra_ms:g} ms, and again at a tick once the "
+                  f"frame has run {turns.slice_ms:g} ms since; a frame runs x {turns.run_ratio:g} its table "
+                  "time")
     print(f"  kept: {calibration['kept']}")
     return 0
 

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from platform_models.contention import Contention
+from platform_models.turns import Turns
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,8 @@ class OperatingTable:
     ahead_rate_per_ms: np.ndarray
     """The rate of a frame that runs ahead of the competing work for the wake-up allowance."""
     split_rate_per_ms: np.ndarray
-    """The rate of a frame split with the competing work from the start."""
+    """The rate of a frame split with the competing work from the start (where the platform measured
+    its ``turns``: the expectation of the split frames' waits; each frame's own is ``turns``')."""
     split_share: np.ndarray
     """The share of frames split (0 everywhere unless the platform measured it at a period)."""
     power_w: np.ndarray
@@ -61,6 +63,9 @@ class OperatingTable:
     """Indices of the PEs with competing load, per segment."""
     load_rows: list[dict[str, float]]
     """Competing load per PE name, per segment."""
+    turns: Turns | None
+    """The platform's turns on a held core (``platform_models.turns``), where measured: a split frame
+    then runs at the ahead rate after its own wait, by its phase in the tick."""
 
 
 def build_operating_table(platform: Any, trace: Any, min_share: float) -> OperatingTable:
@@ -112,4 +117,5 @@ def build_operating_table(platform: Any, trace: Any, min_share: float) -> Operat
         budget_inf_rows=[tuple(row) for row in budgets.tolist()],
         loaded_pes=[tuple(np.flatnonzero(row > 0.0).tolist()) for row in load],
         load_rows=[dict(zip(names, row, strict=True)) for row in load.tolist()],
+        turns=contention.turns,
     )

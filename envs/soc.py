@@ -16,7 +16,9 @@ frame meets them:
   ``platform_models.contention``), a draw per frame (the phase of its arrival in the kernel's
   scheduler tick, or a uniform) picks one at the frame's start, and the frame keeps it through the
   load's changes; without draws (a noise-free run) the frame runs at
-  the two outcomes' expected rate. When that load changes mid-inference the
+  the two outcomes' expected rate (where the platform measured its turns, ``platform_models.turns``,
+  a split frame runs at the ahead rate after waiting its own turns, by where its phase puts the
+  ticks). When that load changes mid-inference the
   process is interrupted and the remaining work is re-rated at the new rate.
 * ``_competing`` (one per PE) - the other applications on that PE: at each point where the trace
   changes their load they take the new busy cores (GPU: busy share), and interrupt the inference if
@@ -90,7 +92,9 @@ class SocSimulation:
         agent_ms_at: per PE, the agent's work per frame (ms) at a frequency (``PE.agent_ms``).
         noise_z: one standard normal per frame (zeros for a noise-free run).
         noise_u: one number in [0, 1) per frame, the draw of a held core's outcome: split where it
-            is under the split share (None: every frame at the expected rate).
+            is under the split share (None: every frame at the expected rate); where the platform
+            measured its turns, also where the frame's first tick falls: ``u`` ticks past the grace
+            (``platform_models.turns``).
         start_pe: PE the DNN ran on before the first frame.
         start_freq_mhz: frequency of every PE before the first frame.
     """
@@ -264,14 +268,21 @@ class SocSimulation:
             segment = segment_at(self._seg_starts, start_ms)
             s = self._pe_seg[p]
             work = max(1.0 + cv_at(s, a) * self._noise_z[self.frames_done], MIN_WORK)
+            turn_at_ms = None  # where a held core makes this frame wait its turns: its first tick
             if self._noise_u is None:
                 rate_at = table.rate_per_ms.item
-            elif self._noise_u[self.frames_done] < split_share_at(s, a):
-                rate_at = table.split_rate_per_ms.item
+            elif (u := self._noise_u[self.frames_done]) < split_share_at(s, a):
+                if table.turns is None:
+                    rate_at = table.split_rate_per_ms.item
+                else:
+                    rate_at = table.ahead_rate_per_ms.item
+                    turn_at_ms = u * table.turns.tick_ms + table.turns.grace_ms
             else:
                 rate_at = table.ahead_rate_per_ms.item
             rate, power_w = rate_at(s, a), power_at(s, a)
-            overhead_left_ms = overhead_ms
+            # the waits for the other work: time the DNN does not work, as the migration's
+            held_ms = 0.0 if turn_at_ms is None else table.turns.wait_ms(work / rate, turn_at_ms)
+            overhead_left_ms = overhead_ms + held_ms
             energy_mj = 0.0
             self._running_pe = p
             while True:

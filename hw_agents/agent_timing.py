@@ -33,8 +33,8 @@ from hw_agents.agent import LOG_NAME, deploy
 from hw_agents.inference import DEFAULT_GAP_MS
 
 __all__ = ["AGENT_METHOD", "DEFAULT_AGENT_FRAMES", "HELD_CORE_METHOD", "MIN_WINDOW_TOLD", "SPLIT_PERIODS_MS",
-           "SplitShare", "kernel_tick_ms", "measure_agent_ms", "measure_held_ms", "measure_split_share",
-           "set_agent_overheads", "set_held_core"]
+           "TURN_KEYS", "SplitShare", "kernel_tick_ms", "measure_agent_ms", "measure_held_frames",
+           "measure_split_share", "set_agent_overheads", "set_held_core"]
 
 DEFAULT_AGENT_FRAMES = 100
 AGENT_METHOD = ("agent_overhead_ms: median over {frames} frames of the live agent (lookup controller, no "
@@ -54,7 +54,13 @@ HELD_CORE_METHOD = ("contention_allowance_ms and contention_stretch: per k, the 
                     "configuration, where readable; contention_split_window_end_ms: the end of the window of "
                     "arrival phases in the tick (CLOCK_MONOTONIC) of the split k = 1 frames, written where "
                     "it tells {min_told:g} of those frames' outcomes right, and contention_split_grace_ms "
-                    "with it: the table's k = 1 latency less the window's width")
+                    "with it: the table's k = 1 latency less the window's width; with the window, "
+                    "contention_turn_slice_ms, contention_turn_extra_ms and contention_held_run_ratio: "
+                    "platform_models.turns.fit_turns to every frame above, k = 1's split measurement and "
+                    "each k's held frames, by the phase of its arrival in the tick")
+TURN_KEYS = ("contention_turn_slice_ms", "contention_turn_extra_ms", "contention_held_run_ratio")
+"""The descriptor's keys for a held core's turns (``platform_models.turns``), which calibration fits
+where it measured the tick's window."""
 SPLIT_PERIODS_MS = (21.618, 51.618, 101.618)
 """Frame periods the held core's split share is measured at (the simulator interpolates between
 them; the host traces' frames come every 20 or 50 ms): whether a frame is split depends on the phase
@@ -105,7 +111,7 @@ def set_held_core(board: Any, descriptor: dict[str, Any], rows: list[dict[str, A
                   checkpoint: str | Path | None = None, frames: int = DEFAULT_AGENT_FRAMES,
                   gap_ms: float = DEFAULT_GAP_MS) -> str | None:
     """On a ``fair`` platform, time the live agent's inference with every core held
-    (:func:`measure_held_ms`), each k, on the first of ``pes`` that is a CPU PE this process may run on,
+    (:func:`measure_held_frames`), each k, on the first of ``pes`` that is a CPU PE this process may run on,
     and write the descriptor's ``contention_split_share`` (:func:`measure_split_share`),
     ``scheduler_tick_ms`` (:func:`kernel_tick_ms`, where readable), and ``contention_allowance_ms``
     and ``contention_stretch`` fitted to it against the table's 1-core latency at the top frequency.
@@ -126,20 +132,25 @@ def set_held_core(board: Any, descriptor: dict[str, Any], rows: list[dict[str, A
         tick_ms = kernel_tick_ms()
         measured = measure_split_share(board, platform, pe, checkpoint=checkpoint, frames=frames,
                                        tick_ms=tick_ms)
-        figures = {k: (round(platform.latency_ms(pe, top_mhz, 1, k), 3),
-                       round(measure_held_ms(board, platform, pe, k, checkpoint=checkpoint, frames=frames,
-                                             gap_ms=gap_ms), 3))
-                   for k in range(1, platform.groups + 1)}
+        held_frames = {k: measure_held_frames(board, platform, pe, k, checkpoint=checkpoint, frames=frames,
+                                              gap_ms=gap_ms)
+                       for k in range(1, platform.groups + 1)}
+        alone_ms = [platform.latency_ms(pe, top_mhz, 1, k) for k in held_frames]
+    figures = {k: (round(t, 3), round(float(np.mean(infer_ms)), 3))
+               for (k, (_, infer_ms)), t in zip(held_frames.items(), alone_ms, strict=True)}
     descriptor["contention_split_share"] = measured.by_period
     if tick_ms is not None:
         descriptor["scheduler_tick_ms"] = tick_ms
-    for key in ("contention_split_window_end_ms", "contention_split_grace_ms"):
+    for key in ("contention_split_window_end_ms", "contention_split_grace_ms", *TURN_KEYS):
         descriptor.pop(key, None)  # a stale window would replay wrong
+    turns_note = "turns not measured (no window)"
     if measured.window_end_ms is not None:
         descriptor["contention_split_window_end_ms"] = measured.window_end_ms
         descriptor["contention_split_grace_ms"] = measured.grace_ms
-    held_period_ms = _period_ms(platform, pe, gap_ms)
-    alone_ms, held_ms = zip(*figures.values(), strict=True)
+        turns_note = _set_turns(descriptor, measured, tick_ms, [
+            (t, held_frames[k]) for k, t in zip(held_frames, alone_ms, strict=True)])
+    held_period_ms = _held_period_ms(platform, pe, gap_ms)
+    held_ms = [held for _, held in figures.values()]
     # each k split at its own share where the window is known (as the simulator prices it), else the
     # period's; the stretch the split frames' own (fitting it to the per-k means instead gave 1.32
     # against their 1.89 in a calibration on a busy EPYC VM, and the simulator met every split frame)
@@ -155,8 +166,32 @@ def set_held_core(board: Any, descriptor: dict[str, Any], rows: list[dict[str, A
     return (f"allowance {descriptor['contention_allowance_ms']} ms, stretch "
             f"{descriptor['contention_stretch']}, split share by frame period {measured.by_period}, split "
             f"window ending {measured.window_end_ms} ms into the tick (telling {measured.window_told} of "
-            f"the frames right), grace {measured.grace_ms} ms: {method}; per k at {held_period_ms:g} ms "
-            f"frames (table ms, held ms): {figures}")
+            f"the frames right), grace {measured.grace_ms} ms, {turns_note}: {method}; per k at "
+            f"{held_period_ms:g} ms frames (table ms, held ms): {figures}")
+
+
+def _set_turns(descriptor: dict[str, Any], measured: SplitShare, tick_ms: float,
+               held: list[tuple[float, tuple[list[float], list[float]]]]) -> str:
+    """Fit the held core's turns (``platform_models.turns.fit_turns``) to every frame timed on it: the
+    split measurement's k = 1 frames and ``held``'s (per k, the table's latency alone and the frames'
+    arrivals and inferences); each frame's work the table's latency times the run ratio of the
+    frames no tick took, its first tick where its arrival's phase puts it. Writes the descriptor's
+    ``TURN_KEYS`` and returns the provenance's words for them."""
+    from platform_models.turns import fit_turns
+
+    run_ratio = measured.run_ratio
+    assert run_ratio is not None and measured.window_end_ms is not None  # (the window needs both)
+    every = [(held[0][0], measured.frames), *held]  # the split measurement's frames are k = 1's
+    runs_ms = np.concatenate([np.full(len(arrivals), alone_ms * run_ratio)
+                              for alone_ms, (arrivals, _) in every])
+    arrivals_ms = np.concatenate([arrivals for _, (arrivals, _) in every])
+    infer_ms = np.concatenate([infers for _, (_, infers) in every])
+    first_tick_ms = (tick_ms - arrivals_ms) % tick_ms
+    slice_ms, extra_ms, error = fit_turns(tick_ms, tick_ms - measured.window_end_ms, runs_ms, first_tick_ms,
+                                          infer_ms)
+    descriptor.update(zip(TURN_KEYS, (slice_ms, extra_ms, run_ratio), strict=True))
+    return (f"turns after {slice_ms} ms with {extra_ms} ms extra at the first, run ratio {run_ratio} "
+            f"(telling {len(infer_ms)} frames within a median {error:.1%})")
 
 
 def kernel_tick_ms(config_paths: tuple[Path, ...] | None = None) -> float | None:
@@ -193,16 +228,18 @@ def measure_agent_ms(board: Any, platform: Any, pe: str, *, checkpoint: str | Pa
                             for r, f in zip(rows, freq_in_force, strict=True)]))
 
 
-def measure_held_ms(board: Any, platform: Any, pe: str, groups: int, *, checkpoint: str | Path | None = None,
-                    frames: int = DEFAULT_AGENT_FRAMES, gap_ms: float = DEFAULT_GAP_MS) -> float:
-    """The mean inference time (ms) of ``frames`` frames of the live agent running k = ``groups`` on
-    ``pe`` at its top frequency while the load replayer's burners (nice 0, as ``deploy`` replays a
-    trace) hold every core of ``pe``: the agent then runs one thread, sharing a held core. The mean,
-    as the table's latencies are means: near the allowance a frame either runs ahead of the burners
-    or is split (2.6 or 5.8 ms for k = 2 on the EPYC VM), and the simulator predicts the expectation."""
+def measure_held_frames(board: Any, platform: Any, pe: str, groups: int, *,
+                        checkpoint: str | Path | None = None, frames: int = DEFAULT_AGENT_FRAMES,
+                        gap_ms: float = DEFAULT_GAP_MS) -> tuple[list[float], list[float]]:
+    """The arrivals (ms, monotonic clock) and inference times (ms) of ``frames`` frames of the live
+    agent running k = ``groups`` on ``pe`` at its top frequency while the load replayer's burners
+    (nice 0, as ``deploy`` replays a trace) hold every core of ``pe``: the agent then runs one thread,
+    sharing a held core. Near the allowance a frame either runs ahead of the burners or is split (2.6
+    or 5.8 ms for k = 2 on the EPYC VM), by its phase in the tick; the frames come at a period that
+    is no whole number of ticks, so they walk over the phases."""
     rows = _held(board, platform, pe, groups, checkpoint=checkpoint, frames=frames,
-                 period_ms=_period_ms(platform, pe, gap_ms))
-    return float(np.mean([float(r["infer_ms"]) for r in rows]))
+                 period_ms=_held_period_ms(platform, pe, gap_ms))
+    return [float(r["arrival_s"]) * 1000.0 for r in rows], [float(r["infer_ms"]) for r in rows]
 
 
 class SplitShare(NamedTuple):
@@ -223,13 +260,18 @@ class SplitShare(NamedTuple):
     split them, the table's latency less the window's width (the frames' own time ahead less the
     tick's part past the window's end). The table, timed by the profiler without the agent's
     rehearsal, read 2.1-2.5 ms for k = 1 on the EPYC VM where the live frames ran ahead in 1.8-1.9."""
+    run_ratio: float | None
+    """The median of the frames that were not split, their inference over the table's (None: every
+    frame split): how fast the held core runs a frame no tick takes."""
+    frames: tuple[list[float], list[float]]
+    """Every frame's arrival (ms, monotonic clock) and inference (ms), in the order they ran."""
 
 
 def measure_split_share(board: Any, platform: Any, pe: str, *, checkpoint: str | Path | None = None,
                         frames: int = DEFAULT_AGENT_FRAMES, tick_ms: float | None = None) -> SplitShare:
     """Per frame period of ``SPLIT_PERIODS_MS``: the share of ``frames`` frames of the live agent
     running k = 1 on ``pe`` at its top frequency, with every core of ``pe`` held as in
-    :func:`measure_held_ms`, whose inference took over ``SPLIT_THRESHOLD`` times the table's 1-core
+    :func:`measure_held_frames`, whose inference took over ``SPLIT_THRESHOLD`` times the table's 1-core
     latency: split with the burners from the start rather than run ahead of them. The periods take
     turns in ``SPLIT_ROUNDS`` rounds, so that the machine's state of one moment does not make one
     period's figure. Also the median over the split frames of their inference over the
@@ -241,7 +283,7 @@ def measure_split_share(board: Any, platform: Any, pe: str, *, checkpoint: str |
     alone_ms = platform.latency_ms(pe, max(platform.pe(pe).freqs_mhz), 1, 1)
     per_round = max(math.ceil(frames / SPLIT_ROUNDS), 1)
     # every frame in the order they ran: its period, its arrival (ms), its inference over the table's
-    periods_ms, arrivals_ms, ratios = [], [], []
+    periods_ms, arrivals_ms, infer_ms = [], [], []
     for _ in range(SPLIT_ROUNDS):
         for period_ms in SPLIT_PERIODS_MS:
             rows = _held(board, platform, pe, 1, checkpoint=checkpoint, frames=per_round + 1,
@@ -250,22 +292,23 @@ def measure_split_share(board: Any, platform: Any, pe: str, *, checkpoint: str |
             # VM), split or not: left out
             periods_ms += [period_ms] * len(rows[1:])
             arrivals_ms += [float(r["arrival_s"]) * 1000.0 for r in rows[1:]]
-            ratios += [float(r["infer_ms"]) / alone_ms for r in rows[1:]]
-    ratio, of_period = np.array(ratios), np.array(periods_ms)
+            infer_ms += [float(r["infer_ms"]) for r in rows[1:]]
+    ratio, of_period = np.array(infer_ms) / alone_ms, np.array(periods_ms)
     split = ratio > SPLIT_THRESHOLD
     shares = {period_ms: round(float(np.mean(split[of_period == period_ms])), 3)
               for period_ms in SPLIT_PERIODS_MS}
-    end_ms = told = ahead_ms = None
-    if tick_ms is not None and 0 < split.sum() < split.size:
+    end_ms = told = None
+    run_ratio = float(np.median(ratio[~split])) if not split.all() else None
+    if tick_ms is not None and run_ratio is not None and split.any():
         # the frames' own time ahead (the machine's now; the table's may have drifted) places the
         # window's start, where a tick first falls before such a frame is done
-        ahead_ms = alone_ms * float(np.median(ratio[~split]))
-        end_ms, told = split_window_end(arrivals_ms, split, tick_ms, ahead_ms)
+        end_ms, told = split_window_end(arrivals_ms, split, tick_ms, alone_ms * run_ratio)
     window = told is not None and told >= MIN_WINDOW_TOLD
     stretch = round(float(np.median(ratio[split])), 3) if split.sum() >= MIN_SPLIT_FRAMES else None
     return SplitShare(shares, stretch,
                       round(end_ms, 3) if window else None, None if told is None else round(told, 3),
-                      round(alone_ms - ahead_ms + tick_ms - end_ms, 3) if window else None)
+                      round(alone_ms * (1.0 - run_ratio) + tick_ms - end_ms, 3) if window else None,
+                      None if run_ratio is None else round(run_ratio, 4), (arrivals_ms, infer_ms))
 
 
 def _held(board: Any, platform: Any, pe: str, groups: int, *, checkpoint: str | Path | None, frames: int,
@@ -280,6 +323,12 @@ def _period_ms(platform: Any, pe: str, gap_ms: float) -> float:
     """A frame period leaving ``gap_ms`` idle after the PE's slowest inference at its top frequency."""
     top_mhz = max(platform.pe(pe).freqs_mhz)
     return gap_ms + max(r.latency_ms_mean for r in platform.rows if r.pe == pe and r.freq_mhz == top_mhz)
+
+
+def _held_period_ms(platform: Any, pe: str, gap_ms: float) -> float:
+    """The frame period of :func:`measure_held_frames`: :func:`_period_ms` in whole ms + 1.618, as
+    ``SPLIT_PERIODS_MS``, never a whole number of ticks, so that the frames walk over the tick."""
+    return math.floor(_period_ms(platform, pe, gap_ms)) + 1.618
 
 
 def _deployed(board: Any, platform: Any, pe: str, spec: str, busy_cores: float, *,

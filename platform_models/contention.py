@@ -58,6 +58,14 @@ the one place that rule lives. A platform's descriptor picks the rule with ``con
     (2-3 ms) ran about as fast as alone and k = 4 (4-5 ms) 1.5-2x slower: fitted ``A`` 2.8-4.1 ms,
     ``S`` 3.2-3.4 (docs/sim-to-real.md).
 
+    Where calibration measured the window, it also fits a held core's turns
+    (``platform_models.turns``): a split frame does not run ``S`` times slower throughout, it waits
+    for the other work as long as it ran ahead of it (and a little more), once per tick that takes the
+    core, so how long depends on where its phase puts the ticks. With them, a CPU configuration's
+    ``ahead`` outcome is the held core's own speed (its run ratio: a busy virtual CPU ran the DNN
+    0.8x its table time on the EPYC VM) and ``split`` that plus the mean wait of the phases that make
+    it wait; the simulator draws each frame's own wait by its phase.
+
 Either way a share never falls below ``SHARE_FLOOR`` of one core (or of the GPU): a runnable thread
 is never starved completely, and every inference finishes.
 """
@@ -73,6 +81,7 @@ import numpy as np
 from platform_models.descriptor import FULL_CORE_STRETCH, NO_WAKE_ALLOWANCE_MS
 from platform_models.memo import Memo
 from platform_models.model import ConfigMetrics
+from platform_models.turns import Turns
 
 SHARE_FLOOR = 0.05
 """The least share of one core (or of the GPU) the DNN gets, however busy the PE."""
@@ -129,6 +138,9 @@ class _Fastest(NamedTuple):
     """Unstretched."""
     rows: tuple[list[float], list[float]]
     """``threads`` and the power, as lists (:meth:`Contention.rows_read`)."""
+    turns: tuple[np.ndarray, np.ndarray] | None
+    """Where the platform measured its turns (``platform_models.turns``): per configuration, the
+    share of the tick's phases at which a held core makes the frame wait, and the mean wait there."""
 
 
 def _threads(n_cores: float, busy_cores: float) -> float:
@@ -246,6 +258,7 @@ class Contention:
         self._split_window = (None if end_ms is None or self.model != "fair" else
                               (platform.scheduler_tick_ms - end_ms if grace_ms is None else grace_ms,
                                platform.scheduler_tick_ms, self._on_cpu_configs(1.0)))
+        self.turns = Turns.of(platform)
         self._fastest_of_cores = Memo()  # ``priority``: cores vary continuously
         self._rows_of_busy = Memo()  # loads vary continuously
 
@@ -287,7 +300,7 @@ class Contention:
         stretched."""
         allocation = self.allocate(np.zeros(len(self._n_cores)) if busy is None else busy)
         fastest = self._fastest(allocation.cores)
-        outcomes = self._outcomes(fastest.metrics, allocation.stretch.tolist())
+        outcomes = self._outcomes(fastest, allocation.stretch.tolist())
         return LoadedMetrics(_expectation(outcomes), fastest.threads, allocation, outcomes)
 
     def metrics_of(self, allocation: tuple[tuple[float, ...], tuple[float, ...]]) -> ConfigMetrics:
@@ -295,7 +308,7 @@ class Contention:
         read-only: the table's rows read are remembered per ``cores``, and stretched only where a
         stretch is not 1 (the live agent asks every frame)."""
         cores, stretch = allocation
-        return self._stretched(self._fastest_of(cores).metrics, stretch)
+        return self._stretched(self._fastest_of(cores), stretch)
 
     def rows_read(self, busy: Sequence[float]) -> tuple[list[float], list[float]]:
         """Per configuration under ``busy`` (as :meth:`config_metrics`): the table's ``cores`` row read
@@ -313,7 +326,7 @@ class Contention:
         fastest = self._fastest_of_cores.get(cores)
         if fastest is None:
             fastest = self._fastest(np.array(cores))
-            for array in (fastest.threads, *fastest.metrics):
+            for array in (fastest.threads, *fastest.metrics, *(fastest.turns or ())):
                 array.flags.writeable = False
             self._fastest_of_cores.keep(cores, fastest)
         return fastest
@@ -332,15 +345,20 @@ class Contention:
                 faster = metrics.latency_ms < best.latency_ms
                 best = best._make(np.where(faster, a, b) for a, b in zip(metrics, best, strict=True))
                 threads = np.where(faster, fewer[pe_of_config], threads)
-        return _Fastest(threads, best, (threads.tolist(), best.power_w.tolist()))
+        turns = (None if self.turns is None else
+                 self.turns.expected_wait_ms(best.latency_ms * self.turns.run_ratio))
+        return _Fastest(threads, best, (threads.tolist(), best.power_w.tolist()), turns)
 
-    def _outcomes(self, best: ConfigMetrics, stretch: Sequence[float]) -> Outcomes:
-        """``best`` stretched by each configuration's PE's ``stretch`` two ways (the std by the same
-        factor as the mean): ``ahead``, past the wake-up allowance on a ``fair`` CPU PE, and
-        ``split``, from the start; a frame is split with the platform's split share at the period
-        times the share of the time the other work holds the core (``d``, from the stretch
-        ``1 / (1 - d (1 - 1 / S))``). Without an allowance the two are the same; where every stretch
-        is 1, both are ``best`` itself (the products would equal it)."""
+    def _outcomes(self, fastest: _Fastest, stretch: Sequence[float]) -> Outcomes:
+        """The table's figures (``fastest.metrics``) stretched by each configuration's PE's
+        ``stretch`` two ways (the std by the same factor as the mean): ``ahead``, past the wake-up
+        allowance on a ``fair`` CPU PE, and ``split``, from the start; a frame is split with the
+        platform's split share at the period times the share of the time the other work holds the
+        core (``d``, from the stretch ``1 / (1 - d (1 - 1 / S))``). Without an allowance the two are
+        the same; where every stretch is 1, both are the table's figures themselves (the products
+        would equal them). Where the platform measured its turns, a CPU configuration's frame either
+        runs as fast as alone or waits its turns (:meth:`_turned`)."""
+        best = fastest.metrics
         if all(s == 1.0 for s in stretch):
             return Outcomes(best, best, np.zeros_like(best.latency_ms))
         stretch_of_config = np.array(stretch)[self.platform.config_pe_index]
@@ -348,6 +366,8 @@ class Contention:
         power_w = best.power_w
         split_std_ms = best.latency_std_ms * stretch_of_config
         split = best._make((latency_ms, split_std_ms, power_w, power_w * latency_ms))
+        if fastest.turns is not None:
+            return self._turned(best, split, stretch_of_config, fastest.turns)
         if self._allowance_of_config is None:
             return Outcomes(split, split, np.zeros_like(latency_ms))
         # the allowance's first ms run at full speed: t s - head (s - 1) = head + (t - head) s
@@ -361,15 +381,38 @@ class Contention:
             share_of_config = self._split_share_of_config
         else:
             return Outcomes(ahead, split, np.zeros_like(latency_ms))
-        if self._slowed == 0.0:
-            return Outcomes(ahead, split, np.zeros_like(latency_ms))
-        held_share = (1.0 - 1.0 / stretch_of_config) / self._slowed
-        return Outcomes(ahead, split, share_of_config * held_share)
+        return Outcomes(ahead, split, share_of_config * self._held_share(stretch_of_config))
 
-    def _stretched(self, best: ConfigMetrics, stretch: Sequence[float]) -> ConfigMetrics:
-        """``best`` with each configuration's latency (mean and std) stretched by its PE's
-        ``stretch``: the expectation of its two outcomes."""
-        return _expectation(self._outcomes(best, stretch))
+    def _held_share(self, stretch_of_config: np.ndarray) -> np.ndarray:
+        """Per configuration, the share of the time the other work holds its core (``d``), from
+        its stretch ``1 / (1 - d (1 - 1 / S))`` (0 where ``S`` is 1: nothing is ever held up)."""
+        if self._slowed == 0.0:
+            return np.zeros_like(stretch_of_config)
+        return (1.0 - 1.0 / stretch_of_config) / self._slowed
+
+    def _turned(self, best: ConfigMetrics, stretched: ConfigMetrics, stretch_of_config: np.ndarray,
+                turns: tuple[np.ndarray, np.ndarray]) -> Outcomes:
+        """The two outcomes where the platform measured its turns (``platform_models.turns``): on a
+        CPU core held ``d`` of the time, ``ahead`` runs the table's latency times ``1 - d (1 - r)``
+        (``r``: the held core's run ratio) and ``split`` waits besides, the mean wait of the phases
+        at which a tick takes the core, at that share of the phases times ``d``; a GPU's
+        configurations, which no CPU tick takes, ``stretched`` (time-sliced) either way."""
+        assert self.turns is not None and self._split_window is not None  # (turns need the window)
+        on_cpu = self._split_window[2] > 0.0
+        held = np.where(on_cpu, self._held_share(stretch_of_config), 0.0)
+        phase_share, wait_ms = turns
+        run = 1.0 - held * (1.0 - self.turns.run_ratio)
+        ahead_ms = np.where(on_cpu, best.latency_ms * run, stretched.latency_ms)
+        std_ms = np.where(on_cpu, best.latency_std_ms * run, stretched.latency_std_ms)
+        split_ms = ahead_ms + np.where(on_cpu, wait_ms, 0.0)
+        power_w = best.power_w
+        return Outcomes(best._make((ahead_ms, std_ms, power_w, power_w * ahead_ms)),
+                        best._make((split_ms, std_ms, power_w, power_w * split_ms)), phase_share * held)
+
+    def _stretched(self, fastest: _Fastest, stretch: Sequence[float]) -> ConfigMetrics:
+        """The table's figures (``fastest.metrics``) with each configuration's latency (mean and
+        std) stretched by its PE's ``stretch``: the expectation of its two outcomes."""
+        return _expectation(self._outcomes(fastest, stretch))
 
 
 def _expectation(outcomes: Outcomes) -> ConfigMetrics:

@@ -107,6 +107,16 @@ class Descriptor:
     """``fair``, with the window: how much of a frame's table latency runs before a tick can split it
     (a configuration of ``t`` ms is split at ``(t - grace) / tick`` of the phases); None: the tick
     less the window's end (right where the table's latencies are the live frames')."""
+    contention_turn_slice_ms: float | None = None
+    """``fair``, with the window: after a turn of the other work, how long a frame runs before a tick
+    takes the core again (``platform_models.turns``); None: turns not measured."""
+    contention_turn_extra_ms: float | None = None
+    """``fair``, with the window: how much longer than the frame ran ahead of it the other work's first
+    turn lasts (``platform_models.turns``); None: turns not measured (a split frame then runs its whole
+    inference ``contention_stretch`` times slower)."""
+    contention_held_run_ratio: float = 1.0
+    """``fair``, with the turns: a frame's work on a core other work keeps busy over the table's latency
+    alone (``platform_models.turns``)."""
     lines: dict[tuple, int] = field(default_factory=dict, compare=False, repr=False)
     """The line of every key path in the file, e.g. ``("pes", 0, "model")`` (empty when built in memory)."""
 
@@ -156,6 +166,15 @@ def check_descriptor(
                                    tick_ms, high=tick_ms)
     grace_ms = _check_needing(checker, data, "contention_split_grace_ms", "contention_split_window_end_ms",
                               window_end_ms, high=MAX_FRAME_PERIOD_MS)
+    # a turn is taken at a tick, of frames whose phase in it the window tells; the two go together
+    slice_ms = _check_needing(checker, data, "contention_turn_slice_ms", "contention_split_window_end_ms",
+                              window_end_ms, high=tick_ms)
+    extra_ms = _check_needing(checker, data, "contention_turn_extra_ms", "contention_turn_slice_ms",
+                              slice_ms, low=-MAX_FRAME_PERIOD_MS, high=MAX_FRAME_PERIOD_MS)
+    if slice_ms is not None and "contention_turn_extra_ms" not in data:
+        checker.add(("contention_turn_slice_ms",), "needs contention_turn_extra_ms")
+    run_ratio = _check_needing(checker, data, "contention_held_run_ratio", "contention_turn_extra_ms",
+                               extra_ms, low=1e-3, high=MAX_FRAME_PERIOD_MS)
     if checker.problems:
         return None, checker.problems
     assert name is not None and table is not None and kind is not None and groups is not None
@@ -175,6 +194,9 @@ def check_descriptor(
         scheduler_tick_ms=tick_ms,
         contention_split_window_end_ms=window_end_ms,
         contention_split_grace_ms=grace_ms,
+        contention_turn_slice_ms=slice_ms,
+        contention_turn_extra_ms=extra_ms,
+        contention_held_run_ratio=1.0 if run_ratio is None else run_ratio,
         lines=lines or {},
     )
     return descriptor, []
@@ -228,16 +250,16 @@ class _Checker:
 
 
 def _check_needing(checker: _Checker, data: dict, key: str, needed: str, needed_value: float | None,
-                   high: float | None) -> float | None:
-    """``key``: a number in [0, ``high``] that means something only beside ``needed`` (whose checked
-    value is ``needed_value``)."""
+                   high: float | None, low: float = 0.0) -> float | None:
+    """``key``: a number in [``low``, ``high``] that means something only beside ``needed`` (whose
+    checked value is ``needed_value``)."""
     if key not in data:
         return None
     if needed_value is None:
         if needed not in data:  # (a bad one has its own problem)
             checker.add((key,), f"needs {needed}")
         return None
-    return checker.number(data, (key,), high=high)
+    return checker.number(data, (key,), low=low, high=high)
 
 
 def _check_split_share(checker: _Checker, data: dict) -> tuple[tuple[float, float], ...]:

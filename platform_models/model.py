@@ -84,6 +84,9 @@ class PlatformModel:
         contention_split_grace_ms: ``fair``: how much of a frame's table latency runs before a tick
             can split it (the descriptor's ``contention_split_grace_ms``, measured by calibration;
             else None: the tick less the window's end).
+        contention_turn_slice_ms, contention_turn_extra_ms, contention_held_run_ratio: ``fair``: a
+            held core's turns (``platform_models.turns``; the descriptor's, measured by calibration;
+            else None, None and 1).
         descriptor: the whole descriptor mapping (provenance, DNN, derivation constants).
         path, table_path: the files it was loaded from.
         rows: the table's rows as read (before interpolation).
@@ -105,6 +108,9 @@ class PlatformModel:
         self.scheduler_tick_ms = descriptor.scheduler_tick_ms
         self.contention_split_window_end_ms = descriptor.contention_split_window_end_ms
         self.contention_split_grace_ms = descriptor.contention_split_grace_ms
+        self.contention_turn_slice_ms = descriptor.contention_turn_slice_ms
+        self.contention_turn_extra_ms = descriptor.contention_turn_extra_ms
+        self.contention_held_run_ratio = descriptor.contention_held_run_ratio
         self.descriptor = descriptor.raw
         self.path = descriptor.path
         self.table_path = descriptor.table_path

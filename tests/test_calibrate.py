@@ -70,6 +70,11 @@ def test_calibrate_brings_a_wrong_table_back_to_this_board_and_restores_it(
     assert end_ms is None or 0.0 <= end_ms < calibrated.scheduler_tick_ms
     # and with it how much of the table's latency runs before a tick can split a frame
     assert (calibrated.contention_split_grace_ms is None) == (end_ms is None)
+    # and the held core's turns, fitted to every frame timed there by its phase in the tick (with the
+    # window only: the phase is what places each frame's first tick)
+    assert (calibrated.contention_turn_extra_ms is None) == (end_ms is None)
+    assert end_ms is None or ("its turns: a tick" in out and calibrated.contention_held_run_ratio > 0.0
+                              and 0.0 <= calibrated.contention_turn_slice_ms <= calibrated.scheduler_tick_ms)
     per_k = calibration["contention"].split("(table ms, held ms): ")[1]
     assert per_k.startswith("{1: (") and "4: (" in per_k
     assert str(slow) in calibration["base"]

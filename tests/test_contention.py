@@ -366,3 +366,6 @@ def test_contention_stretchs_frames_by_tick_phase_are_each_eighths_median():
         row["infer_ms"] = str(4.0 if phase_ms >= 2.0 else 2.0)
     assert module.by_tick_phase(log, tick_ms) == [2.0, 2.0, 2.0, 2.0, 4.0, 4.0, 4.0, 4.0]
     assert module.by_tick_phase(log[:1], tick_ms).count(None) == 7  # one frame: one eighth
+    # any figure per frame by the same phases (the turns' model of the same frames)
+    halves = [float(row["infer_ms"]) / 2.0 for row in log]
+    assert module.by_tick_phase(log, tick_ms, halves) == [1.0, 1.0, 1.0, 1.0, 2.0, 2.0, 2.0, 2.0]
