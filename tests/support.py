@@ -82,6 +82,16 @@ def tiny_with_agent(folder: Path):
     return load_platform(folder / "tiny.yaml")
 
 
+def fair_tiny(folder: Path, contention_yaml: str):
+    """The tiny platform with ``contention: fair`` and ``contention_yaml`` (the rule's other keys)."""
+    from platform_models import load_platform
+
+    folder.mkdir(exist_ok=True)
+    (folder / "tiny.yaml").write_text(TINY.read_text() + "contention: fair\n" + contention_yaml)
+    (folder / "tiny.csv").write_bytes(TINY.with_suffix(".csv").read_bytes())
+    return load_platform(folder / "tiny.yaml")
+
+
 def scaled_copy(platform, factor: float, folder: Path) -> Path:
     """``platform`` with every latency multiplied by ``factor`` (a table from a machine that much slower),
     written to ``folder`` under the same name; returns the descriptor's path."""

@@ -10,7 +10,7 @@ import pytest
 from envs import EnvError
 from platform_models import Contention, PlatformError, load_platform
 from platform_models.contention import fit_held_core, split_share_of, split_window_end
-from tests.support import TINY, held_latencies
+from tests.support import fair_tiny, held_latencies
 
 REPO = Path(__file__).resolve().parents[1]
 WINDOW = "scheduler_tick_ms: 4.0\ncontention_split_window_end_ms: 3.0\n"
@@ -19,12 +19,8 @@ split it, one after does."""
 
 
 def _platform(tmp_path, extra: str = WINDOW):
-    tmp_path.mkdir(exist_ok=True)
-    path = tmp_path / "tiny.yaml"
-    path.write_text(TINY.read_text() + "contention: fair\ncontention_stretch: 3.0\n"
-                    f"contention_allowance_ms: 100.0\ncontention_split_share: {{20: 0.1, 50: 0.5}}\n{extra}")
-    (tmp_path / "tiny.csv").write_bytes(TINY.with_suffix(".csv").read_bytes())
-    return load_platform(path)
+    return fair_tiny(tmp_path, "contention_stretch: 3.0\ncontention_allowance_ms: 100.0\n"
+                     f"contention_split_share: {{20: 0.1, 50: 0.5}}\n{extra}")
 
 
 @pytest.mark.parametrize(("end_ms", "latency_ms"), [(3.4, 1.8), (0.5, 4.7)])  # the second wraps

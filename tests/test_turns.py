@@ -11,10 +11,10 @@ import pytest
 
 import envs  # noqa: F401  (registers the env id)
 from controllers import make_controller
-from platform_models import Contention, PlatformError, load_platform
+from platform_models import Contention, PlatformError
 from platform_models.contention import split_window_end
 from platform_models.turns import Turns, fit_turns
-from tests.support import TINY
+from tests.support import TINY, fair_tiny
 from traces import Trace
 
 REPO = Path(__file__).resolve().parents[1]
@@ -26,12 +26,7 @@ TURNS_YAML = ("scheduler_tick_ms: 4.0\ncontention_split_window_end_ms: 3.4\ncont
 
 
 def _platform(tmp_path: Path, extra: str = TURNS_YAML):
-    tmp_path.mkdir(exist_ok=True)
-    path = tmp_path / "tiny.yaml"
-    path.write_text(TINY.read_text() + "contention: fair\ncontention_stretch: 2.0\n"
-                    f"contention_allowance_ms: 100.0\n{extra}")
-    (tmp_path / "tiny.csv").write_bytes(TINY.with_suffix(".csv").read_bytes())
-    return load_platform(path)
+    return fair_tiny(tmp_path, f"contention_stretch: 2.0\ncontention_allowance_ms: 100.0\n{extra}")
 
 
 def test_a_held_frame_waits_as_long_as_it_ran_ahead_and_the_extra():
