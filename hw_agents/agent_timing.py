@@ -147,8 +147,8 @@ def set_held_core(board: Any, descriptor: dict[str, Any], rows: list[dict[str, A
     if measured.window_end_ms is not None:
         descriptor["contention_split_window_end_ms"] = measured.window_end_ms
         descriptor["contention_split_grace_ms"] = measured.grace_ms
-        turns_note = _set_turns(descriptor, measured, tick_ms, [
-            (t, held_frames[k]) for k, t in zip(held_frames, alone_ms, strict=True)])
+        turns_note = _set_turns(descriptor, measured, tick_ms,
+                                list(zip(alone_ms, held_frames.values(), strict=True)))
     held_period_ms = _held_period_ms(platform, pe, gap_ms)
     held_ms = [held for _, held in figures.values()]
     # each k split at its own share where the window is known (as the simulator prices it), else the

@@ -18,8 +18,9 @@ phase of its arrival in the tick:
 
 That is what a fair scheduler that gives the other work back the time a woken thread ran ahead of it
 (EEVDF's lag) does, with the tick as the only moment it looks; the constants are the board's and
-calibration measures them (``hw_agents.agent_timing``). Fitted to 2,200 held frames of k = 1-4, the
-rule told each frame's inference within a median 4 % (``S t`` for every split frame: 17 %).
+calibration measures them (``hw_agents.agent_timing``). Fitted as calibration fits them to 2,220 held
+frames of k = 1-4 (``tests/data/host-epyc-held-phases.csv``), the rule told each frame's inference
+within a median 5.2 % (``S t`` for every split frame: 7.5 %; k = 2: 5.2 against 11.2 %).
 
 A frame's first tick comes ``first_tick_ms`` after its arrival: live, the tick less the arrival's
 phase in the tick; in the simulator, from a live run's replayed phase or one drawn per episode
