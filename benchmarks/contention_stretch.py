@@ -19,17 +19,17 @@ Where the platform measured a held core's turns (``platform_models.turns``), a h
 
 from __future__ import annotations
 
+import _entry  # first: a Ctrl-C or SIGTERM while the modules below load waits for _entry.run
+
 import argparse
 import csv
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as `dynscale profile` and `deploy` run
 
 
@@ -151,6 +151,4 @@ def _bare_inference_ms(board, model, x, trace, pe: str, k: int, threads: int, sl
 
 
 if __name__ == "__main__":
-    from _entry import run  # benchmarks/_entry.py: this folder is first on sys.path
-
-    run(main, "contention_stretch")
+    _entry.run(main, "contention_stretch")

@@ -74,6 +74,8 @@ baseline is only ``--baseline``'s.
 
 from __future__ import annotations
 
+import _entry  # first: a Ctrl-C or SIGTERM while the modules below load waits for _entry.run
+
 import argparse
 import csv
 import datetime
@@ -86,8 +88,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+REPO = _entry.HERE.parent
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as `dynscale deploy` does (dynscale/_live.py)
 
 BASELINE_KEYS = ("baseline_median_abs_err", "baseline_median_excess_err", "baseline_sim_budget_met_rate",
@@ -572,6 +573,4 @@ def _loadavg() -> float:
 
 
 if __name__ == "__main__":
-    from _entry import run  # benchmarks/_entry.py: this folder is first on sys.path
-
-    run(main, "sim_vs_real")
+    _entry.run(main, "sim_vs_real")

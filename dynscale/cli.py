@@ -11,6 +11,9 @@ packages; they become one line on stderr and exit code 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import os
+import select
+import signal
 import sys
 from collections.abc import Callable, Sequence
 
@@ -53,13 +56,21 @@ def run_verb(argv: Sequence[str] | None = None) -> int:
     return int(args.handler(args) or 0)
 
 
+def _stdout_reader_gone() -> bool:
+    """Whether stdout is a pipe nobody reads any more (Linux: poll reports an error on its write end)."""
+    poller = select.poll()
+    poller.register(sys.stdout.fileno(), select.POLLOUT)
+    return any(events & select.POLLERR for _, events in poller.poll(0))
+
+
 def run_command(prog: str, command: Callable[[], int | None]) -> int:
     """``command()``'s exit code, with a stop and a user's error each ended as one line on stderr
     prefixed ``PROG:``, as every entry point ends them (``dynscale`` and ``benchmarks/``).
 
     A ``KeyboardInterrupt`` (Ctrl-C; SIGTERM where :func:`platform_models.signals.sigterm_raises` is
     in force; a deploy's ``DeployInterrupted``) returns 128 + the signal's number; a user error
-    (:func:`user_error_types`) returns 2; anything else is a bug and keeps its traceback. A stop held
+    (:func:`user_error_types`) returns 2; stdout's reader gone (``| head``) returns 128 + SIGPIPE,
+    silently, as for a program the signal killed; anything else is a bug and keeps its traceback. A stop held
     since the program's first line (:func:`platform_models.signals.hold_stop_signals`) is delivered
     inside, and ends the same way.
     """
@@ -67,11 +78,20 @@ def run_command(prog: str, command: Callable[[], int | None]) -> int:
 
     try:
         with stop_signals_delivered():
-            return int(command() or 0)
+            code = int(command() or 0)
+            sys.stdout.flush()  # here, where a reader gone is caught, not at the interpreter's exit
+            return code
     except KeyboardInterrupt as stop:
         signum, word = stop_signal(stop)
         print(f"{prog}: {word}", file=sys.stderr)
         return 128 + signum
+    except BrokenPipeError:
+        if not _stdout_reader_gone():
+            raise  # another pipe (a burner's, a subprocess's): a bug
+        # `dynscale ... | head`: the reader had what it wanted; end as a program killed by SIGPIPE does,
+        # with stdout on /dev/null so that the interpreter's last flush does not fail again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
     except Exception as exc:
         if isinstance(exc, user_error_types()):
             sys.stdout.flush()

@@ -156,10 +156,7 @@ def test_ctrl_c_while_python_m_dynscale_loads_its_modules_is_one_line_and_130(tm
     assert not out_csv.exists()
 
 
-@pytest.mark.parametrize("script", [
-    pytest.param(path.stem, marks=pytest.mark.xfail(strict=True, reason="imports _entry in __main__ only"))
-    if path.stem in ("contention_stretch", "sim_vs_real") else path.stem
-    for path in sorted(BENCHMARKS.glob("[!_]*.py"))])
+@pytest.mark.parametrize("script", [path.stem for path in sorted(BENCHMARKS.glob("[!_]*.py"))])
 def test_every_benchmark_script_imports_the_entry_before_its_other_modules(script: str) -> None:
     # Python runs a script's imports before its last line can reach `run`: only the entry, imported
     # first, holds a stop that comes while they load (see the test above).

@@ -1,7 +1,6 @@
 """The contention rule shared by the simulator, the model-based controllers and the live agent."""
 
 import csv
-import importlib.util
 import tempfile
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import pytest
 from dynscale.cli import main
 from platform_models import Contention, PlatformError, dnn_threads, load_platform
 from platform_models.contention import fit_held_core, split_share_at
-from tests.support import REPO, TINY, held_latencies
+from tests.support import TINY, held_latencies, load_benchmark
 from traces import load_trace
 
 DATA = Path(__file__).parent / "data"
@@ -354,10 +353,7 @@ def test_the_split_share_brings_the_simulated_budget_met_rate_to_the_recorded_fr
 
 
 def test_contention_stretchs_frames_by_tick_phase_are_each_eighths_median():
-    spec = importlib.util.spec_from_file_location("contention_stretch",
-                                                  REPO / "benchmarks" / "contention_stretch.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_benchmark("contention_stretch")
     tick_ms = 4.0
     # arrivals 21.618 ms apart walk the tick; a frame arriving in the tick's second half takes 4 ms
     log = [{"arrival_s": str(1000.0 + i * 0.021618), "infer_ms": None} for i in range(400)]

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
+import signal
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from dynscale.cli import main
+from tests.support import REPO
 
 
 @pytest.fixture
@@ -108,3 +112,12 @@ def test_numbers_out_of_range_are_argparse_errors(argv: list[str],
         main(argv)
     assert exit_info.value.code == 2
     assert "expected a" in capsys.readouterr().err.splitlines()[-1]
+
+
+def test_a_reader_that_stops_early_ends_the_verb_quietly() -> None:
+    # `dynscale ... --json | head -1`: the reader closes the pipe before the verb writes
+    verb = subprocess.Popen([sys.executable, "-m", "dynscale", "platform", "show", "odroid-xu3", "--json"],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    verb.stdout.close()
+    _, err = verb.communicate(timeout=120)
+    assert (verb.returncode, err) == (128 + signal.SIGPIPE, "")

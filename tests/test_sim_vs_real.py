@@ -6,7 +6,6 @@ completes and reports what the README quotes, on this machine's real /proc and /
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import subprocess
@@ -16,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.support import n_lines, start_stoppable, wait_until
+from tests.support import load_benchmark, n_lines, start_stoppable, wait_until
 
 REPO = Path(__file__).resolve().parents[1]
 TRACE = REPO / "traces" / "data" / "host" / "ramp-eval-s122.csv"
@@ -155,13 +154,6 @@ def test_sim_vs_real_reports_the_policy_level_agreement_of_four_controllers(tmp_
     assert report["baseline_max_budget_met_diff"] == report["max_budget_met_diff"]
 
 
-def _benchmark():
-    spec = importlib.util.spec_from_file_location("sim_vs_real", REPO / "benchmarks" / "sim_vs_real.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def _runs(figures: dict[str, tuple[float, float, float, float]], trace: str = "t") -> list[dict]:
     return [{"table": "shipped", "controller": c, "trace": trace, "real_budget_met_rate": real,
              "real_energy_mj": real_mj, "sim_budget_met_rate": sim, "sim_energy_mj": sim_mj}
@@ -169,7 +161,7 @@ def _runs(figures: dict[str, tuple[float, float, float, float]], trace: str = "t
 
 
 def test_same_ranking_leaves_an_exact_tie_unordered_and_nothing_else():
-    agreement = _benchmark()._agreement
+    agreement = load_benchmark("sim_vs_real")._agreement
     # a and b choose alike in the simulator (same rate and energy): either live order agrees with it
     tied = _runs({"a": (0.90, 1.0, 1.0, 2.0), "b": (0.95, 1.0, 1.0, 2.0), "c": (0.5, 1.0, 0.4, 1.0)})
     report = agreement(tied, ["a", "b", "c"])
@@ -184,7 +176,7 @@ def test_same_ranking_leaves_an_exact_tie_unordered_and_nothing_else():
 
 
 def test_two_live_passes_report_how_far_the_machine_moves_a_budget_met_rate():
-    agreement = _benchmark()._agreement
+    agreement = load_benchmark("sim_vs_real")._agreement
     one = _runs({"a": (0.90, 1.0, 1.0, 2.0), "b": (0.5, 1.0, 0.4, 1.0)})
     assert "max_real_budget_met_spread" not in agreement(one, ["a", "b"])  # one pass: nothing to compare
     again = _runs({"a": (0.75, 1.0, 1.0, 2.0), "b": (0.45, 1.0, 0.4, 1.0)})
@@ -197,7 +189,7 @@ def test_two_live_passes_report_how_far_the_machine_moves_a_budget_met_rate():
 
 
 def test_the_budget_met_excess_is_how_far_the_simulated_rates_lie_outside_the_live_passes_range():
-    agreement = _benchmark()._agreement
+    agreement = load_benchmark("sim_vs_real")._agreement
     one = _runs({"a": (0.90, 1.0, 1.0, 2.0), "b": (0.5, 1.0, 0.4, 1.0)})
     assert "max_budget_met_excess" not in agreement(one, ["a", "b"])  # one pass: no live range
     # a on t: live 0.90 and 0.60, simulated 1.0 and 0.95 -> 0.05 above the live range; b: live 0.5 and
@@ -215,7 +207,7 @@ def test_a_live_runs_tick_phase_is_its_first_arrival_modulo_the_tick_where_the_w
     from platform_models import load_platform
     from tests.support import TINY
 
-    phase_ms = _benchmark()._tick_phase_ms
+    phase_ms = load_benchmark("sim_vs_real")._tick_phase_ms
     rows = [{"arrival_s": "12345.678901"}, {"arrival_s": "12345.698901"}]
     path = tmp_path / "tiny.yaml"
     (tmp_path / "tiny.csv").write_bytes(TINY.with_suffix(".csv").read_bytes())
@@ -227,7 +219,7 @@ def test_a_live_runs_tick_phase_is_its_first_arrival_modulo_the_tick_where_the_w
 
 
 def test_the_agreement_at_drawn_phases_is_reported_beside_the_replayed_one():
-    agreement = _benchmark()._agreement
+    agreement = load_benchmark("sim_vs_real")._agreement
     runs = _runs({"a": (0.90, 1.0, 0.88, 2.0), "b": (0.5, 1.0, 0.4, 1.0)})
     for run, drawn in zip(runs, (1.0, 0.3), strict=True):
         run.update(drawn_sim_budget_met_rate=drawn, drawn_sim_energy_mj=1.0)
@@ -242,7 +234,7 @@ def test_each_frame_the_two_sides_meet_differently_is_put_down_to_a_configuratio
     from platform_models import load_platform
     from traces import load_trace
 
-    benchmark = _benchmark()
+    benchmark = load_benchmark("sim_vs_real")
     platform = load_platform(REPO / "tests" / "data" / "host-epyc-tick.yaml")
     trace = load_trace(REPO / "traces" / "data" / "host" / "concurrent-dnn-eval-s121.csv", platform)
     sim = benchmark._simulate("static:1:cpu", platform, trace, 400, phase_ms=0.0)
@@ -278,7 +270,7 @@ def test_the_free_latency_ratio_is_the_live_frames_on_unshared_cores_over_the_mo
     from platform_models import load_platform
     from traces import load_trace
 
-    benchmark = _benchmark()
+    benchmark = load_benchmark("sim_vs_real")
     platform = load_platform(REPO / "tests" / "data" / "host-epyc-tick.yaml")
     trace = load_trace(REPO / "traces" / "data" / "host" / "concurrent-dnn-eval-s121.csv", platform)
     times_s = [i * trace.frame_period_ms / 1000.0 for i in range(400)]
@@ -299,7 +291,7 @@ def test_the_noise_floor_keeps_a_held_cores_two_outcomes_apart():
     from platform_models import load_platform
     from traces import load_trace
 
-    benchmark = _benchmark()
+    benchmark = load_benchmark("sim_vs_real")
     platform = load_platform(REPO / "tests" / "data" / "host-epyc-tick.yaml")
     trace = load_trace(REPO / "traces" / "data" / "host" / "concurrent-dnn-eval-s121.csv", platform)
     times_s = [i * trace.frame_period_ms / 1000.0 for i in range(400)]
